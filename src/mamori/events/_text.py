@@ -24,12 +24,12 @@ _PY_UNESCAPE = re.compile(rb'\\(?:x([0-9a-fA-F]{2})|(["\\]))')
 
 
 def escape_text(expr: pl.Expr) -> pl.Expr:
-    """Escape '"', '\\' and control characters as ``\\xHH`` so the value fits in a quoted log field."""
+    r"""Escape '"', '\\' and control characters as ``\\xHH`` so the value fits in a quoted log field."""
     return expr.str.replace_many(_ESCAPES, leftmost=True)
 
 
 def _py_unescape(value: str | None) -> str | None:
-    """Decode ``\\xHH``, ``\\"`` and ``\\\\`` of one value byte-wise (slow path for non-ASCII bytes)."""
+    r"""Decode ``\\xHH``, ``\\"`` and ``\\\\`` of one value byte-wise (slow path for non-ASCII bytes)."""
     if value is None:
         return None
 
@@ -40,7 +40,7 @@ def _py_unescape(value: str | None) -> str | None:
 
 
 def unescape_series(series: pl.Series) -> pl.Series:
-    """Decode escapes in a string Series: vectorised for ASCII escapes, per value for ``\\x80``-``\\xFF``."""
+    r"""Decode escapes in a string Series: vectorised for ASCII escapes, per value for ``\\x80``-``\\xFF``."""
     if series.len() == 0:
         return series
     has_escape = series.str.contains("\\", literal=True).fill_null(False)
@@ -132,9 +132,7 @@ def parse_iso_timestamp(expr: pl.Expr) -> pl.Expr:
         if "z" in fmt.lower():
             attempts.append(expr.str.strptime(_TS, fmt, strict=False))
         else:
-            attempts.append(
-                expr.str.strptime(pl.Datetime("us"), fmt, strict=False).dt.replace_time_zone("UTC")
-            )
+            attempts.append(expr.str.strptime(pl.Datetime("us"), fmt, strict=False).dt.replace_time_zone("UTC"))
     return pl.coalesce(attempts)
 
 

@@ -21,7 +21,7 @@ from mamori.events._text import (
     ns_to_seconds_text,
     text_or_dash,
 )
-from mamori.events.formats import FORMAT_COLUMNS, FORMATS, _check_format
+from mamori.events.formats import _check_format
 from mamori.events.schema import EVENT_SCHEMA, conform
 
 __all__ = ["join_on_request_id", "render_lines", "write_events"]
@@ -333,9 +333,7 @@ def write_events(frame: pl.DataFrame, path: str | Path, fmt: str, *, append: boo
     return written
 
 
-def join_on_request_id(
-    gateway: pl.DataFrame, app_events: pl.DataFrame, *, keep_unmatched: bool = True
-) -> pl.DataFrame:
+def join_on_request_id(gateway: pl.DataFrame, app_events: pl.DataFrame, *, keep_unmatched: bool = True) -> pl.DataFrame:
     """Reassemble gateway requests with the application/auth events that carry the same ``http.request.id``.
 
     Parameters
@@ -375,10 +373,7 @@ def join_on_request_id(
     renamed = first.drop("_app_row").rename({c: f"_app.{c}" for c in EVENT_SCHEMA if c != key})
     joined = gw.join(renamed, on=key, how="left", maintain_order="left", nulls_equal=False)
     merged = joined.select(
-        [
-            pl.col(c) if c == key else pl.coalesce(pl.col(c), pl.col(f"_app.{c}")).alias(c)
-            for c in EVENT_SCHEMA
-        ]
+        [pl.col(c) if c == key else pl.coalesce(pl.col(c), pl.col(f"_app.{c}")).alias(c) for c in EVENT_SCHEMA]
     )
     unmatched = app.filter(~pl.col("_app_row").is_in(matched_rows.implode())).drop("_app_row")
     if unmatched.height:
