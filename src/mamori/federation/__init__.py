@@ -1,0 +1,33 @@
+"""Federated training on Flower: members train on their own data, only weights travel.
+
+The public API hides Flower: a member implements :class:`LocalTrainer` (or wraps an estimator in
+:class:`EstimatorTrainer`), :func:`run_federation` drives Flower's ``ServerApp`` with FedAvg or
+FedProx over an in-process runtime and returns a :class:`FederationResult` with per-round reports.
+Importing this package turns Flower's telemetry and update check off.
+"""
+
+import os as _os
+
+# Flower reads these when its modules are imported and when it starts; mamori never phones home.
+_os.environ["FLWR_TELEMETRY_ENABLED"] = "0"
+_os.environ["FLWR_DISABLE_UPDATE_CHECK"] = "1"
+
+from mamori.federation.config import FederationConfig  # noqa: E402
+from mamori.federation.report import FederationResult, MemberRound, RoundReport  # noqa: E402
+from mamori.federation.run import CheckpointCallback, RoundCallback, run_federation  # noqa: E402
+from mamori.federation.trainer import EstimatorTrainer, FederatedEstimator, LocalTrainer  # noqa: E402
+from mamori.federation.weights import weights_hash  # noqa: E402
+
+__all__ = [
+    "CheckpointCallback",
+    "EstimatorTrainer",
+    "FederatedEstimator",
+    "FederationConfig",
+    "FederationResult",
+    "LocalTrainer",
+    "MemberRound",
+    "RoundCallback",
+    "RoundReport",
+    "run_federation",
+    "weights_hash",
+]

@@ -1,0 +1,119 @@
+"""The member side: a Flower ``ClientApp`` that hands rounds to mamori ``LocalTrainer`` objects."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+
+import numpy as np
+from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from mamori.errors import FederationError
+from mamori.federation.trainer import ConfigValue, LocalTrainer
+from mamori.federation.weights import check_arrays
+
+__all__ = ["NUM_EXAMPLES_KEY", "build_client_app", "member_seed"]
+
+logger = logging.getLogger(__name__)
+
+#: Key of the example count in every reply's MetricRecord (Flower strategies weight by it).
+NUM_EXAMPLES_KEY = "num-examples"
+_LOSS_KEY = "loss"
+# Flower's config keys (hyphenated) mapped to the names mamori trainers see.
+_CONFIG_RENAMES = {"server-round": "server_round", "proximal-mu": "proximal_mu", "local-epochs": "local_epochs"}
+
+
+def member_seed(seed: int, server_round: int, member_index: int) -> int:
+    """Derive the seed a member uses in one round from the run's seed (stable across runs)."""
+    return int(np.random.SeedSequence([seed, server_round, member_index]).generate_state(1)[0])
+
+
+def _trainer_config(message: Message, context: Context, seed: int) -> dict[str, ConfigValue]:
+    raw = message.content.config_records.get("config")
+    config: dict[str, ConfigValue] = {}
+    for key, value in (raw or {}).items():
+        if isinstance(value, (int, float, str, bool)):
+            config[_CONFIG_RENAMES.get(key, key)] = value
+    config.setdefault("server_round", 0)
+    config.setdefault("proximal_mu", 0.0)
+    config.setdefault("local_epochs", 1)
+    member_index = int(context.node_config.get("partition-id", 0))
+    config["seed"] = member_seed(seed, int(config["server_round"]), member_index)
+    return config
+
+
+def _metrics(where: str, num_examples: int, metrics: Mapping[str, float], extra: Mapping[str, float]) -> MetricRecord:
+    if int(num_examples) <= 0:
+        raise FederationError(f"{where}: reported {num_examples} examples; a member must use at least one example.")
+    record: dict[str, int | float] = {}
+    for key, value in {**metrics, **extra}.items():
+        if key == NUM_EXAMPLES_KEY:
+            raise FederationError(f"{where}: metric name {NUM_EXAMPLES_KEY!r} is reserved; rename it.")
+        number = float(value)
+        record[key] = number
+    record[NUM_EXAMPLES_KEY] = int(num_examples)
+    return MetricRecord(record)
+
+
+def build_client_app(trainer_for_node: Callable[[int], tuple[str, LocalTrainer]], *, seed: int) -> ClientApp:
+    """Build the ClientApp that every member runs.
+
+    Parameters
+    ----------
+    trainer_for_node : callable
+        Maps a Flower node id to ``(member name, LocalTrainer)``.
+    seed : int
+        The run's seed; each member gets ``member_seed(seed, round, index)`` as ``config["seed"]``.
+
+    Returns
+    -------
+    flwr.clientapp.ClientApp
+        Handles ``train`` messages (reply: ``arrays`` ArrayRecord + ``metrics`` MetricRecord with
+        ``num-examples``) and ``evaluate`` messages (reply: ``metrics`` with ``loss`` and
+        ``num-examples``).
+
+    Notes
+    -----
+    Trainers see mamori's names (``server_round``, ``proximal_mu``, ``local_epochs``, ``seed``),
+    never Flower's record types, so another protocol (e.g. SecAgg+ through Flower's older
+    ``NumPyClient`` API) can drive the same trainers.
+    """
+    app = ClientApp()
+
+    @app.train()
+    def train(message: Message, context: Context) -> Message:
+        name, trainer = trainer_for_node(context.node_id)
+        where = f"member {name!r} (train)"
+        arrays = message.content.array_records["arrays"].to_numpy_ndarrays()
+        config = _trainer_config(message, context, seed)
+        new_arrays, num_examples, metrics = trainer.fit(arrays, config)
+        new_arrays = check_arrays(new_arrays, where=where)
+        shapes = [a.shape for a in arrays]
+        if [a.shape for a in new_arrays] != shapes:
+            raise FederationError(
+                f"{where}: fit returned arrays of shapes {[a.shape for a in new_arrays]}, expected {shapes} "
+                "(the global model's shapes)."
+            )
+        content = RecordDict(
+            {
+                "arrays": ArrayRecord([np.ascontiguousarray(a) for a in new_arrays]),
+                "metrics": _metrics(where, num_examples, metrics, {}),
+            }
+        )
+        return Message(content=content, reply_to=message)
+
+    @app.evaluate()
+    def evaluate(message: Message, context: Context) -> Message:
+        name, trainer = trainer_for_node(context.node_id)
+        where = f"member {name!r} (evaluate)"
+        arrays = message.content.array_records["arrays"].to_numpy_ndarrays()
+        config = _trainer_config(message, context, seed)
+        loss, num_examples, metrics = trainer.evaluate(arrays, config)
+        if not math.isfinite(float(loss)):
+            logger.warning("%s: evaluation loss is not finite", where)
+        content = RecordDict({"metrics": _metrics(where, num_examples, metrics, {_LOSS_KEY: float(loss)})})
+        return Message(content=content, reply_to=message)
+
+    return app

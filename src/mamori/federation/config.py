@@ -1,0 +1,87 @@
+"""Settings of one federated training run."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["FederationConfig"]
+
+
+class FederationConfig(BaseModel):
+    """How a federated training run is driven.
+
+    Parameters
+    ----------
+    strategy : {"fedavg", "fedprox"}, default="fedavg"
+        Aggregation strategy, taken from Flower's ``flwr.serverapp.strategy``.
+    proximal_mu : float, default=0.0
+        Weight of FedProx's proximal term ``mu/2 * ||w - w_global||^2``. Must be > 0 for
+        ``"fedprox"`` and 0 for ``"fedavg"``.
+    num_rounds : int, default=5
+        Number of federated rounds (train + federated evaluation each).
+    local_epochs : int, default=1
+        Epochs each member trains locally per round (sent to members as ``config["local_epochs"]``).
+    fraction_train : float, default=1.0
+        Fraction of members sampled for training each round (at least ``min_train_nodes``).
+    fraction_evaluate : float, default=1.0
+        Fraction of members sampled for federated evaluation each round; 0 disables it.
+    min_train_nodes : int, default=2
+        Members that must answer a training round successfully; fewer raises ``FederationError``.
+    min_evaluate_nodes : int, default=1
+        Members that must answer an evaluation round successfully; fewer raises ``FederationError``.
+    min_available_nodes : int, default=2
+        Members that must be connected before a round starts.
+    round_timeout_s : float, default=600.0
+        Seconds the coordinator waits for replies in each train or evaluate exchange. A member that
+        has not answered by then is counted as failed for that exchange.
+    evaluate_initial : bool, default=True
+        Also run a federated evaluation of the initial weights (reported as round 0).
+    max_parallel_members : int, default=1
+        In-process runtime only: how many members train at the same time (threads). 1 is
+        deterministic and avoids oversubscribing small machines.
+    seed : int, default=1
+        Seeds member sampling and the per-round, per-member seed passed as ``config["seed"]``.
+    trainer_config : dict of str to int, float, str or bool, default={}
+        Extra settings forwarded unchanged to every member's ``fit`` and ``evaluate`` (e.g. a
+        learning rate). Keys must not collide with the reserved keys ``server_round``,
+        ``local_epochs``, ``proximal_mu``, ``seed``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strategy: Literal["fedavg", "fedprox"] = "fedavg"
+    proximal_mu: float = Field(default=0.0, ge=0.0)
+    num_rounds: int = Field(default=5, ge=1)
+    local_epochs: int = Field(default=1, ge=1)
+    fraction_train: float = Field(default=1.0, gt=0.0, le=1.0)
+    fraction_evaluate: float = Field(default=1.0, ge=0.0, le=1.0)
+    min_train_nodes: int = Field(default=2, ge=1)
+    min_evaluate_nodes: int = Field(default=1, ge=0)
+    min_available_nodes: int = Field(default=2, ge=1)
+    round_timeout_s: float = Field(default=600.0, gt=0.0)
+    evaluate_initial: bool = True
+    max_parallel_members: int = Field(default=1, ge=1)
+    seed: int = 1
+    trainer_config: dict[str, int | float | str | bool] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Self:
+        if self.strategy == "fedprox" and self.proximal_mu <= 0.0:
+            raise ValueError(
+                "FederationConfig: strategy 'fedprox' needs proximal_mu > 0 (got 0.0); "
+                "set proximal_mu (e.g. 0.01) or use strategy 'fedavg'."
+            )
+        if self.strategy == "fedavg" and self.proximal_mu != 0.0:
+            raise ValueError(
+                f"FederationConfig: proximal_mu={self.proximal_mu} has no effect with strategy 'fedavg'; "
+                "use strategy 'fedprox' or set proximal_mu to 0."
+            )
+        reserved = {"server_round", "local_epochs", "proximal_mu", "seed"} & set(self.trainer_config)
+        if reserved:
+            raise ValueError(
+                f"FederationConfig: trainer_config uses reserved key(s) {sorted(reserved)}; "
+                "set them through the matching FederationConfig field instead."
+            )
+        return self

@@ -1,0 +1,179 @@
+"""What a federated run reports: per member and round, per round, and for the whole run."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FederationResult", "MemberRound", "RoundReport", "weighted_mean"]
+
+
+def weighted_mean(values: Iterable[tuple[float, float]]) -> float:
+    """Weighted mean of ``(value, weight)`` pairs, ignoring NaN values; NaN when nothing is left."""
+    total = 0.0
+    weight_sum = 0.0
+    for value, weight in values:
+        if value is None or not math.isfinite(value) or weight <= 0:
+            continue
+        total += value * weight
+        weight_sum += weight
+    return total / weight_sum if weight_sum > 0 else math.nan
+
+
+def _clean(value: Any) -> Any:
+    """Turn NaN/inf into None and tuples into lists, recursively (for JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class MemberRound:
+    """One member's part in one round.
+
+    Attributes
+    ----------
+    member : str
+        The member's name.
+    node_id : int
+        Its Flower node id in this run.
+    train_status, evaluate_status : str
+        ``"ok"``, ``"error"``, ``"timeout"`` or ``"skipped"`` (not sampled, or round 0 for training).
+    train_examples, evaluate_examples : int
+        Examples the member reported (0 unless ``"ok"``).
+    train_metrics : dict of str to float
+        The member's training metrics (e.g. ``train_loss``).
+    evaluate_loss : float or None
+        Loss of the global model on the member's evaluation split.
+    evaluate_metrics : dict of str to float
+        E.g. ``pr_auc``, ``roc_auc`` of the global model on the member's evaluation split.
+    bytes_down, bytes_up : int
+        Serialized bytes the member received and sent this round.
+    seconds : float
+        Wall-clock seconds of the member's train + evaluate exchanges.
+    error : str or None
+        Reason of a failure (exception type and message, or the timeout).
+    """
+
+    member: str
+    node_id: int
+    train_status: str = "skipped"
+    evaluate_status: str = "skipped"
+    train_examples: int = 0
+    evaluate_examples: int = 0
+    train_metrics: dict[str, float] = field(default_factory=dict)
+    evaluate_loss: float | None = None
+    evaluate_metrics: dict[str, float] = field(default_factory=dict)
+    bytes_down: int = 0
+    bytes_up: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    """One federated round: training, aggregation, federated evaluation.
+
+    Round 0 is the federated evaluation of the initial weights (no training).
+
+    Attributes
+    ----------
+    server_round : int
+        1-based round number (0 = initial model).
+    seconds : float
+        Wall-clock seconds of the round (excluding the callbacks).
+    bytes_down, bytes_up : int
+        Serialized bytes sent to / received from all members this round.
+    train_metrics : dict of str to float
+        Training metrics averaged over members, weighted by their example counts.
+    evaluate_loss : float or None
+        Federated evaluation loss, weighted by the members' evaluation example counts.
+    evaluate_metrics : dict of str to float
+        Federated evaluation metrics, weighted the same way (NaN values, e.g. the PR-AUC of a
+        member whose split holds one class, are left out of the average).
+    members : tuple of MemberRound
+        Per member, in member order.
+    weights_hash : str
+        :func:`mamori.federation.weights_hash` of the global weights after the round.
+    """
+
+    server_round: int
+    seconds: float
+    bytes_down: int
+    bytes_up: int
+    train_metrics: dict[str, float]
+    evaluate_loss: float | None
+    evaluate_metrics: dict[str, float]
+    members: tuple[MemberRound, ...]
+    weights_hash: str
+
+    @property
+    def failed_members(self) -> list[str]:
+        """Names of members whose train or evaluate exchange failed this round."""
+        return [
+            m.member
+            for m in self.members
+            if m.train_status in ("error", "timeout") or m.evaluate_status in ("error", "timeout")
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (NaN becomes None)."""
+        return dict(_clean(asdict(self)))
+
+
+@dataclass(frozen=True)
+class FederationResult:
+    """Outcome of :func:`mamori.federation.run_federation`.
+
+    Attributes
+    ----------
+    arrays : list of numpy.ndarray
+        The final global weights.
+    weights_hash : str
+        Their hash.
+    history : tuple of RoundReport
+        Round 0 (if ``evaluate_initial``) then rounds 1..num_rounds.
+    seconds : float
+        Wall-clock seconds of the whole run.
+    strategy : str
+        ``"fedavg"`` or ``"fedprox"``.
+    num_members : int
+        Members in the federation.
+    """
+
+    arrays: list[np.ndarray] = field(repr=False)
+    weights_hash: str
+    history: tuple[RoundReport, ...]
+    seconds: float
+    strategy: str
+    num_members: int
+
+    @property
+    def bytes_down(self) -> int:
+        """Bytes sent to members over the whole run."""
+        return sum(r.bytes_down for r in self.history)
+
+    @property
+    def bytes_up(self) -> int:
+        """Bytes received from members over the whole run."""
+        return sum(r.bytes_up for r in self.history)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict without the weights themselves."""
+        return {
+            "weights_hash": self.weights_hash,
+            "seconds": self.seconds,
+            "strategy": self.strategy,
+            "num_members": self.num_members,
+            "bytes_down": self.bytes_down,
+            "bytes_up": self.bytes_up,
+            "rounds": [r.to_dict() for r in self.history],
+        }

@@ -1,0 +1,296 @@
+"""Run a federated training: Flower's ServerApp and ClientApps over the in-process runtime."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import uuid4
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.common.constant import SUPERLINK_NODE_ID
+from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp.exception import AggregationError, InconsistentMessageReplies
+from flwr.serverapp.strategy import Strategy
+from flwr.supercore.task_identity import TaskIdentity
+
+from mamori.errors import ConfigError, FederationError
+from mamori.federation.clientapp import NUM_EXAMPLES_KEY, build_client_app
+from mamori.federation.config import FederationConfig
+from mamori.federation.inprocess import Delivery, InProcessGrid
+from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
+from mamori.federation.strategy import build_strategy
+from mamori.federation.trainer import LocalTrainer
+from mamori.federation.weights import check_arrays, weights_hash
+
+__all__ = ["CheckpointCallback", "RoundCallback", "run_federation"]
+
+logger = logging.getLogger(__name__)
+
+#: Receives each round's report as soon as the round ends.
+RoundCallback = Callable[[RoundReport], None]
+#: Receives ``(server_round, global weights, weights_hash)`` after each round (round 0 = initial weights).
+CheckpointCallback = Callable[[int, list[np.ndarray], str], None]
+
+_FIRST_NODE_ID = 1001  # node ids of members: 1001, 1002, ... (Flower's SuperLink is node 1)
+_LOSS_KEY = "loss"
+
+
+def _metric_dict(reply: Message | None) -> dict[str, float]:
+    if reply is None or reply.has_error() or not reply.content.metric_records:
+        return {}
+    record = next(iter(reply.content.metric_records.values()))
+    return {k: float(v) for k, v in record.items() if isinstance(v, (int, float))}
+
+
+def _member_rounds(names: Sequence[str], node_ids: Sequence[int], deliveries: list[Delivery]) -> list[MemberRound]:
+    by_node: dict[int, dict[str, Any]] = {
+        n: {"member": name, "node_id": n, "bytes_down": 0, "bytes_up": 0, "seconds": 0.0}
+        for name, n in zip(names, node_ids, strict=True)
+    }
+    for d in deliveries:
+        row = by_node[d.node_id]
+        row["bytes_down"] += d.bytes_down
+        row["bytes_up"] += d.bytes_up
+        row["seconds"] += d.seconds
+        if d.error:
+            row["error"] = d.error
+        metrics = _metric_dict(d.reply)
+        examples = int(metrics.pop(NUM_EXAMPLES_KEY, 0))
+        if d.message_type.startswith("train"):
+            row.update(train_status=d.status, train_examples=examples, train_metrics=metrics)
+        elif d.message_type.startswith("evaluate"):
+            loss = metrics.pop(_LOSS_KEY, None)
+            row.update(
+                evaluate_status=d.status, evaluate_examples=examples, evaluate_loss=loss, evaluate_metrics=metrics
+            )
+    return [MemberRound(**by_node[n]) for n in node_ids]
+
+
+def _aggregate(members: list[MemberRound], phase: str) -> dict[str, float]:
+    if phase == "train":
+        rows = [(m.train_metrics, m.train_examples) for m in members if m.train_status == "ok"]
+    else:
+        rows = [(m.evaluate_metrics, m.evaluate_examples) for m in members if m.evaluate_status == "ok"]
+    keys = sorted({k for metrics, _ in rows for k in metrics})
+    return {k: weighted_mean((metrics.get(k, np.nan), n) for metrics, n in rows) for k in keys}
+
+
+def _check_run_inputs(
+    trainers: Sequence[LocalTrainer], config: FederationConfig, member_names: Sequence[str] | None
+) -> list[str]:
+    if not isinstance(config, FederationConfig):
+        raise ConfigError(f"run_federation: config must be a FederationConfig, got {type(config).__name__}.")
+    for i, trainer in enumerate(trainers):
+        if not isinstance(trainer, LocalTrainer):
+            raise ConfigError(
+                f"run_federation: trainer {i} ({type(trainer).__name__}) lacks fit(arrays, config) and "
+                "evaluate(arrays, config); wrap an estimator in EstimatorTrainer."
+            )
+    needed = max(config.min_available_nodes, config.min_train_nodes, config.min_evaluate_nodes)
+    if len(trainers) < needed:
+        raise ConfigError(
+            f"run_federation: {len(trainers)} member(s) given but the config needs at least {needed} "
+            f"(min_available_nodes={config.min_available_nodes}, min_train_nodes={config.min_train_nodes}, "
+            f"min_evaluate_nodes={config.min_evaluate_nodes}); add members or lower these minimums."
+        )
+    names = [f"member-{i}" for i in range(len(trainers))] if member_names is None else [str(n) for n in member_names]
+    if len(names) != len(trainers) or len(set(names)) != len(names):
+        raise ConfigError(
+            f"run_federation: member_names must hold {len(trainers)} distinct names (one per trainer), "
+            f"got {len(names)} ({len(set(names))} distinct)."
+        )
+    return names
+
+
+def run_federation(
+    trainers: Sequence[LocalTrainer],
+    initial_arrays: list[np.ndarray],
+    config: FederationConfig,
+    *,
+    on_round: RoundCallback | None = None,
+    on_checkpoint: CheckpointCallback | None = None,
+    member_names: Sequence[str] | None = None,
+) -> FederationResult:
+    """Train a model federatedly with Flower: each trainer is one member, its data stays with it.
+
+    A Flower ``ServerApp`` runs the configured strategy (Flower's ``FedAvg`` or ``FedProx``) for
+    ``config.num_rounds`` rounds; each round the sampled members train from the global weights,
+    Flower aggregates their weights (weighted by example counts), and every sampled member evaluates
+    the new global weights on its own evaluation split (federated evaluation). Members run as a
+    Flower ``ClientApp`` in this process (see :class:`~mamori.federation.inprocess.InProcessGrid`):
+    no socket is opened.
+
+    Parameters
+    ----------
+    trainers : sequence of LocalTrainer
+        One per member.
+    initial_arrays : list of numpy.ndarray
+        The initial global weights (the same for every member).
+    config : FederationConfig
+        Strategy, rounds, sampling, quorum, timeout and seed.
+    on_round : callable or None, default=None
+        Called with each :class:`RoundReport` as soon as the round ends (for progress display).
+    on_checkpoint : callable or None, default=None
+        Called with ``(server_round, global_weights, weights_hash)`` after each round and for the
+        initial weights (round 0), e.g. to store them in the model registry.
+    member_names : sequence of str or None, default=None
+        Names used in reports and errors; default ``member-0``, ``member-1``, ...
+
+    Returns
+    -------
+    FederationResult
+        Final weights and their hash, the round history (per member and aggregated loss and
+        metrics, seconds, bytes down and up), totals.
+
+    Raises
+    ------
+    ConfigError
+        If there are fewer trainers than the config's minimum node counts, or a trainer lacks
+        ``fit``/``evaluate``.
+    FederationError
+        If fewer than ``min_train_nodes`` (``min_evaluate_nodes``) members answer a training
+        (evaluation) exchange successfully - a member whose trainer raises or exceeds
+        ``round_timeout_s`` does not answer - or if the members' replies cannot be aggregated.
+
+    Notes
+    -----
+    Failure policy: a member that fails is left out of that round's aggregate and the round goes on
+    as long as at least ``min_train_nodes`` members trained successfully; the failure is reported in
+    the round's :class:`MemberRound` (``train_status``/``error``). Below the minimum the run stops
+    with ``FederationError`` naming the failed members and their errors.
+    """
+    names = _check_run_inputs(trainers, config, member_names)
+    initial = check_arrays(initial_arrays, where="run_federation: initial_arrays")
+    node_ids = [_FIRST_NODE_ID + i for i in range(len(trainers))]
+    trainer_of = {n: (name, t) for n, name, t in zip(node_ids, names, trainers, strict=True)}
+    run_id = uuid4().int >> 65
+
+    client_app = build_client_app(lambda node_id: trainer_of[node_id], seed=config.seed)
+    grid = InProcessGrid(client_app, node_ids, run_id=run_id, max_workers=config.max_parallel_members)
+
+    def quorum_check(phase: str, server_round: int, replies: list[Message]) -> None:
+        needed = strategy.min_train_nodes if phase == "train" else strategy.min_evaluate_nodes  # type: ignore[attr-defined]
+        ok = sum(1 for r in replies if not r.has_error())
+        if ok >= needed:
+            return
+        failures = [
+            f"{trainer_of[d.node_id][0]} ({d.status}: {d.error})"
+            for d in grid.peek_deliveries()
+            if d.status != "ok" and d.message_type.startswith(phase)
+        ]
+        raise FederationError(
+            f"run_federation: round {server_round} {phase}: {ok} member(s) answered successfully, at least "
+            f"{needed} required (min_{phase}_nodes). Failed: {', '.join(failures) or 'none reported'}. "
+            "Fix the failing members (see their errors), raise round_timeout_s, or lower the minimum."
+        )
+
+    strategy: Strategy = build_strategy(config, quorum_check)
+    history: list[RoundReport] = []
+    state: dict[str, Any] = {"arrays": initial, "round_start": time.perf_counter()}
+    trainer_config = dict(config.trainer_config)
+
+    def end_of_round(server_round: int, record: ArrayRecord) -> MetricRecord | None:
+        arrays = record.to_numpy_ndarrays()
+        if server_round == 0 and config.evaluate_initial and config.fraction_evaluate > 0:
+            replies = grid.send_and_receive(
+                strategy.configure_evaluate(0, record, ConfigRecord(trainer_config), grid),
+                timeout=config.round_timeout_s,
+            )
+            strategy.aggregate_evaluate(0, replies)
+        deliveries = grid.drain_deliveries()
+        if server_round == 0 and not deliveries:
+            state["round_start"] = time.perf_counter()
+        members = _member_rounds(names, node_ids, deliveries)
+        eval_loss = weighted_mean(
+            (m.evaluate_loss if m.evaluate_loss is not None else np.nan, m.evaluate_examples)
+            for m in members
+            if m.evaluate_status == "ok"
+        )
+        digest = weights_hash(arrays)
+        report = RoundReport(
+            server_round=server_round,
+            seconds=time.perf_counter() - state["round_start"],
+            bytes_down=sum(m.bytes_down for m in members),
+            bytes_up=sum(m.bytes_up for m in members),
+            train_metrics=_aggregate(members, "train"),
+            evaluate_loss=None if np.isnan(eval_loss) else eval_loss,
+            evaluate_metrics=_aggregate(members, "evaluate"),
+            members=tuple(members),
+            weights_hash=digest,
+        )
+        state["arrays"] = arrays
+        if server_round > 0 or deliveries:
+            history.append(report)
+        logger.info(
+            "round %d: %.2f s, %d B down, %d B up, eval loss %s, failed %s",
+            server_round,
+            report.seconds,
+            report.bytes_down,
+            report.bytes_up,
+            report.evaluate_loss,
+            report.failed_members or "none",
+        )
+        if on_checkpoint is not None:
+            on_checkpoint(server_round, [a.copy() for a in arrays], digest)
+        if on_round is not None and (server_round > 0 or deliveries):
+            on_round(report)
+        state["round_start"] = time.perf_counter()
+        return None
+
+    server_app = ServerApp()
+
+    @server_app.main()
+    def main(grid: Grid, context: Context) -> None:
+        train_config = ConfigRecord({"local-epochs": config.local_epochs, **trainer_config})
+        strategy.start(
+            grid=grid,
+            initial_arrays=ArrayRecord([np.ascontiguousarray(a) for a in initial]),
+            num_rounds=config.num_rounds,
+            timeout=config.round_timeout_s,
+            train_config=train_config,
+            evaluate_config=ConfigRecord(trainer_config),
+            evaluate_fn=end_of_round,
+        )
+
+    server_context = Context(
+        run_id=run_id, node_id=SUPERLINK_NODE_ID, node_config={}, state=RecordDict(), run_config={}
+    )
+    saved_identity = {k: vars(TaskIdentity).get(k) for k in ("_task_id", "_run_id", "_node_id")}
+    saved_random = random.getstate()
+    started = time.perf_counter()
+    logger.info(
+        "federation: %d members, %s, %d rounds, %d local epoch(s)",
+        len(trainers),
+        config.strategy,
+        config.num_rounds,
+        config.local_epochs,
+    )
+    try:
+        TaskIdentity.task_id = 1
+        TaskIdentity.run_id = run_id
+        TaskIdentity.node_id = SUPERLINK_NODE_ID
+        random.seed(config.seed)  # Flower samples nodes with the global `random` module
+        server_app(grid, server_context)
+    except (InconsistentMessageReplies, AggregationError) as exc:
+        raise FederationError(
+            f"run_federation: the members' replies cannot be aggregated ({exc.args[0] if exc.args else exc}); "
+            "every member must return the same metric names and weight shapes."
+        ) from exc
+    finally:
+        random.setstate(saved_random)
+        for key, value in saved_identity.items():
+            setattr(TaskIdentity, key, value)
+        grid.close()
+    final = state["arrays"]
+    return FederationResult(
+        arrays=final,
+        weights_hash=weights_hash(final),
+        history=tuple(history),
+        seconds=time.perf_counter() - started,
+        strategy=config.strategy,
+        num_members=len(trainers),
+    )

@@ -1,0 +1,214 @@
+"""What a member contributes to a federation: local training and evaluation on its own data."""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from mamori.errors import FederationError
+
+__all__ = ["EstimatorTrainer", "FederatedEstimator", "LocalTrainer"]
+
+logger = logging.getLogger(__name__)
+
+#: Value of ``config`` keys a trainer receives (plain Python scalars).
+ConfigValue = int | float | str | bool
+
+
+@runtime_checkable
+class LocalTrainer(Protocol):
+    """A member of a federation: trains and evaluates a model on data that never leaves it.
+
+    The federation calls these two methods with the current global weights. Implementations keep
+    their data private; only the returned arrays and scalar metrics travel to the coordinator.
+
+    ``config`` always holds ``server_round`` (int, 0 for the evaluation of the initial model),
+    ``local_epochs`` (int), ``proximal_mu`` (float, 0 unless FedProx) and ``seed`` (int, distinct
+    per round and member), plus the run's ``FederationConfig.trainer_config``.
+    """
+
+    def fit(
+        self, arrays: list[np.ndarray], config: Mapping[str, ConfigValue]
+    ) -> tuple[list[np.ndarray], int, dict[str, float]]:
+        """Train from the global weights ``arrays``; return new weights, number of examples, metrics."""
+        ...
+
+    def evaluate(
+        self, arrays: list[np.ndarray], config: Mapping[str, ConfigValue]
+    ) -> tuple[float, int, dict[str, float]]:
+        """Evaluate the global weights ``arrays``; return loss, number of examples, metrics."""
+        ...
+
+
+@runtime_checkable
+class FederatedEstimator(Protocol):
+    """The estimator contract :class:`EstimatorTrainer` adapts (that of ``mamori.models``' classifiers)."""
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Return the model's parameters as NumPy arrays, in a fixed order."""
+        ...
+
+    def set_weights(self, weights: list[np.ndarray]) -> Any:
+        """Load parameters in the order :meth:`get_weights` returns them."""
+        ...
+
+    def fit_local(
+        self,
+        X: np.ndarray,  # noqa: N803 - scikit-learn naming
+        y: np.ndarray,
+        epochs: int,
+        proximal_mu: float = 0.0,
+        reference_weights: list[np.ndarray] | None = None,
+    ) -> Any:
+        """Continue training from the current weights for ``epochs`` epochs."""
+        ...
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        """Return one logit per row of ``X`` (higher means more likely an attack)."""
+        ...
+
+
+def binary_log_loss(y: np.ndarray, logits: np.ndarray) -> float:
+    """Mean binary cross-entropy of labels ``y`` against ``logits`` (numerically stable)."""
+    z = np.asarray(logits, dtype=np.float64).reshape(-1)
+    t = np.asarray(y, dtype=np.float64).reshape(-1)
+    return float(np.mean(np.logaddexp(0.0, z) - t * z))
+
+
+def ranking_metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """PR-AUC (average precision) and ROC-AUC of ``scores``; NaN when ``y`` holds a single class."""
+    t = np.asarray(y).reshape(-1)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    positives = int(np.sum(t == 1))
+    if positives == 0 or positives == t.size:
+        return {"pr_auc": math.nan, "roc_auc": math.nan, "positives": float(positives)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pr_auc = float(average_precision_score(t, s))
+        roc_auc = float(roc_auc_score(t, s))
+    return {"pr_auc": pr_auc, "roc_auc": roc_auc, "positives": float(positives)}
+
+
+class EstimatorTrainer:
+    """Make any :class:`FederatedEstimator` a federation member (a :class:`LocalTrainer`).
+
+    Parameters
+    ----------
+    estimator : FederatedEstimator
+        The member's model object; its weights are overwritten by the global weights each call.
+        It must already be initialised (e.g. ``init_weights(n_features)``) so that ``set_weights``
+        accepts the global arrays.
+    X_train : numpy.ndarray of shape (n_train, n_features)
+        The member's training matrix.
+    y_train : numpy.ndarray of shape (n_train,)
+        Binary labels (1 = attack).
+    X_eval : numpy.ndarray of shape (n_eval, n_features)
+        The member's evaluation matrix (federated evaluation reports on it).
+    y_eval : numpy.ndarray of shape (n_eval,)
+        Binary labels of ``X_eval``.
+    local_epochs : int or None, default=None
+        Epochs per round. None uses the federation's ``local_epochs`` from ``config``.
+
+    Notes
+    -----
+    ``fit`` reports ``train_loss`` (binary cross-entropy on the member's training data after
+    local training). ``evaluate`` returns the binary cross-entropy as loss and ``pr_auc``
+    (scikit-learn's ``average_precision_score`` on logits), ``roc_auc`` and ``positives``;
+    the AUCs are NaN when the evaluation split holds a single class.
+    """
+
+    def __init__(
+        self,
+        estimator: FederatedEstimator,
+        X_train: np.ndarray,  # noqa: N803
+        y_train: np.ndarray,
+        X_eval: np.ndarray,  # noqa: N803
+        y_eval: np.ndarray,
+        local_epochs: int | None = None,
+    ) -> None:
+        self.estimator = estimator
+        self.X_train = X_train
+        self.y_train = y_train
+        self.X_eval = X_eval
+        self.y_eval = y_eval
+        self.local_epochs = local_epochs
+
+    def _check(self) -> None:
+        for name, X, y in (("train", self.X_train, self.y_train), ("eval", self.X_eval, self.y_eval)):  # noqa: N806
+            if len(X) != len(y):
+                raise FederationError(
+                    f"EstimatorTrainer: X_{name} has {len(X)} rows but y_{name} has {len(y)} labels; "
+                    "they must match row for row."
+                )
+        if len(self.X_train) == 0:
+            raise FederationError("EstimatorTrainer: X_train is empty; a member needs at least one training row.")
+
+    def fit(
+        self, arrays: list[np.ndarray], config: Mapping[str, ConfigValue]
+    ) -> tuple[list[np.ndarray], int, dict[str, float]]:
+        """Train locally from the global weights.
+
+        Parameters
+        ----------
+        arrays : list of numpy.ndarray
+            Global weights.
+        config : mapping
+            Round settings (``local_epochs``, ``proximal_mu``, ...).
+
+        Returns
+        -------
+        weights : list of numpy.ndarray
+            The locally trained weights.
+        num_examples : int
+            Number of training rows (FedAvg's weight).
+        metrics : dict of str to float
+            ``train_loss``.
+        """
+        self._check()
+        epochs = int(self.local_epochs if self.local_epochs is not None else config.get("local_epochs", 1))
+        mu = float(config.get("proximal_mu", 0.0))
+        self.estimator.set_weights([a.copy() for a in arrays])
+        self.estimator.fit_local(
+            self.X_train,
+            self.y_train,
+            epochs=epochs,
+            proximal_mu=mu,
+            reference_weights=[a.copy() for a in arrays] if mu > 0 else None,
+        )
+        logits = self.estimator.decision_function(self.X_train)
+        weights = [np.asarray(w) for w in self.estimator.get_weights()]
+        return weights, len(self.X_train), {"train_loss": binary_log_loss(self.y_train, logits)}
+
+    def evaluate(
+        self, arrays: list[np.ndarray], config: Mapping[str, ConfigValue]
+    ) -> tuple[float, int, dict[str, float]]:
+        """Evaluate the global weights on the member's evaluation split.
+
+        Parameters
+        ----------
+        arrays : list of numpy.ndarray
+            Global weights.
+        config : mapping
+            Round settings (unused).
+
+        Returns
+        -------
+        loss : float
+            Binary cross-entropy on ``X_eval``.
+        num_examples : int
+            Number of evaluation rows.
+        metrics : dict of str to float
+            ``pr_auc``, ``roc_auc`` (NaN for a single-class split) and ``positives``.
+        """
+        self._check()
+        if len(self.X_eval) == 0:
+            raise FederationError("EstimatorTrainer: X_eval is empty; give the member an evaluation split.")
+        self.estimator.set_weights([a.copy() for a in arrays])
+        logits = self.estimator.decision_function(self.X_eval)
+        return binary_log_loss(self.y_eval, logits), len(self.X_eval), ranking_metrics(self.y_eval, logits)
