@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import Mod
 
 from mamori.errors import FederationError
 from mamori.federation.trainer import ConfigValue, LocalTrainer
@@ -57,7 +58,13 @@ def _metrics(where: str, num_examples: int, metrics: Mapping[str, float], extra:
     return MetricRecord(record)
 
 
-def build_client_app(trainer_for_node: Callable[[int], tuple[str, LocalTrainer]], *, seed: int) -> ClientApp:
+def build_client_app(
+    trainer_for_node: Callable[[int], tuple[str, LocalTrainer]],
+    *,
+    seed: int,
+    train_mods: list[Mod] | None = None,
+    evaluate_mods: list[Mod] | None = None,
+) -> ClientApp:
     """Build the ClientApp that every member runs.
 
     Parameters
@@ -66,6 +73,9 @@ def build_client_app(trainer_for_node: Callable[[int], tuple[str, LocalTrainer]]
         Maps a Flower node id to ``(member name, LocalTrainer)``.
     seed : int
         The run's seed; each member gets ``member_seed(seed, round, index)`` as ``config["seed"]``.
+    train_mods, evaluate_mods : list of Flower mods or None, default=None
+        Flower client mods applied to the train (evaluate) handler only - e.g. a clipping or
+        local-DP mod must wrap training alone (``LocalDpMod`` on the whole ClientApp hangs a run).
 
     Returns
     -------
@@ -82,7 +92,7 @@ def build_client_app(trainer_for_node: Callable[[int], tuple[str, LocalTrainer]]
     """
     app = ClientApp()
 
-    @app.train()
+    @app.train(mods=train_mods)
     def train(message: Message, context: Context) -> Message:
         name, trainer = trainer_for_node(context.node_id)
         where = f"member {name!r} (train)"
@@ -104,7 +114,7 @@ def build_client_app(trainer_for_node: Callable[[int], tuple[str, LocalTrainer]]
         )
         return Message(content=content, reply_to=message)
 
-    @app.evaluate()
+    @app.evaluate(mods=evaluate_mods)
     def evaluate(message: Message, context: Context) -> Message:
         name, trainer = trainer_for_node(context.node_id)
         where = f"member {name!r} (evaluate)"

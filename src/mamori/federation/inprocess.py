@@ -115,6 +115,9 @@ class InProcessGrid(Grid):
         The run these messages belong to.
     max_workers : int, default=1
         ClientApps executing at the same time (threads).
+    default_timeout : float or None, default=None
+        Seconds ``send_and_receive`` waits when its caller passes no timeout (Flower's older
+        workflows, e.g. ``DefaultWorkflow``, pass none); None waits for every reply.
 
     Notes
     -----
@@ -125,8 +128,17 @@ class InProcessGrid(Grid):
     killed, so a hung ClientApp keeps its worker until it returns, but its late reply is dropped.
     """
 
-    def __init__(self, client_app: ClientApp, node_ids: Sequence[int], *, run_id: int, max_workers: int = 1) -> None:
+    def __init__(
+        self,
+        client_app: ClientApp,
+        node_ids: Sequence[int],
+        *,
+        run_id: int,
+        max_workers: int = 1,
+        default_timeout: float | None = None,
+    ) -> None:
         self._app = client_app
+        self._default_timeout = default_timeout
         self._node_ids = list(node_ids)
         self._run = Run.create_empty(run_id)
         self._contexts = {
@@ -217,6 +229,8 @@ class InProcessGrid(Grid):
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
         """Push messages, wait for the replies (at most ``timeout`` seconds) and return them."""
+        if timeout is None:
+            timeout = self._default_timeout
         ids = list(self.push_messages(messages))
         with self._lock:
             futures = [self._pending[i].future for i in ids]

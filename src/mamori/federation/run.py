@@ -170,7 +170,13 @@ def run_federation(
     run_id = uuid4().int >> 65
 
     client_app = build_client_app(lambda node_id: trainer_of[node_id], seed=config.seed)
-    grid = InProcessGrid(client_app, node_ids, run_id=run_id, max_workers=config.max_parallel_members)
+    grid = InProcessGrid(
+        client_app,
+        node_ids,
+        run_id=run_id,
+        max_workers=config.max_parallel_members,
+        default_timeout=config.round_timeout_s,
+    )
 
     def quorum_check(phase: str, server_round: int, replies: list[Message]) -> None:
         needed = strategy.min_train_nodes if phase == "train" else strategy.min_evaluate_nodes  # type: ignore[attr-defined]
