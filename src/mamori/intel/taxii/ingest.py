@@ -1,0 +1,83 @@
+"""Turn a POSTed TAXII envelope into validated objects, or reject the whole request."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from mamori.errors import IntelError
+from mamori.intel.stix import parse_object, tlp_of, validate_object
+from mamori.intel.taxii.config import TaxiiConfig
+from mamori.intel.taxii.errors import BadRequestError
+from mamori.intel.taxii.repository import IncomingObject, normalize_timestamp
+
+__all__ = ["parse_envelope"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_REPORTED = 50
+
+
+def _check(obj: Any, config: TaxiiConfig) -> IncomingObject:
+    if not isinstance(obj, dict):
+        raise IntelError(f"expected a STIX object (JSON object), got {type(obj).__name__}")
+    parse_object(obj)  # stix2: type, required properties, value types, pattern syntax, timestamps
+    if config.validation == "full":
+        errors = validate_object(obj)
+        if errors:
+            raise IntelError(f"{obj.get('id')}: fails stix2-validator: {'; '.join(errors)[:400]}")
+    raw = obj.get("modified") or obj.get("created") or ""
+    version = normalize_timestamp(raw, f"{obj['id']} modified") if raw else ""
+    tlp = tlp_of(obj) or ("clear" if obj["type"] == "marking-definition" else config.default_tlp)
+    return IncomingObject(object_id=obj["id"], type=obj["type"], spec_version=obj.get("spec_version", "2.1"),
+                          version=version, raw_version=raw, tlp=tlp,
+                          body=json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
+
+
+def parse_envelope(body: bytes, config: TaxiiConfig) -> list[IncomingObject]:
+    """Parse and validate an add-objects request body.
+
+    The request is all-or-nothing: if any object is invalid, nothing is stored and the error names
+    every bad object (index, id, reason; the first 50).
+
+    Parameters
+    ----------
+    body : bytes
+        The request body, a TAXII envelope ``{"objects": [...]}``.
+    config : TaxiiConfig
+        ``validation`` decides whether ``stix2-validator`` runs too.
+
+    Returns
+    -------
+    list of IncomingObject
+
+    Raises
+    ------
+    BadRequestError
+        Malformed JSON, not an envelope, an empty envelope, or invalid objects.
+    """
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequestError(f"the request body is not valid JSON ({exc}); send a TAXII envelope "
+                              '{"objects": [...]}') from exc
+    if not isinstance(data, dict) or not isinstance(data.get("objects"), list):
+        raise BadRequestError('the request body is not a TAXII envelope; expected a JSON object {"objects": [...]}')
+    objects = data["objects"]
+    if not objects:
+        raise BadRequestError("the envelope holds no objects; nothing to add")
+    out: list[IncomingObject] = []
+    failures: list[dict[str, Any]] = []
+    for i, obj in enumerate(objects):
+        try:
+            out.append(_check(obj, config))
+        except (IntelError, KeyError, TypeError) as exc:
+            ident = obj.get("id") if isinstance(obj, dict) else None
+            failures.append({"index": i, "id": ident, "message": str(exc)[:500]})
+    if failures:
+        logger.info("rejected an envelope: %d of %d objects invalid", len(failures), len(objects))
+        raise BadRequestError(f"{len(failures)} of {len(objects)} objects are not valid STIX 2.1 (first: object "
+                              f"{failures[0]['index']}: {failures[0]['message'][:200]}); nothing was stored",
+                              {"failure_count": len(failures), "failures": failures[:_MAX_REPORTED]})
+    return out
