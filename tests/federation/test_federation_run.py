@@ -272,3 +272,31 @@ def test_a_run_opens_no_socket_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
     assert attempts == []
     assert len(seen_during_run) == 3
     assert all(sockets == baseline for sockets in seen_during_run), seen_during_run
+
+
+def test_a_member_with_a_single_class_evaluation_split_is_left_out_of_the_averaged_pr_auc() -> None:
+    # Prepare: member 0 evaluates on benign rows only, so its PR-AUC is undefined (NaN)
+    trainers, initial, _, _ = _setup()
+    benign = trainers[0].y_eval == 0
+    trainers[0].X_eval, trainers[0].y_eval = trainers[0].X_eval[benign], trainers[0].y_eval[benign]
+
+    # Execute
+    result = run_federation(trainers, initial, FederationConfig(num_rounds=1, evaluate_initial=False))
+
+    # Assert
+    report = result.history[-1]
+    assert [r.server_round for r in result.history] == [1]
+    assert np.isnan(report.members[0].evaluate_metrics["pr_auc"])
+    others = [m.evaluate_metrics["pr_auc"] for m in report.members[1:]]
+    assert min(others) <= report.evaluate_metrics["pr_auc"] <= max(others)
+    assert report.to_dict()["members"][0]["evaluate_metrics"]["pr_auc"] is None  # JSON-safe
+
+
+def test_federated_evaluation_can_be_turned_off() -> None:
+    trainers, initial, _, _ = _setup()
+
+    result = run_federation(trainers, initial, FederationConfig(num_rounds=2, fraction_evaluate=0.0))
+
+    assert [r.server_round for r in result.history] == [1, 2]
+    assert all(r.evaluate_loss is None and r.evaluate_metrics == {} for r in result.history)
+    assert all(m.evaluate_status == "skipped" for r in result.history for m in r.members)
