@@ -208,8 +208,6 @@ def run_federation(
             )
             strategy.aggregate_evaluate(0, replies)
         deliveries = grid.drain_deliveries()
-        if server_round == 0 and not deliveries:
-            state["round_start"] = time.perf_counter()
         members = _member_rounds(names, node_ids, deliveries)
         eval_loss = weighted_mean(
             (m.evaluate_loss if m.evaluate_loss is not None else np.nan, m.evaluate_examples)
