@@ -60,22 +60,23 @@ def unescape_series(series: pl.Series) -> pl.Series:
 _TARGET_RE = r"^(?:([A-Za-z][A-Za-z0-9+.-]*)://([^/?#\s]*))?([^?]*)(?:\?(.*))?$"
 
 
-def split_target(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    """Split a request target (origin-form or absolute-form) into url.domain, url.path and url.query.
+def target_exprs(expr: pl.Expr) -> dict[str, pl.Expr]:
+    """Expressions splitting a request target (origin- or absolute-form) into url.domain, url.path, url.query.
 
-    Returns a frame with those three columns (String). The host has its port and any user-info removed.
+    The host loses any user-info, port and IPv6 brackets; an empty host is null.
     """
-    parts = frame.select(pl.col(column).str.extract_groups(_TARGET_RE).alias("_t")).unnest("_t")
-    host = parts.get_column("2")
-    domain = host.str.replace(r"^.*@", "").str.replace(r":\d*$", "").str.strip_chars("[]")
-    domain = pl.select(pl.when(domain.str.len_bytes() > 0).then(domain).otherwise(None)).to_series()
-    return pl.DataFrame(
-        {
-            "url.domain": domain,
-            "url.path": parts.get_column("3"),
-            "url.query": parts.get_column("4"),
-        }
-    )
+    parts = expr.str.extract_groups(_TARGET_RE)
+    host = parts.struct.field("2").str.replace(r"^.*@", "").str.replace(r":\d*$", "").str.strip_chars("[]")
+    return {
+        "url.domain": pl.when(host.str.len_bytes() > 0).then(host).otherwise(None),
+        "url.path": parts.struct.field("3"),
+        "url.query": parts.struct.field("4"),
+    }
+
+
+def split_target(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """Split ``column`` of ``frame`` into a frame of url.domain, url.path and url.query (see target_exprs)."""
+    return frame.select([e.alias(n) for n, e in target_exprs(pl.col(column)).items()])
 
 
 # ---------------------------------------------------------------------------------------------- numbers
@@ -87,11 +88,19 @@ def dash_null(expr: pl.Expr) -> pl.Expr:
 
 
 def seconds_to_ns(expr: pl.Expr) -> pl.Expr:
-    """Parse decimal seconds ('0.123', '12', '-') to integer nanoseconds without float rounding."""
-    groups = expr.str.extract_groups(r"^(\d+)(?:\.(\d{1,9}))?$")
-    whole = groups.struct.field("1").cast(pl.Int64, strict=False)
-    frac = groups.struct.field("2").fill_null("").str.pad_end(9, "0").cast(pl.Int64, strict=False)
-    return whole * 1_000_000_000 + frac
+    """Parse decimal seconds ('0.123', '12') to integer nanoseconds without float rounding; else null."""
+    parts = expr.str.splitn(".", 2)
+    whole_text = parts.struct.field("field_0")
+    whole = whole_text.cast(pl.Int64, strict=False)
+    frac_text = parts.struct.field("field_1")
+    frac = (
+        pl.when(frac_text.is_null())
+        .then(pl.lit(0, dtype=pl.Int64))
+        .when(frac_text.str.len_bytes().is_between(1, 9))
+        .then(frac_text.str.pad_end(9, "0").cast(pl.Int64, strict=False))
+    )
+    ok = (whole >= 0) & (frac >= 0) & whole_text.str.starts_with("+").not_()
+    return pl.when(ok).then(whole * 1_000_000_000 + frac)
 
 
 def ns_to_seconds_text(expr: pl.Expr, decimals: int = 3) -> pl.Expr:

@@ -1,0 +1,220 @@
+"""Open log files (plain, gzip, zip) and cut them into batches of lines without holding the whole file."""
+
+from __future__ import annotations
+
+import gzip
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import polars as pl
+
+from mamori.errors import SchemaError
+
+#: Bytes read per chunk.
+CHUNK_BYTES = 16 * 1024 * 1024
+#: Lines longer than this are quarantined as ``line_too_long`` without being held in memory whole.
+MAX_LINE_BYTES = 1024 * 1024
+#: Bytes of an over-long line kept for the quarantine record.
+KEEP_BYTES = 65536
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass
+class LineBatch:
+    r"""Consecutive physical lines of one source.
+
+    ``lines`` holds every line (without its newline and trailing '\\r'), starting at line number
+    ``first_line``; lines already rejected at byte level are empty strings there and listed in ``bad``
+    as ``(line_no, raw bytes, reason, detail, full length)``.
+    """
+
+    source: str
+    first_line: int
+    lines: pl.Series
+    bad: list[tuple[int, bytes, str, str, int]] = field(default_factory=list)
+
+
+def display_name(path: Path) -> str:
+    """The name used in messages: the file name, not the full path."""
+    return path.name
+
+
+@contextmanager
+def _open_binary(path: Path) -> Iterator[IO[bytes]]:
+    """Open a file for reading, decompressing gzip transparently (by magic bytes)."""
+    with path.open("rb") as raw:
+        magic = raw.read(2)
+    if magic == b"\x1f\x8b":
+        with gzip.open(path, "rb") as fh:
+            yield fh  # type: ignore[misc]
+    else:
+        with path.open("rb") as fh:
+            yield fh
+
+
+def is_zip(path: Path) -> bool:
+    """True if ``path`` is a zip archive."""
+    with path.open("rb") as fh:
+        return fh.read(4) == b"PK\x03\x04"
+
+
+@contextmanager
+def open_member(archive: zipfile.ZipFile, name: str) -> Iterator[IO[bytes]]:
+    """Open one zip member, decompressing a ``.gz`` member transparently."""
+    with archive.open(name) as member:
+        if name.endswith(".gz"):
+            with gzip.open(member, "rb") as fh:
+                yield fh  # type: ignore[misc]
+        else:
+            yield member
+
+
+def iter_streams(path: Path) -> Iterator[tuple[str, IO[bytes]]]:
+    """Yield ``(source name, binary stream)`` for a file, or for each file member of a zip archive."""
+    if not path.exists():
+        raise SchemaError(f"cannot read '{path}': no such file.")
+    if is_zip(path):
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as exc:
+            raise SchemaError(f"cannot read '{path.name}': not a valid zip archive ({exc}).") from exc
+        with archive:
+            for info in sorted(archive.infolist(), key=lambda i: i.filename):
+                if info.is_dir() or Path(info.filename).name.startswith("."):
+                    continue
+                with open_member(archive, info.filename) as fh:
+                    yield f"{path.name}:{info.filename}", fh
+        return
+    with _open_binary(path) as fh:
+        yield display_name(path), fh
+
+
+def _split_complete(data: bytes, source: str, first_line: int, max_line_bytes: int) -> LineBatch:
+    """Turn bytes holding complete lines (no final newline) into a LineBatch."""
+    bad: list[tuple[int, bytes, str, str, int]] = []
+    try:
+        # polars validates UTF-8 in Rust, faster than bytes.decode and without a Python str copy
+        lines = pl.Series("text", [data], dtype=pl.Binary).cast(pl.String).str.split("\n").explode()
+    except pl.exceptions.PolarsError:
+        parts = data.split(b"\n")
+        decoded: list[str] = []
+        for i, part in enumerate(parts):
+            try:
+                decoded.append(part.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                line_no = first_line + i
+                bad.append(
+                    (
+                        line_no,
+                        part[:KEEP_BYTES],
+                        "invalid_utf8",
+                        f"line {line_no:,} of '{source}' is not valid UTF-8 (byte {exc.start:,}); "
+                        "logs must be UTF-8 (nginx escapes other bytes as \\xNN).",
+                        len(part),
+                    )
+                )
+                decoded.append("")
+        lines = pl.Series("text", decoded, dtype=pl.String)
+    if b"\r" in data:
+        lines = lines.str.strip_suffix("\r")
+    too_long = lines.str.len_bytes() > max_line_bytes
+    if too_long.any():
+        idx = too_long.arg_true().to_list()
+        for i in idx:
+            value = lines[i]
+            raw = value.encode("utf-8")
+            line_no = first_line + i
+            bad.append(
+                (line_no, raw[:KEEP_BYTES], "line_too_long", _too_long_detail(source, line_no, len(raw)), len(raw))
+            )
+        lines = lines.scatter(idx, "")
+    return LineBatch(source=source, first_line=first_line, lines=lines, bad=bad)
+
+
+def _too_long_detail(source: str, line_no: int, length: int) -> str:
+    return (
+        f"line {line_no:,} of '{source}' is {length:,} bytes, longer than max_line_bytes; "
+        "a log line that long is corrupt or hostile. Raise max_line_bytes if it is genuine."
+    )
+
+
+def iter_line_batches(
+    stream: IO[bytes],
+    source: str,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    batch_lines: int = 200_000,
+    progress: ProgressCallback | None = None,
+) -> Iterator[LineBatch]:
+    """Read ``stream`` in chunks and yield batches of at most ``batch_lines`` complete lines.
+
+    Memory stays bounded by ``chunk_bytes`` plus ``max_line_bytes``: a line longer than ``max_line_bytes`` is
+    skipped to its end (its first ``KEEP_BYTES`` bytes kept for the quarantine), never held whole.
+    """
+    carry = b""
+    line_no = 1
+    # When inside an over-long line: (its line number, first bytes, length so far)
+    skipping: tuple[int, bytes, int] | None = None
+
+    def emit(data: bytes, start: int) -> Iterator[LineBatch]:
+        batch = _split_complete(data, source, start, max_line_bytes)
+        n = batch.lines.len()
+        if n <= batch_lines:
+            yield batch
+            return
+        for off in range(0, n, batch_lines):
+            lo, hi = start + off, start + off + batch_lines
+            yield LineBatch(
+                source=source,
+                first_line=lo,
+                lines=batch.lines.slice(off, batch_lines),
+                bad=[b for b in batch.bad if lo <= b[0] < hi],
+            )
+
+    def skipped(state: tuple[int, bytes, int]) -> LineBatch:
+        no, head, length = state
+        return LineBatch(
+            source=source,
+            first_line=no,
+            lines=pl.Series("text", [""], dtype=pl.String),
+            bad=[(no, head, "line_too_long", _too_long_detail(source, no, length), length)],
+        )
+
+    while True:
+        chunk = stream.read(chunk_bytes)
+        if not chunk:
+            break
+        if progress is not None:
+            progress(len(chunk))
+        if skipping is not None:
+            nl = chunk.find(b"\n")
+            no, head, length = skipping
+            if nl < 0:
+                skipping = (no, head, length + len(chunk))
+                continue
+            yield skipped((no, head, length + nl))
+            skipping = None
+            line_no = no + 1
+            chunk = chunk[nl + 1 :]
+        data = carry + chunk if carry else chunk
+        last_nl = data.rfind(b"\n")
+        if last_nl < 0:
+            carry = data
+        else:
+            complete, carry = data[:last_nl], data[last_nl + 1 :]
+            for batch in emit(complete, line_no):
+                line_no = batch.first_line + batch.lines.len()
+                yield batch
+        if len(carry) > max_line_bytes:
+            skipping = (line_no, carry[:KEEP_BYTES], len(carry))
+            carry = b""
+    if skipping is not None:
+        yield skipped(skipping)
+    elif carry:
+        yield from emit(carry, line_no)

@@ -1,0 +1,368 @@
+"""Read log files into the canonical event table, batch by batch, quarantining what does not parse.
+
+The readers never hold a whole file: bytes are read in chunks, cut into lines, and each batch of lines is
+parsed at once with polars regular expressions (:mod:`mamori.events._parsers`). A bad line costs a little
+Python; a good one none.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from mamori.errors import SchemaError
+from mamori.events._parsers import (
+    FORMAT_DESCRIPTIONS,
+    LINE_PARSERS,
+    MIN_FIELDS,
+    count_fields,
+)
+from mamori.events._source import MAX_LINE_BYTES, ProgressCallback, iter_line_batches, iter_streams
+from mamori.events.formats import READ_FORMATS
+from mamori.events.quarantine import Quarantine
+from mamori.events.schema import EVENT_SCHEMA, conform, empty_events
+
+__all__ = ["DEFAULT_BATCH_LINES", "ReadResult", "ReadSummary", "iter_event_batches", "read_events"]
+
+logger = logging.getLogger(__name__)
+
+#: Lines parsed per batch (a batch of 200,000 nginx lines is about 60 MB of polars memory).
+DEFAULT_BATCH_LINES = 200_000
+
+
+@dataclass
+class ReadSummary:
+    """What a reader did with its input.
+
+    Attributes
+    ----------
+    source : str
+        The file read (name only).
+    format : str
+        The format it was read as (after ``auto`` detection).
+    lines : int
+        Physical lines (or, for CSIC, requests; for CSV, rows) seen, blank ones included.
+    parsed : int
+        Events produced.
+    quarantined : int
+        Lines or records sent to the quarantine.
+    blank : int
+        Empty lines skipped (not events, not errors).
+    by_reason : dict of str to int
+        Quarantined count per reason code (see :data:`mamori.events.REASONS`).
+
+    Notes
+    -----
+    ``parsed + quarantined + blank == lines`` for line formats: nothing is dropped silently.
+    """
+
+    source: str
+    format: str
+    lines: int = 0
+    parsed: int = 0
+    quarantined: int = 0
+    blank: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add_reasons(self, counts: Counter[str] | dict[str, int]) -> None:
+        """Add quarantined counts by reason."""
+        for reason, n in counts.items():
+            self.by_reason[reason] = self.by_reason.get(reason, 0) + n
+            self.quarantined += n
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """A whole file read into memory: the canonical ``frame`` and the reader's ``summary``."""
+
+    frame: pl.DataFrame
+    summary: ReadSummary
+
+
+_READER_NAMES = {
+    "nginx": "read_nginx",
+    "alb": "read_alb",
+    "envoy": "read_envoy",
+    "envoy-json": "read_envoy_json",
+    "ecs": "read_ecs",
+    "csic": "read_csic",
+    "csv": "read_csv_mapped",
+}
+
+_TIME_FORMATS = {
+    "nginx": "'[01/May/2026:09:00:00 +0900]' and, if present, msec=1777593600.123",
+    "alb": "ISO-8601 such as 2026-05-01T00:00:00.123456Z",
+    "envoy": "ISO-8601 such as 2026-05-01T00:00:00.123Z",
+    "envoy-json": "ISO-8601 such as 2026-05-01T00:00:00.123Z in start_time",
+    "ecs": "ISO-8601 such as 2026-05-01T00:00:00.123456Z in @timestamp",
+}
+
+
+def line_detail(fmt: str, source: str, line_no: int, text: str, reason: str, column: str | None) -> str:
+    """The message for one quarantined line, in the style of STYLE.md (names input and place, never values)."""
+    reader = _READER_NAMES.get(fmt, f"read_{fmt}")
+    where = f"{reader}: line {line_no:,} of '{source}'"
+    desc = FORMAT_DESCRIPTIONS.get(fmt, fmt)
+    if reason in ("field_count", "no_match"):
+        n = count_fields(text)
+        need = MIN_FIELDS.get(fmt, 0)
+        if n < need:
+            return f"{where} has {n} fields, expected at least {need} ({desc}). Quarantined; pass --format auto?"
+        return (
+            f"{where} has {n} fields but they do not match the {desc} (check the status code, the quoting "
+            "and the [time] field). Quarantined; pass --format auto?"
+        )
+    if reason == "bad_request_line":
+        return f"{where}: the request field is not 'METHOD TARGET HTTP/x.y' (a scanner or a TLS handshake?)."
+    if reason == "bad_timestamp":
+        return f"{where}: the timestamp cannot be parsed; expected {_TIME_FORMATS.get(fmt, 'ISO-8601')}."
+    if reason == "bad_value":
+        dtype = EVENT_SCHEMA.get(column or "", pl.String())
+        return f"{where}: field '{column}' is not a valid {dtype} value."
+    if reason == "bad_json":
+        return f"{where} is not valid JSON ({desc} needs one JSON object per line)."
+    if reason == "not_object":
+        return f"{where} is JSON but not an object ({desc} needs one JSON object per line)."
+    if reason == "bad_json_type":
+        return (
+            f"{where} has a member of the wrong shape (an object where text is expected, or the reverse, "
+            'e.g. "url": "..." instead of "url": {...}).'
+        )
+    return f"{where} was quarantined ({reason})."
+
+
+def _parse_line_batch(
+    fmt: str,
+    batch_lines: pl.Series,
+    first_line: int,
+    bad_lines: set[int],
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Parse one batch; return (canonical good rows, bad rows with reasons, blank count)."""
+    n = batch_lines.len()
+    df = pl.DataFrame(
+        {"line_no": pl.int_range(first_line, first_line + n, dtype=pl.Int64, eager=True), "text": batch_lines}
+    )
+    blank = df.get_column("text").str.strip_chars().str.len_bytes() == 0
+    if bad_lines:
+        is_bad = df.get_column("line_no").is_in(pl.Series(sorted(bad_lines), dtype=pl.Int64).implode())
+        blank_count = int((blank & ~is_bad).sum())
+    else:
+        blank_count = int(blank.sum())
+    df = df.filter(~blank)
+    if df.height == 0:
+        return empty_events(), pl.DataFrame(schema={"line_no": pl.Int64, "text": pl.String}), blank_count
+    parsed = LINE_PARSERS[fmt](df)
+    ok = parsed.get_column("reason").is_null()
+    good = parsed.filter(ok).drop("line_no", "text", "reason", "field")
+    bad = parsed.filter(~ok).select("line_no", "text", "reason", "field")
+    return conform(good, source=_READER_NAMES[fmt]), bad, blank_count
+
+
+def _resolve_format(path: Path, fmt: str) -> str:
+    if fmt == "auto":
+        from mamori.events.detect import detect_format
+
+        return detect_format(path)
+    if fmt not in READ_FORMATS:
+        raise SchemaError(
+            f"unknown log format {fmt!r} for '{path.name}'; expected auto or one of {', '.join(READ_FORMATS)}."
+        )
+    return fmt
+
+
+def iter_event_batches(
+    path: str | Path,
+    fmt: str = "auto",
+    *,
+    quarantine: Quarantine | None = None,
+    batch_lines: int = DEFAULT_BATCH_LINES,
+    mapping: str | Path | None = None,
+    organization_id: str | None = None,
+    summary: ReadSummary | None = None,
+    progress: ProgressCallback | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
+) -> Iterator[pl.DataFrame]:
+    """Read a log file batch by batch into canonical event frames.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The log file; gzip is decompressed transparently, and for ``csic`` a zip of ``.txt``/``.txt.gz``
+        members is read member by member.
+    fmt : str, default="auto"
+        ``"auto"`` (see :func:`~mamori.events.detect_format`) or one of
+        :data:`~mamori.events.READ_FORMATS`: ``nginx``, ``alb``, ``envoy``, ``envoy-json``, ``ecs``, ``csic``,
+        ``csv`` (needs ``mapping``).
+    quarantine : Quarantine or None, default=None
+        Where lines that do not parse go. ``None`` counts them (in ``summary``) and logs a warning per batch.
+    batch_lines : int, default=200000
+        At most this many lines (CSIC: requests; CSV: rows) per batch.
+    mapping : str or pathlib.Path or None, default=None
+        The TOML column mapping, required for ``fmt="csv"`` (see :func:`~mamori.events.read_csv_mapped`).
+    organization_id : str or None, default=None
+        Fills ``organization.id`` where the input does not carry it (the member bank the log came from).
+    summary : ReadSummary or None, default=None
+        Updated in place as batches are read (pass one to see counts while iterating).
+    progress : callable or None, default=None
+        Called with the number of (compressed-side) bytes read after each chunk, for progress bars.
+    max_line_bytes : int, default=1048576
+        Longer lines are quarantined as ``line_too_long`` without being held in memory whole.
+
+    Yields
+    ------
+    polars.DataFrame
+        Canonical events (:data:`~mamori.events.EVENT_SCHEMA`), one frame per batch, in file order.
+
+    Raises
+    ------
+    SchemaError
+        If the file does not exist, ``fmt`` is unknown, ``auto`` cannot recognise the file, or ``csv`` is
+        asked for without a valid mapping.
+    """
+    src = Path(path)
+    fmt = _resolve_format(src, fmt)
+    if summary is None:
+        summary = ReadSummary(source=src.name, format=fmt)
+    summary.format = fmt
+    if fmt == "csic":
+        from mamori.events.csic import _iter_csic
+
+        batches = _iter_csic(src, quarantine=quarantine, batch_lines=batch_lines, summary=summary, progress=progress)
+    elif fmt == "csv":
+        if mapping is None:
+            raise SchemaError(
+                f"read_csv_mapped: '{src.name}' is CSV but no column mapping was given; pass --mapping map.toml "
+                "(see docs/events.md)."
+            )
+        from mamori.events.csv_mapped import _iter_csv, load_mapping
+
+        batches = _iter_csv(
+            src,
+            load_mapping(mapping),
+            quarantine=quarantine,
+            batch_lines=batch_lines,
+            summary=summary,
+            progress=progress,
+        )
+    else:
+        batches = _iter_lines(
+            src,
+            fmt,
+            quarantine=quarantine,
+            batch_lines=batch_lines,
+            summary=summary,
+            progress=progress,
+            max_line_bytes=max_line_bytes,
+        )
+    for frame in batches:
+        if organization_id is not None:
+            frame = frame.with_columns(pl.col("organization.id").fill_null(pl.lit(organization_id)))
+        yield frame
+
+
+def _iter_lines(
+    src: Path,
+    fmt: str,
+    *,
+    quarantine: Quarantine | None,
+    batch_lines: int,
+    summary: ReadSummary,
+    progress: ProgressCallback | None,
+    max_line_bytes: int,
+) -> Iterator[pl.DataFrame]:
+    reader = _READER_NAMES[fmt]
+    for source, stream in iter_streams(src):
+        for batch in iter_line_batches(
+            stream, source, batch_lines=batch_lines, progress=progress, max_line_bytes=max_line_bytes
+        ):
+            reasons: Counter[str] = Counter()
+            for line_no, raw, reason, detail, full in batch.bad:
+                reasons[reason] += 1
+                if quarantine is not None:
+                    quarantine.add(source, line_no, raw, reason, f"{reader}: {detail}", raw_bytes=full)
+            bad_lines = {b[0] for b in batch.bad}
+            good, bad, blank = _parse_line_batch(fmt, batch.lines, batch.first_line, bad_lines)
+            first_detail = batch.bad[0][3] if batch.bad else None
+            for line_no, text, reason, column in bad.iter_rows():
+                reasons[reason] += 1
+                detail = line_detail(fmt, source, line_no, text, reason, column)
+                first_detail = first_detail or detail
+                if quarantine is not None:
+                    quarantine.add(source, line_no, text, reason, detail)
+            summary.lines += batch.lines.len()
+            summary.blank += blank
+            summary.parsed += good.height
+            summary.add_reasons(reasons)
+            if reasons:
+                where = f"; see {quarantine.path}" if quarantine is not None and quarantine.path else ""
+                logger.warning(
+                    "%s: %d lines of '%s' quarantined in lines %d-%d (first: %s)%s",
+                    reader,
+                    sum(reasons.values()),
+                    source,
+                    batch.first_line,
+                    batch.first_line + batch.lines.len() - 1,
+                    first_detail,
+                    where,
+                )
+            logger.info("%s: %d events from '%s' up to line %d", reader, good.height, source, summary.lines)
+            if good.height:
+                yield good
+
+
+def read_events(
+    path: str | Path,
+    fmt: str = "auto",
+    *,
+    quarantine: Quarantine | None = None,
+    mapping: str | Path | None = None,
+    organization_id: str | None = None,
+    batch_lines: int = DEFAULT_BATCH_LINES,
+) -> ReadResult:
+    """Read a whole log file into one canonical frame.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The log file (plain or gzip; zip for CSIC).
+    fmt : str, default="auto"
+        As :func:`iter_event_batches`.
+    quarantine : Quarantine or None, default=None
+        Where bad lines go; ``None`` only counts them (see :attr:`ReadResult.summary`).
+    mapping : str or pathlib.Path or None, default=None
+        The TOML column mapping, for ``fmt="csv"``.
+    organization_id : str or None, default=None
+        Fills ``organization.id`` where the input does not carry it.
+    batch_lines : int, default=200000
+        Lines parsed per batch.
+
+    Returns
+    -------
+    ReadResult
+        ``frame`` (canonical schema, file order) and ``summary`` (parsed / quarantined / by reason).
+
+    Raises
+    ------
+    SchemaError
+        As :func:`iter_event_batches`.
+    """
+    src = Path(path)
+    summary = ReadSummary(source=src.name, format=fmt)
+    frames = list(
+        iter_event_batches(
+            src,
+            fmt,
+            quarantine=quarantine,
+            mapping=mapping,
+            organization_id=organization_id,
+            summary=summary,
+            batch_lines=batch_lines,
+        )
+    )
+    frame = pl.concat(frames, how="vertical") if frames else empty_events()
+    return ReadResult(frame=frame, summary=summary)
