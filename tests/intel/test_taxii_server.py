@@ -282,3 +282,29 @@ def test_every_write_is_audited(world: World) -> None:
     assert [(e.actor, e.action) for e in entries] == [("cli", "collection.create"), ("member:bob", "taxii.add_objects")]
     assert entries[1].details["added"] == 3
     assert world.store.audit.verify().ok
+
+
+def test_cli_push_pull_list(world: World, tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from mamori.cli import app
+
+    cid = new_collection(world, alias=f"cli-{uuid.uuid4().hex[:6]}")
+    bundle = tmp_path / "in.json"
+    objs = indicators(12, "10.10")
+    bundle.write_text(json.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objs}))
+    env = {"MAMORI_TAXII_URL": world.server.url, "MAMORI_TAXII_MEMBER": "bob", "MAMORI_TAXII_KEY": world.keys["bob"]}
+    runner = CliRunner(env=env | {"COLUMNS": "250"})
+    pushed = runner.invoke(app, ["intel", "push", str(bundle), "-c", cid])
+    assert pushed.exit_code == 0, pushed.output
+    assert "sent 12 objects" in pushed.output
+    again = runner.invoke(app, ["intel", "push", str(bundle), "-c", cid])
+    assert "12 unchanged" in again.output
+    out = tmp_path / "out.json"
+    pulled = runner.invoke(app, ["intel", "pull", "-c", cid, "-o", str(out)])
+    assert pulled.exit_code == 0, pulled.output
+    assert sorted(o["id"] for o in json.loads(out.read_text())["objects"]) == sorted(o["id"] for o in objs)
+    listed = runner.invoke(app, ["intel", "list"])
+    assert listed.exit_code == 0 and cid in listed.output
+    bad = CliRunner(env=env | {"MAMORI_TAXII_KEY": "wrong"}).invoke(app, ["intel", "list"])
+    assert bad.exit_code != 0

@@ -136,6 +136,9 @@ def _markings(tlp: str | None) -> list[str] | None:
 
 def _build(cls: type, **kwargs: Any) -> Any:
     """Call a stix2 constructor, dropping None values and translating its errors."""
+    confidence = kwargs.get("confidence")
+    if confidence is not None and not (isinstance(confidence, int) and 0 <= confidence <= 100):
+        raise IntelError(f"cannot build a STIX {cls.__name__}: confidence must be an integer 0-100, got {confidence!r}")
     clean = {k: v for k, v in kwargs.items() if v is not None}
     try:
         return cls(**clean)
