@@ -6,6 +6,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mamori.federation.robust import RobustConfig
+
 __all__ = ["FederationConfig"]
 
 
@@ -47,6 +49,10 @@ class FederationConfig(BaseModel):
         Extra settings forwarded unchanged to every member's ``fit`` and ``evaluate`` (e.g. a
         learning rate). Keys must not collide with the reserved keys ``server_round``,
         ``local_epochs``, ``proximal_mu``, ``seed``.
+    robust : RobustConfig or None, default=None
+        Robust aggregation (Flower's trimmed mean, median, Krum, Multi-Krum, Bulyan), update
+        clipping and the per-round update check; None aggregates with plain ``strategy``.
+        ``proximal_mu`` still applies (FedProx's term is computed by the members).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -65,6 +71,7 @@ class FederationConfig(BaseModel):
     max_parallel_members: int = Field(default=1, ge=1)
     seed: int = 1
     trainer_config: dict[str, int | float | str | bool] = Field(default_factory=dict)
+    robust: RobustConfig | None = None
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:

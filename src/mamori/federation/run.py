@@ -22,6 +22,7 @@ from mamori.federation.clientapp import NUM_EXAMPLES_KEY, build_client_app
 from mamori.federation.config import FederationConfig
 from mamori.federation.inprocess import Delivery, InProcessGrid
 from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
+from mamori.federation.robust import UpdateCheckCallback
 from mamori.federation.strategy import build_strategy
 from mamori.federation.trainer import LocalTrainer
 from mamori.federation.weights import check_arrays, weights_hash
@@ -114,6 +115,7 @@ def run_federation(
     on_round: RoundCallback | None = None,
     on_checkpoint: CheckpointCallback | None = None,
     member_names: Sequence[str] | None = None,
+    on_update_check: UpdateCheckCallback | None = None,
 ) -> FederationResult:
     """Train a model federatedly with Flower: each trainer is one member, its data stays with it.
 
@@ -139,6 +141,10 @@ def run_federation(
         initial weights (round 0), e.g. to store them in the model registry.
     member_names : sequence of str or None, default=None
         Names used in reports and errors; default ``member-0``, ``member-1``, ...
+    on_update_check : callable or None, default=None
+        With ``config.robust`` and its ``check`` on: called with each training round's
+        :class:`~mamori.federation.update_check.UpdateCheckReport` (flagged members, norms, cosines)
+        before aggregation, e.g. ``lambda r: audit_update_check(store.audit.append, r)``.
 
     Returns
     -------
@@ -194,7 +200,9 @@ def run_federation(
             "Fix the failing members (see their errors), raise round_timeout_s, or lower the minimum."
         )
 
-    strategy: Strategy = build_strategy(config, quorum_check)
+    strategy: Strategy = build_strategy(
+        config, quorum_check, member_name=lambda node_id: trainer_of[node_id][0], on_update_check=on_update_check
+    )
     history: list[RoundReport] = []
     state: dict[str, Any] = {"arrays": initial, "round_start": time.perf_counter()}
     trainer_config = dict(config.trainer_config)

@@ -44,7 +44,13 @@ class _FedProx(_QuorumMixin, FedProx):
     """Flower's FedProx with mamori's quorum check."""
 
 
-def build_strategy(config: FederationConfig, quorum_check: QuorumCheck | None = None) -> Strategy:
+def build_strategy(
+    config: FederationConfig,
+    quorum_check: QuorumCheck | None = None,
+    *,
+    member_name: Callable[[int], str] | None = None,
+    on_update_check: Callable[..., None] | None = None,
+) -> Strategy:
     """Build the Flower strategy ``config`` names.
 
     Parameters
@@ -54,6 +60,10 @@ def build_strategy(config: FederationConfig, quorum_check: QuorumCheck | None = 
     quorum_check : callable or None, default=None
         Called before each aggregation with ``(phase, server_round, replies)``; it raises
         ``FederationError`` when too few members answered.
+    member_name : callable or None, default=None
+        With ``config.robust``: maps a node id to the member's name for the update check.
+    on_update_check : callable or None, default=None
+        With ``config.robust``: receives each training round's ``UpdateCheckReport``.
 
     Returns
     -------
@@ -74,6 +84,14 @@ def build_strategy(config: FederationConfig, quorum_check: QuorumCheck | None = 
         "min_available_nodes": config.min_available_nodes,
         "weighted_by_key": NUM_EXAMPLES_KEY,
     }
+    if config.robust is not None:
+        from mamori.federation.robust import build_robust_strategy
+
+        robust = build_robust_strategy(
+            config, common, _QuorumMixin, member_name=member_name, on_update_check=on_update_check
+        )
+        robust.quorum_check = quorum_check  # type: ignore[attr-defined]
+        return robust
     strategy: _FedAvg | _FedProx
     if config.strategy == "fedprox":
         strategy = _FedProx(proximal_mu=config.proximal_mu, **common)  # type: ignore[arg-type]
