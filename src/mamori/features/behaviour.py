@@ -1,0 +1,522 @@
+"""Per-entity behaviour over causal sliding time windows, and per-request context features.
+
+Every expression here sees only the current event and events before it: the frame is sorted by
+``@timestamp`` (ties keep input order and get increasing nanosecond offsets), windows are right-closed
+``(t - w, t]``, cumulative quantities use ``cum_*`` and ``shift(1)``. Appending later events therefore never
+changes the features of earlier ones, and the same code can score a live stream in order.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import polars as pl
+
+from mamori.features.config import FeatureConfig
+
+__all__ = ["behaviour_columns", "prepare_frame", "add_window_distinct"]
+
+logger = logging.getLogger(__name__)
+
+T = "__t"  # nanosecond timestamp, strictly increasing, sort key of every window
+
+_SCRIPTED_UA = (
+    r"python|curl|wget|go-http|java/|libwww|scrapy|httpclient|headless|phantomjs|selenium|puppeteer|bot\b|spider"
+    r"|crawler|node-fetch|axios|aiohttp|okhttp/[0-2]\.|^-$|^$"
+)
+
+_ACTIONS = (
+    "login",
+    "otp_issue",
+    "otp_verify",
+    "password_reset",
+    "device_register",
+    "contact_change",
+    "payee_add",
+    "transfer",
+    "trade",
+    "signup",
+    "logout",
+)
+
+_KEYS = {
+    "ip": "source.ip",
+    "asn": "source.as.number",
+    "uname": "user.name",
+    "uid": "user.id",
+    "sess": "session.id",
+    "dev": "device.id",
+    "ja3": "tls.client.ja3",
+    "ua": "user_agent.original",
+    "path": "url.path",
+    "payee": "banking.payee.id",
+}
+
+
+def _k(short: str) -> str:
+    """Internal hashed key column of an entity."""
+    return f"__k_{short}"
+
+
+def prepare_frame(events: pl.DataFrame, config: FeatureConfig) -> pl.LazyFrame:
+    """Sort by time and add the helper columns every window needs.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Canonical events (labels already dropped), with a ``__row`` column holding the input position.
+    config : FeatureConfig
+        Settings.
+
+    Returns
+    -------
+    polars.LazyFrame
+        Sorted by ``(@timestamp, __row)`` with ``__t`` and hashed entity keys ``__k_*``.
+    """
+    status = pl.col("http.response.status_code")
+    action = pl.col("event.action")
+    outcome = pl.col("event.outcome")
+    fail = (outcome == "failure").fill_null(False) | (status >= 400).fill_null(False)
+    asn_org = pl.col("source.as.organization.name").fill_null("").str.to_lowercase()
+    hosting_kw = "|".join(k.replace(".", r"\.") for k in config.hosting_keywords) or "$^"
+    hosting = pl.col("source.as.number").is_in(sorted(config.hosting_asns)).fill_null(False) | asn_org.str.contains(
+        hosting_kw
+    )
+    keys = [
+        pl.when(pl.col(src).is_null())
+        .then(None)
+        .otherwise(pl.col(src).cast(pl.String).hash(config.hash_seed))
+        .alias(_k(short))
+        for short, src in _KEYS.items()
+    ]
+    lf = (
+        events.lazy()
+        .sort(["@timestamp", "__row"])
+        .with_columns(
+            (
+                pl.col("@timestamp").cast(pl.Datetime("ns", "UTC"))
+                + pl.duration(nanoseconds=pl.int_range(pl.len()).over("@timestamp"))
+            ).alias(T),
+            pl.lit(1, dtype=pl.Int32).alias("__one"),
+            fail.cast(pl.Int32).alias("__fail"),
+            (action == "login").fill_null(False).cast(pl.Int32).alias("__login"),
+            ((action == "login") & fail).fill_null(False).cast(pl.Int32).alias("__login_fail"),
+            ((action == "login") & ~fail).fill_null(False).cast(pl.Int32).alias("__login_ok"),
+            ((status >= 400) & (status < 500)).fill_null(False).cast(pl.Int32).alias("__4xx"),
+            (action == "signup").fill_null(False).cast(pl.Int32).alias("__signup"),
+            hosting.cast(pl.Int32).alias("__hosting"),
+            *keys,
+        )
+    )
+    return lf
+
+
+def _present(short: str) -> pl.Expr:
+    return pl.col(_k(short)).is_not_null()
+
+
+def _newpair_flag(entity: str, other: str) -> pl.Expr:
+    """1 when ``other`` appears with ``entity`` for the first time ever (both present)."""
+    both = _present(entity) & _present(other)
+    first = pl.struct(_k(entity), _k(other)).is_first_distinct()
+    return (both & first).fill_null(False).cast(pl.Int32)
+
+
+def add_window_distinct(frame: pl.DataFrame, entity: str, other: str, window_ns: int, name: str) -> pl.DataFrame:
+    """Add the exact number of distinct ``other`` seen with ``entity`` in the causal window ``(t - w, t]``.
+
+    Each occurrence ``j`` of a pair covers the interval ``[t_j, min(t_j + w, next_j))``; these intervals are
+    disjoint, and a pair is in the window at ``t`` exactly when one of them covers ``t``. So the count is the
+    number of the entity's pair occurrences started by ``t`` minus the number ended by ``t``; the latter comes
+    from an as-of join. ``next_j`` only matters when it is ``<= t``, so the result is causal.
+    """
+    ek, ok = _k(entity), _k(other)
+    both = pl.col(ek).is_not_null() & pl.col(ok).is_not_null()
+    w = pl.duration(nanoseconds=window_ns, time_unit="ns")
+    ends = (
+        frame.lazy()
+        .filter(both)
+        .select(
+            pl.col(ek),
+            pl.min_horizontal(pl.col(T) + w, pl.col(T).shift(-1).over([ek, ok]).fill_null(pl.col(T) + w))
+            .cast(pl.Datetime("ns", "UTC"))
+            .alias("__end"),
+        )
+        .sort("__end")
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(ek).alias("__ended"))
+        .collect()
+    )
+    started = both.cast(pl.Int64).cum_sum().over(ek)
+    out = frame.with_columns(started.alias("__started")).join_asof(
+        ends, left_on=T, right_on="__end", by=ek, strategy="backward", check_sortedness=False
+    )
+    return out.with_columns((pl.col("__started") - pl.col("__ended").fill_null(0)).alias(name)).drop(
+        "__started", "__ended", "__end"
+    )
+
+
+class _Groups:
+    """Rows of the time-sorted frame grouped by one entity key, time order kept inside each group.
+
+    All window arithmetic is NumPy over this layout: a window ``(t - w, t]`` is the position range
+    ``[start, p]`` inside the row's group, found by a vectorised binary search; windowed sums are differences
+    of cumulative sums. Every quantity at position ``p`` reads positions ``<= p`` only (causal).
+    """
+
+    def __init__(self, t: np.ndarray, key: np.ndarray | None, present: np.ndarray | None) -> None:
+        n = t.size
+        self.n = n
+        if key is None:
+            self.order = np.arange(n, dtype=np.int64)
+            new = np.zeros(n, dtype=bool)
+        else:
+            self.order = np.argsort(key, kind="stable").astype(np.int64)
+            ks = key[self.order]
+            new = np.empty(n, dtype=bool)
+            new[1:] = ks[1:] != ks[:-1]
+        if n:
+            new[0] = True
+        pos = np.arange(n, dtype=np.int64)
+        self.pos = pos
+        self.gstart = np.maximum.accumulate(np.where(new, pos, 0)) if n else pos
+        self.t = t[self.order]
+        self.present = np.ones(n, dtype=bool) if present is None else present
+        sizes = np.diff(np.flatnonzero(np.append(new, True))) if n else np.array([0])
+        self.max_group = int(sizes.max()) if sizes.size else 0
+        self._starts: dict[int, np.ndarray] = {}
+
+    def sort(self, x: np.ndarray) -> np.ndarray:
+        """Frame order -> group order."""
+        return x[self.order]
+
+    def unsort(self, v: np.ndarray) -> np.ndarray:
+        """Group order -> frame order, zero where the key is null."""
+        out = np.empty(self.n, dtype=np.float64)
+        out[self.order] = v
+        out[~self.present] = 0.0
+        return out
+
+    def window_start(self, window_ns: int) -> np.ndarray:
+        """First position of each row's window ``(t - w, t]`` inside its group."""
+        if window_ns not in self._starts:
+            lo = self.gstart.copy()
+            hi = self.pos.copy()
+            target = self.t - window_ns
+            for _ in range(max(1, int(np.ceil(np.log2(self.max_group + 1))) + 1)):
+                active = lo < hi
+                if not active.any():
+                    break
+                mid = (lo + hi) // 2
+                right = (self.t[mid] <= target) & active
+                lo = np.where(right, mid + 1, lo)
+                hi = np.where(active & ~right, mid, hi)
+            self._starts[window_ns] = lo
+        return self._starts[window_ns]
+
+    def wsum(self, x: np.ndarray, window_ns: int) -> np.ndarray:
+        """Sum of ``x`` over each row's causal window, in frame order."""
+        cs = np.concatenate([[0.0], np.cumsum(self.sort(x).astype(np.float64))])
+        return self.unsort(cs[self.pos + 1] - cs[self.window_start(window_ns)])
+
+    def cum(self, x: np.ndarray, inclusive: bool = True) -> np.ndarray:
+        """Sum of ``x`` over the group's rows up to this one (``inclusive``) or before it."""
+        cs = np.concatenate([[0.0], np.cumsum(self.sort(x).astype(np.float64))])
+        end = self.pos + 1 if inclusive else self.pos
+        return self.unsort(cs[end] - cs[self.gstart])
+
+    def cummax_before(self, x: np.ndarray, fill: float) -> np.ndarray:
+        """Maximum of ``x`` over the group's earlier rows (``fill`` when none)."""
+        xs = self.sort(x).astype(np.float64)
+        shifted = np.concatenate([[fill], xs[:-1]])
+        shifted[self.pos == self.gstart] = fill
+        # running max that restarts at each group start: offset trick on a big per-group step
+        grp = np.cumsum(self.pos == self.gstart)
+        big = (np.nanmax(np.abs(xs)) if xs.size else 0.0) * 2 + abs(fill) + 1.0
+        running = np.maximum.accumulate(shifted + grp * big) - grp * big
+        return self.unsort(running)
+
+    def since(self, cond: np.ndarray) -> np.ndarray:
+        """Nanoseconds since the group's last row (this one included) where ``cond`` holds; NaN if none."""
+        cs = self.sort(cond)
+        last = np.maximum.accumulate(np.where(cs, self.pos, -1))
+        ok = last >= self.gstart
+        out = np.where(ok, self.t - self.t[np.maximum(last, 0)], np.nan)
+        return self.unsort(out)
+
+    def gap(self) -> np.ndarray:
+        """Nanoseconds since the group's previous row, in group order; NaN for the first row."""
+        prev = np.maximum(self.pos - 1, 0)
+        return np.where(self.pos > self.gstart, (self.t - self.t[prev]).astype(np.float64), np.nan)
+
+    def gap_cv(self, k: int) -> np.ndarray:
+        """Coefficient of variation of the last ``k`` inter-arrival gaps (1.0 with fewer than 3 gaps)."""
+        g = self.gap() / 1e9
+        valid = ~np.isnan(g)
+        gz = np.where(valid, g, 0.0)
+        c0 = np.concatenate([[0.0], np.cumsum(valid)])
+        c1 = np.concatenate([[0.0], np.cumsum(gz)])
+        c2 = np.concatenate([[0.0], np.cumsum(gz * gz)])
+        lo = np.maximum(self.gstart, self.pos - k + 1)
+        m = c0[self.pos + 1] - c0[lo]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (c1[self.pos + 1] - c1[lo]) / m
+            var = np.maximum((c2[self.pos + 1] - c2[lo]) / m - mean * mean, 0.0)
+            cv = np.sqrt(var) / (mean + 1e-3)
+        return self.unsort(np.where(m >= 3, cv, 1.0))
+
+    def first_t(self) -> np.ndarray:
+        """Time of the group's first row, in group order."""
+        return self.t[self.gstart]
+
+
+def _col(frame: pl.DataFrame, name: str) -> np.ndarray:
+    return frame.get_column(name).to_numpy()
+
+
+def _key(frame: pl.DataFrame, short: str) -> tuple[np.ndarray, np.ndarray]:
+    col = frame.get_column(_k(short))
+    return col.fill_null(0).to_numpy(), col.is_not_null().to_numpy()
+
+
+def behaviour_columns(
+    lf: pl.LazyFrame, config: FeatureConfig
+) -> tuple[np.ndarray, list[np.ndarray], list[str], list[str], list[bool]]:
+    """Compute every request-context and behaviour feature.
+
+    Parameters
+    ----------
+    lf : polars.LazyFrame
+        Output of :func:`prepare_frame`.
+    config : FeatureConfig
+        Windows, time zone and caps.
+
+    Returns
+    -------
+    row : numpy.ndarray
+        Shape ``(n,)``: the input position (``__row``) of each output row.
+    values : list of numpy.ndarray
+        One float32 array of shape ``(n,)`` per column, rows in time order.
+    names, groups : list of str
+        Column names and groups.
+    log1p : list of bool
+        Whether each column is ``log1p``-transformed.
+    """
+    short, long, day = (
+        int(config.window_seconds(w) * 1e9) for w in (config.short_window, config.long_window, config.day_window)
+    )
+    never = config.never_seconds
+    status = pl.col("http.response.status_code")
+    method = pl.col("http.request.method").fill_null("").str.to_uppercase()
+    action = pl.col("event.action")
+    outcome = pl.col("event.outcome")
+    ua = pl.col("user_agent.original")
+    amount = pl.col("banking.amount")
+
+    # ---- request context, in polars -----------------------------------------------------------------------
+    ctx: list[tuple[str, pl.Expr, bool]] = []
+    for m in ("GET", "POST", "PUT", "DELETE"):
+        ctx.append((f"method_{m.lower()}", (method == m) | ((method == "PATCH") & (m == "PUT")), False))
+    ctx.append(("method_other", ~method.is_in(["GET", "POST", "PUT", "PATCH", "DELETE"]), False))
+    for lo in (200, 300, 400, 500):
+        ctx.append((f"status_{lo // 100}xx", (status >= lo) & (status < lo + 100), False))
+    for code in (401, 403, 404, 429):
+        ctx.append((f"status_{code}", status == code, False))
+    ctx.append(("outcome_failure", outcome == "failure", False))
+    ctx.append(("outcome_success", outcome == "success", False))
+    for a in _ACTIONS:
+        ctx.append((f"action_{a}", action == a, False))
+    ctx.append(("action_none", action.is_null(), False))
+    ctx.append(("request_bytes", pl.col("http.request.bytes"), True))
+    ctx.append(("response_bytes", pl.col("http.response.body.bytes"), True))
+    ctx.append(("duration_ms", pl.col("event.duration") / 1e6, True))
+    local = pl.col("@timestamp").dt.convert_time_zone(config.timezone)
+    hour = local.dt.hour().cast(pl.Float64) + local.dt.minute().cast(pl.Float64) / 60.0
+    ctx.append(("hour_sin", (hour * (2 * np.pi / 24)).sin(), False))
+    ctx.append(("hour_cos", (hour * (2 * np.pi / 24)).cos(), False))
+    ctx.append(("is_night", hour < 6.0, False))
+    ctx.append(("is_weekend", local.dt.weekday() >= 6, False))
+    ctx.append(("has_user_id", _present("uid"), False))
+    ctx.append(("has_session", _present("sess"), False))
+    ctx.append(("has_device", _present("dev"), False))
+    ctx.append(("ua_missing", ua.is_null() | (ua == "") | (ua == "-"), False))
+    ctx.append(("ua_length", ua.str.len_bytes(), True))
+    ctx.append(("ua_scripted", ua.fill_null("").str.to_lowercase().str.contains(_SCRIPTED_UA), False))
+    ctx.append(("hosting_asn", pl.col("__hosting"), False))
+    ctx.append(("amount", amount.clip(lower_bound=0.0), True))
+    ja3_missing = ("ja3_missing", ~_present("ja3"), False)
+
+    uname_first = (_present("uname") & pl.col(_k("uname")).is_first_distinct()).fill_null(False)
+    helpers = [
+        pl.col(T).dt.epoch("ns").alias("__tns"),
+        _newpair_flag("uid", "dev").alias("__user_new_device"),
+        _newpair_flag("uid", "asn").alias("__user_new_asn"),
+        _newpair_flag("uid", "payee").alias("__user_new_payee"),
+        _newpair_flag("sess", "ip").alias("__sess_new_ip"),
+        _newpair_flag("sess", "asn").alias("__sess_new_asn"),
+        _newpair_flag("sess", "ua").alias("__sess_new_ua"),
+        _newpair_flag("dev", "uid").alias("__dev_new_uid"),
+        uname_first.cast(pl.Int32).alias("__uname_first"),
+        (action.is_in(["transfer", "trade"]).fill_null(False) & amount.is_not_null()).alias("__money"),
+        amount.clip(lower_bound=0.0).log1p().fill_null(0.0).alias("__lamount"),
+        (action == "contact_change").fill_null(False).alias("__contact_change"),
+        (action == "password_reset").fill_null(False).alias("__password_reset"),
+        (action == "payee_add").fill_null(False).alias("__payee_add"),
+        (action == "device_register").fill_null(False).alias("__device_register"),
+        (action == "otp_issue").fill_null(False).alias("__otp_issue"),
+        (action == "otp_verify").fill_null(False).alias("__otp_verify"),
+    ]
+    frame = lf.with_columns(
+        *helpers,
+        *(e.cast(pl.Float64).fill_null(0.0).alias(f"__ctx_{name}") for name, e, _ in [*ctx, ja3_missing]),
+    ).collect()
+
+    names: list[str] = []
+    groups: list[str] = []
+    logs: list[bool] = []
+    values: list[np.ndarray] = []
+
+    def add(name: str, group: str, v: np.ndarray, log1p: bool = False) -> None:
+        v = np.asarray(v, dtype=np.float64)
+        if log1p:
+            v = np.log1p(np.maximum(v, 0.0))
+        names.append(name)
+        groups.append(group)
+        logs.append(log1p)
+        v = v.astype(np.float32)
+        v[~np.isfinite(v)] = 0.0
+        values.append(v)
+
+    for name, _, log1p in ctx:
+        add(name, "request", _col(frame, f"__ctx_{name}"), log1p)
+
+    t = _col(frame, "__tns").astype(np.int64)
+    one = np.ones(t.size)
+    fail = _col(frame, "__fail").astype(np.float64)
+    login = _col(frame, "__login").astype(np.float64)
+    login_fail = _col(frame, "__login_fail").astype(np.float64)
+    login_ok = _col(frame, "__login_ok").astype(np.float64)
+    e4xx = _col(frame, "__4xx").astype(np.float64)
+    signup = _col(frame, "__signup").astype(np.float64)
+    hosting = _col(frame, "__hosting").astype(np.float64)
+    grouping = {short_name: _Groups(t, *_key(frame, short_name)) for short_name in
+                ("ip", "asn", "uname", "uid", "sess", "dev", "ja3")}  # fmt: skip
+
+    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+    def distinct(entity: str, other: str, window: int) -> np.ndarray:
+        out = add_window_distinct(frame.select(T, _k(entity), _k(other)), entity, other, window, "__d")
+        return np.where(grouping[entity].present, out.get_column("__d").to_numpy().astype(np.float64), 0.0)
+
+    # ---- per source IP --------------------------------------------------------------------------------------
+    g = grouping["ip"]
+    add("ip_requests_short", "ip", g.wsum(one, short), True)
+    n_long = g.wsum(one, long)
+    add("ip_requests_long", "ip", n_long, True)
+    add("ip_failure_ratio_long", "ip", ratio(g.wsum(fail, long), n_long))
+    add("ip_login_failures_long", "ip", g.wsum(login_fail, long), True)
+    add("ip_4xx_short", "ip", g.wsum(e4xx, short), True)
+    add("ip_distinct_usernames_long", "ip", distinct("ip", "uname", long), True)
+    add("ip_distinct_usernames_day", "ip", distinct("ip", "uname", day), True)
+    add("ip_distinct_users_day", "ip", distinct("ip", "uid", day), True)
+    add("ip_distinct_user_agents_long", "ip", distinct("ip", "ua", long), True)
+    add("ip_distinct_paths_short", "ip", distinct("ip", "path", short), True)
+    add("ip_gap_seconds", "ip", g.unsort(np.nan_to_num(g.gap() / 1e9, nan=never)), True)
+    add("ip_gap_cv", "ip", g.gap_cv(config.regularity_events))
+    add("ip_events_seen", "ip", g.cum(one, inclusive=False), True)
+
+    # ---- per autonomous system ------------------------------------------------------------------------------
+    g = grouping["asn"]
+    n_long = g.wsum(one, long)
+    add("asn_requests_long", "asn", n_long, True)
+    add("asn_failure_ratio_long", "asn", ratio(g.wsum(fail, long), n_long))
+    add("asn_login_failures_long", "asn", g.wsum(login_fail, long), True)
+    add("asn_distinct_usernames_long", "asn", distinct("asn", "uname", long), True)
+    add("asn_distinct_ips_long", "asn", distinct("asn", "ip", long), True)
+
+    # ---- per presented username -----------------------------------------------------------------------------
+    g = grouping["uname"]
+    add("username_failures_long", "username", g.wsum(login_fail, long), True)
+    add("username_attempts_day", "username", g.wsum(login, day), True)
+    add("username_distinct_ips_day", "username", distinct("uname", "ip", day), True)
+    add("username_first_seen", "username", _col(frame, "__uname_first"))
+    add("username_no_prior_success", "username", g.unsort((g.sort(g.cum(login_ok, inclusive=False)) == 0) * 1.0))
+
+    # ---- per authenticated user -----------------------------------------------------------------------------
+    g = grouping["uid"]
+    new_device = _col(frame, "__user_new_device").astype(np.float64)
+    add("user_events_seen", "user", g.cum(one, inclusive=False), True)
+    add("user_new_device", "user", new_device)
+    add("user_new_asn", "user", _col(frame, "__user_new_asn"))
+    add("user_distinct_ips_day", "user", distinct("uid", "ip", day), True)
+    add("user_distinct_devices", "user", g.cum(new_device), True)
+
+    def since(cond: np.ndarray, g: _Groups = g) -> np.ndarray:
+        s = g.since(cond.astype(bool)) / 1e9
+        return np.where(g.present, np.minimum(np.nan_to_num(s, nan=never), never), 0.0)
+
+    add("user_seconds_since_contact_change", "user", since(_col(frame, "__contact_change")), True)
+    add("user_seconds_since_password_reset", "user", since(_col(frame, "__password_reset")), True)
+    add("user_seconds_since_payee_add", "user", since(_col(frame, "__payee_add")), True)
+    add("user_seconds_since_new_device", "user",
+        since((new_device > 0) | _col(frame, "__device_register")), True)  # fmt: skip
+    add("user_first_time_payee", "user", _col(frame, "__user_new_payee"))
+    money = _col(frame, "__money").astype(np.float64)
+    la = np.where(money > 0, _col(frame, "__lamount"), 0.0)
+    n_prev = g.cum(money, inclusive=False)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_prev = g.cum(la, inclusive=False) / n_prev
+        var_prev = np.maximum(g.cum(la * la, inclusive=False) / n_prev - mean_prev**2, 0.0)
+        z = np.where((money > 0) & (n_prev > 0), (la - mean_prev) / np.sqrt(var_prev + 0.25), 0.0)
+    add("user_amount_z", "user", np.clip(z, -10.0, 10.0))
+    max_prev = g.cummax_before(la, fill=0.0)
+    add("user_amount_over_max", "user", np.clip(np.where((money > 0) & (n_prev > 0), la - max_prev, 0.0), -10, 10))
+    add("user_prior_transfers", "user", n_prev, True)
+    seen_prev = g.cum(one, inclusive=False)
+    add("user_hosting_share", "user", ratio(g.cum(hosting, inclusive=False), seen_prev))
+
+    # ---- per session ----------------------------------------------------------------------------------------
+    g = grouping["sess"]
+    add("session_age_seconds", "session", g.unsort((g.t - g.first_t()) / 1e9), True)
+    add("session_requests", "session", g.cum(one), True)
+    add("session_requests_short", "session", g.wsum(one, short), True)
+    add("session_4xx_short", "session", g.wsum(e4xx, short), True)
+    add("session_distinct_ips", "session", g.cum(_col(frame, "__sess_new_ip")), True)
+    add("session_distinct_asns", "session", g.cum(_col(frame, "__sess_new_asn")), True)
+    add("session_distinct_user_agents", "session", g.cum(_col(frame, "__sess_new_ua")), True)
+    add("session_distinct_paths_short", "session", distinct("sess", "path", short), True)
+    add("session_gap_cv", "session", g.gap_cv(config.regularity_events))
+    add("session_gap_seconds", "session", g.unsort(np.nan_to_num(g.gap() / 1e9, nan=never)), True)
+    otp = g.since(_col(frame, "__otp_issue").astype(bool)) / 1e9
+    add("session_otp_latency", "session", np.where(_col(frame, "__otp_verify"), np.nan_to_num(otp, nan=0.0), 0.0),
+        True)  # fmt: skip
+    login_rows = login > 0
+    last_login_pos = np.maximum.accumulate(np.where(g.sort(login_rows), g.pos, -1))
+    hosting_at_login = np.where(last_login_pos >= g.gstart, g.sort(hosting)[np.maximum(last_login_pos, 0)], 0.0)
+    add("session_hosting_at_login", "session", g.unsort(hosting_at_login))
+
+    # ---- per device -----------------------------------------------------------------------------------------
+    g = grouping["dev"]
+    add("device_requests_long", "device", g.wsum(one, long), True)
+    add("device_signups_long", "device", g.wsum(signup, long), True)
+    add("device_distinct_users", "device", g.cum(_col(frame, "__dev_new_uid")), True)
+    add("device_distinct_usernames_day", "device", distinct("dev", "uname", day), True)
+
+    # ---- per TLS fingerprint --------------------------------------------------------------------------------
+    g = grouping["ja3"]
+    add("ja3_missing", "fingerprint", _col(frame, "__ctx_ja3_missing"))
+    n_long = g.wsum(one, long)
+    add("ja3_requests_long", "fingerprint", n_long, True)
+    add("ja3_failure_ratio_long", "fingerprint", ratio(g.wsum(fail, long), n_long))
+    add("ja3_distinct_user_agents_long", "fingerprint", distinct("ja3", "ua", long), True)
+
+    # ---- the whole member (population) ----------------------------------------------------------------------
+    g = _Groups(t, None, None)
+    logins = g.wsum(login, long)
+    add("population_logins_long", "population", logins, True)
+    add("population_login_failure_ratio_long", "population", ratio(g.wsum(login_fail, long), logins))
+    new_uname_login = _col(frame, "__uname_first") * login
+    add("population_new_username_ratio_long", "population", ratio(g.wsum(new_uname_login, long), logins))
+
+    return _col(frame, "__row"), values, names, groups, logs

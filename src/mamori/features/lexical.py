@@ -1,0 +1,192 @@
+"""Per-request lexical features of the URL path, query string and body."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import polars as pl
+
+from mamori.features.config import FeatureConfig
+from mamori.features.ngrams import hash_ngrams
+
+__all__ = ["normalise_text", "lexical_block", "LEXICAL_FEATURES"]
+
+logger = logging.getLogger(__name__)
+
+# Percent-decoding of the characters attacks need, applied twice to undo double encoding. Lower-case input.
+_DECODE_FROM = [
+    "%27", "%22", "%3c", "%3e", "%28", "%29", "%3b", "%2f", "%5c", "%2e", "%3d", "%20", "+", "%2d",
+    "%23", "%7c", "%60", "%24", "%2a", "%2c", "%3a", "%7b", "%7d", "%5b", "%5d", "%0a", "%0d", "%09", "%25",
+]  # fmt: skip
+_DECODE_TO = [
+    "'", '"', "<", ">", "(", ")", ";", "/", "\\", ".", "=", " ", " ", "-",
+    "#", "|", "`", "$", "*", ",", ":", "{", "}", "[", "]", "\n", "\r", "\t", "%",
+]  # fmt: skip
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_HEX_TOKEN = r"\b[0-9a-f]*[0-9][0-9a-f]*[a-f][0-9a-f]*\b|\b[0-9a-f]*[a-f][0-9a-f]*[0-9][0-9a-f]*\b"
+_LONG_TOKEN = r"[a-z0-9_\-]{24,}"
+
+#: Keyword regular expressions counted in the decoded, lower-cased, id-normalised text.
+KEYWORDS: dict[str, str] = {
+    "sqli_strong": (
+        r"\bunion\b[\s\S]{0,20}\bselect\b|\bselect\b[\s\S]{0,40}\bfrom\b|\binsert\s+into\b|\bdrop\s+table\b"
+        r"|'\s*(or|and)\s*'?[\w]*'?\s*=|'\s*(or|and)\s+\w+\s*(=|like)|\bsleep\s*\(|\bbenchmark\s*\(|information_schema"
+        r"|\bxp_cmdshell\b|\bwaitfor\s+delay\b|\bload_file\s*\(|\binto\s+outfile\b|@@version|\bpg_sleep\b"
+    ),
+    "sql_words": r"\b(select|union|insert|update|delete|drop|from|where|having|order\s+by|group\s+by|exec|cast|char)\b",
+    "sql_comment": r"--|/\*|\*/|#",
+    "xss": (
+        r"<\s*script|<\s*/\s*script|javascript:|vbscript:|\bon(error|load|mouseover|focus|click|submit)\s*="
+        r"|alert\s*\(|prompt\s*\(|confirm\s*\(|document\.(cookie|location|domain)|<\s*(iframe|img|svg|body|object|embed)"
+        r"|\beval\s*\(|expression\s*\(|fromcharcode"
+    ),
+    "traversal": r"\.\./|\.\.\\|/etc/(passwd|shadow|hosts)|win\.ini|boot\.ini|/proc/self|\.htaccess|web-inf|%00|\x00",
+    "cmd": (
+        r"[;|&`]\s*(ls|cat|id|whoami|uname|wget|curl|nc|bash|sh|ping|nslookup)\b|\$\(|/bin/(ba)?sh|cmd\.exe"
+        r"|powershell|\$\{jndi:"
+    ),
+    "quote": r"['\"]",
+    "angle": r"[<>]",
+    "paren": r"[()]",
+    "semicolon_pipe": r"[;|`]",
+    "brace": r"[{}\[\]$]",
+    "whitespace": r"\s",
+    "non_ascii": r"[^\x00-\x7f]",
+    "control": r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]",
+}
+
+#: The raw-string statistics, per field.
+FIELD_STATS: tuple[str, ...] = (
+    "len",
+    "alpha",
+    "upper",
+    "num_tokens",
+    "special",
+    "percent",
+    "params",
+    "segments",
+    "max_token",
+)
+
+LEXICAL_FEATURES: tuple[str, ...] = tuple(
+    [f"{field}_{stat}" for field in ("path", "query", "body") for stat in FIELD_STATS]
+    + [f"kw_{name}" for name in KEYWORDS]
+)
+
+
+def normalise_text(expr: pl.Expr) -> pl.Expr:
+    """Percent-decode twice, lower-case, and replace ids, hex tokens and digit runs by placeholders.
+
+    Parameters
+    ----------
+    expr : polars.Expr
+        A string expression (nulls become empty strings).
+
+    Returns
+    -------
+    polars.Expr
+        The normalised text: UUIDs become ``u``, long tokens ``t``, hex tokens ``h``, digit runs ``0``.
+    """
+    text = expr.fill_null("").str.to_lowercase()
+    text = text.str.replace_many(_DECODE_FROM, _DECODE_TO).str.replace_many(_DECODE_FROM, _DECODE_TO)
+    text = text.str.replace_all(_UUID, "u").str.replace_all(_LONG_TOKEN, "t")
+    text = text.str.replace_all(_HEX_TOKEN, "h").str.replace_all(r"\d+", "0")
+    return text
+
+
+def _raw_case_upper(expr: pl.Expr) -> pl.Expr:
+    """Upper-case letters in the raw text (before lower-casing)."""
+    return expr.fill_null("").str.count_matches(r"[A-Z]").cast(pl.Float32)
+
+
+def _field_stats(field: str, norm: pl.Expr, raw: pl.Expr) -> list[pl.Expr]:
+    """Length and character-class statistics of one field."""
+    return [
+        norm.str.len_bytes().cast(pl.Float32).alias(f"{field}_len"),
+        norm.str.count_matches(r"[a-z]").cast(pl.Float32).alias(f"{field}_alpha"),
+        _raw_case_upper(raw).alias(f"{field}_upper"),
+        norm.str.count_matches(r"\b0\b|\b[uth]\b").cast(pl.Float32).alias(f"{field}_num_tokens"),
+        norm.str.count_matches(r"[^a-z0-9/=&?_.\-,:\s]").cast(pl.Float32).alias(f"{field}_special"),
+        raw.fill_null("").str.count_matches(r"%[0-9A-Fa-f]{2}").cast(pl.Float32).alias(f"{field}_percent"),
+        raw.fill_null("").str.count_matches(r"[&=]").cast(pl.Float32).alias(f"{field}_params"),
+        norm.str.count_matches(r"/").cast(pl.Float32).alias(f"{field}_segments"),
+        norm.str.extract_all(r"[a-z0-9_]+")
+        .list.eval(pl.element().str.len_bytes())
+        .list.max()
+        .fill_null(0)
+        .cast(pl.Float32)
+        .alias(f"{field}_max_token"),
+    ]
+
+
+def lexical_block(
+    path: pl.Series, query: pl.Series, body: pl.Series, config: FeatureConfig
+) -> tuple[np.ndarray, list[str], list[str], list[bool]]:
+    """Compute the lexical and hashed n-gram features of each request.
+
+    Parameters
+    ----------
+    path, query, body : polars.Series
+        ``url.path``, ``url.query`` and ``http.request.body.content`` of every event (nullable strings).
+    config : FeatureConfig
+        Widths of the n-gram blocks, sizes and seed.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        Shape ``(n, d)``, float32; count columns already ``log1p``-transformed.
+    names : list of str
+        Column names.
+    groups : list of str
+        Column groups (``lexical``, ``ngram_path``, ``ngram_payload``).
+    log1p : list of bool
+        Whether each column is a ``log1p`` count.
+
+    Notes
+    -----
+    Work is done once per distinct normalised (path, query, body) triple and gathered back, so repeated API
+    calls cost nothing. The n-grams of the path are taken after id normalisation, so account numbers, UUIDs
+    and tokens never become columns.
+    """
+    frame = pl.DataFrame({"path": path, "query": query, "body": body}).with_columns(
+        pl.col("path", "query", "body").fill_null("")
+    )
+    uniq = frame.unique(maintain_order=False)
+    keyed = frame.join(uniq.with_row_index("uid"), on=["path", "query", "body"], how="left", maintain_order="left")
+    inverse = keyed.get_column("uid").to_numpy()
+    logger.debug("lexical: %d requests, %d distinct", frame.height, uniq.height)
+
+    norm = uniq.lazy().with_columns(
+        normalise_text(pl.col("path")).alias("n_path"),
+        normalise_text(pl.col("query")).alias("n_query"),
+        normalise_text(pl.col("body")).alias("n_body"),
+    )
+    exprs: list[pl.Expr] = []
+    for field in ("path", "query", "body"):
+        exprs.extend(_field_stats(field, pl.col(f"n_{field}"), pl.col(field)))
+    everything = pl.concat_str([pl.col("n_path"), pl.col("n_query"), pl.col("n_body")], separator=" ")
+    for name, pattern in KEYWORDS.items():
+        exprs.append(everything.str.count_matches(pattern).cast(pl.Float32).alias(f"kw_{name}"))
+    stats = norm.with_columns(exprs).collect()
+    lex = stats.select(list(LEXICAL_FEATURES)).to_numpy().astype(np.float32)
+    lex = np.log1p(lex, dtype=np.float32)
+    names = list(LEXICAL_FEATURES)
+    groups = ["lexical"] * len(names)
+    blocks = [lex]
+    if config.path_hash_buckets > 0:
+        blocks.append(
+            np.log1p(
+                hash_ngrams(stats.get_column("n_path"), config.path_hash_buckets, config.ngram_sizes, config.hash_seed)
+            )
+        )
+        names += [f"ngram_path_{i:03d}" for i in range(config.path_hash_buckets)]
+        groups += ["ngram_path"] * config.path_hash_buckets
+    if config.payload_hash_buckets > 0:
+        payload = stats.select(pl.concat_str([pl.col("n_query"), pl.col("n_body")], separator="\x1f")).to_series()
+        blocks.append(np.log1p(hash_ngrams(payload, config.payload_hash_buckets, config.ngram_sizes, config.hash_seed)))
+        names += [f"ngram_payload_{i:03d}" for i in range(config.payload_hash_buckets)]
+        groups += ["ngram_payload"] * config.payload_hash_buckets
+    unique_x = np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
+    return unique_x[inverse], names, groups, [True] * len(names)

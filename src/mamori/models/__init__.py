@@ -1,0 +1,26 @@
+"""Detection models (PyTorch): the attack classifier, the autoencoder anomaly detector, thresholds, explanations.
+
+Nothing here knows about Flower: federated code moves weights with :meth:`get_weights` / :meth:`set_weights`
+and trains with :meth:`fit_local`.
+"""
+
+from mamori.models.autoencoder import AutoencoderDetector
+from mamori.models.base import TorchDetector
+from mamori.models.classifier import AttackClassifier
+from mamori.models.evaluate import evaluate_by_family, evaluate_scores, tpr_at_fpr
+from mamori.models.explain import Explanation, FeatureContribution, explain
+from mamori.models.threshold import ThresholdCalibrator, calibrate_threshold
+
+__all__ = [
+    "AttackClassifier",
+    "AutoencoderDetector",
+    "Explanation",
+    "FeatureContribution",
+    "ThresholdCalibrator",
+    "TorchDetector",
+    "calibrate_threshold",
+    "evaluate_by_family",
+    "evaluate_scores",
+    "explain",
+    "tpr_at_fpr",
+]

@@ -1,0 +1,139 @@
+"""The label-free anomaly detector: an autoencoder trained on traffic believed normal."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mamori.models.base import TorchDetector
+
+__all__ = ["AutoencoderDetector"]
+
+logger = logging.getLogger(__name__)
+
+
+class AutoencoderDetector(TorchDetector):
+    """Autoencoder whose reconstruction error is the anomaly score; needs no attack labels.
+
+    Parameters
+    ----------
+    hidden_layers : tuple of int, default=(64, 16)
+        Encoder widths; the last is the code size. The decoder mirrors them.
+    learning_rate : float, default=1e-3
+        Adam learning rate.
+    weight_decay : float, default=1e-5
+        Adam weight decay.
+    epochs : int, default=10
+        Epochs of ``fit`` (and default local epochs of ``fit_local``).
+    batch_size : int, default=256
+        Mini-batch size.
+    seed : int, default=0
+        Seeds initialisation and shuffling.
+
+    Attributes
+    ----------
+    network_ : torch.nn.Module
+        The trained autoencoder.
+    n_features_in_ : int
+        Input width.
+    n_samples_seen_ : int
+        Rows used by the last training call.
+    loss_history_ : list of float
+        Mean loss per epoch.
+
+    Notes
+    -----
+    ``fit(X)`` trains on all rows: pass traffic believed normal. If ``y`` is given, only rows with ``y == 0`` are
+    used, which is convenient in experiments.
+    """
+
+    def __init__(
+        self,
+        hidden_layers: tuple[int, ...] = (64, 16),
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-5,
+        epochs: int = 10,
+        batch_size: int = 256,
+        seed: int = 0,
+    ) -> None:
+        self.hidden_layers = hidden_layers
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.seed = seed
+
+    def _build_network(self, n_features: int) -> nn.Module:
+        widths = [n_features, *(int(h) for h in self.hidden_layers)]
+        layers: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        rev = widths[::-1]
+        for i, (a, b) in enumerate(zip(rev[:-1], rev[1:], strict=True)):
+            layers.append(nn.Linear(a, b))
+            if i < len(rev) - 2:
+                layers.append(nn.ReLU())
+        return nn.Sequential(*layers)
+
+    def _training_data(self, X: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        if y is None:
+            return X, None
+        return X[y == 0], None
+
+    def _batch_loss(self, network: nn.Module, xb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor:
+        return ((network(xb) - xb) ** 2).mean()
+
+    def reconstruction_errors(self, X: Any) -> np.ndarray:
+        """Return the squared reconstruction error of every feature.
+
+        Parameters
+        ----------
+        X : array-like
+            Shape ``(n_samples, n_features)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n_samples, n_features)``, float64; row means are the anomaly scores.
+        """
+        recon = self._forward_numpy(X, "reconstruction_errors").astype(np.float64)
+        return (np.asarray(X, dtype=np.float64) - recon) ** 2
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Return the anomaly score (mean squared reconstruction error): higher is more anomalous.
+
+        Parameters
+        ----------
+        X : array-like
+            Shape ``(n_samples, n_features)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n_samples,)``, float64.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        """
+        return self.reconstruction_errors(X).mean(axis=1)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Return the negated anomaly score (scikit-learn convention: lower is more abnormal).
+
+        Parameters
+        ----------
+        X : array-like
+            Shape ``(n_samples, n_features)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n_samples,)``.
+        """
+        return -self.decision_function(X)
