@@ -200,19 +200,15 @@ def _sessions(
             out = np.where(phase == p, parts[p][sess], out)
         return out
 
-    dev: pl.Series | None = None
-    if any(d is not None for d in device):
-        pieces = [
-            (d.gather(sess) if d is not None else pl.repeat(None, sess.size, dtype=pl.String, eager=True))
-            for d in device
-        ]
-        dev = pieces[0]
-        for p in range(1, len(pieces)):
-            dev = pl.select(pl.when(pl.Series(phase == p)).then(pieces[p]).otherwise(dev)).to_series()
+    # a source without a device cookie gets a fresh device id per session (the server sets one)
+    n_sess = start.size
+    pieces = [(d if d is not None else hex_ids(rng, n_sess, 8)).gather(sess) for d in device]
+    dev = pieces[0]
+    for p in range(1, len(pieces)):
+        dev = pl.select(pl.when(pl.Series(phase == p)).then(pieces[p]).otherwise(dev)).to_series()
     c = ctx.customers
     has_cust = cust[sess] >= 0
     rc = np.maximum(cust[sess], 0)
-    n_sess = start.size
     rows = Rows(
         ts=ts,
         kind=kinds,

@@ -26,8 +26,8 @@ HOUR_US = 3600 * US_PER_S
 DAY_US = 24 * HOUR_US
 #: Mean sessions per customer per day (before the heavy-tailed per-customer multiplier).
 SESSIONS_PER_DAY = 0.22
-#: Log-sigma of per-customer activity (lognormal): the top 10% make about half of all requests.
-ACTIVITY_SIGMA = 1.4
+#: Log-sigma of per-customer activity (lognormal): the top 10% make about 60% of all requests.
+ACTIVITY_SIGMA = 1.7
 
 # Relative session-start intensity by JST hour: quiet 03-06, peaks at 09 and 18-19.
 _WEEKDAY = np.array([0.32, 0.18, 0.10, 0.06, 0.05, 0.07, 0.20, 0.48, 0.82, 1.00, 0.92, 0.86,
@@ -166,7 +166,8 @@ def make_context(config: SimulationConfig, profile: BankProfile, universe: int) 
     ua = T.bank_ua_table(profile.app_name, profile.app_version)
     person = np.sort(rng.choice(universe, size=n, replace=False)).astype(np.int64)
     rng.shuffle(person)
-    activity = np.exp(ACTIVITY_SIGMA * rng.standard_normal(n) - ACTIVITY_SIGMA**2 / 2)
+    # lognormal, capped so the busiest customer (a small business, a day trader) has ~10 sessions a day
+    activity = np.minimum(np.exp(ACTIVITY_SIGMA * rng.standard_normal(n) - ACTIVITY_SIGMA**2 / 2), 45.0)
     rate = SESSIONS_PER_DAY * activity
     # clients: app (iOS / Android) or browser (desktop / mobile web)
     app = rng.random(n) < profile.app_share
@@ -447,7 +448,9 @@ def _customer_sessions(ctx: BankContext) -> Rows:
         pl.when(pl.Series(use2[sess])).then(c.device2.gather(rc)).otherwise(c.device1.gather(rc))
     ).to_series()
     dev_new = hex_ids(rng, S, 8)
-    new_dev_row = (new_device[sess] == 1) & (slot >= _SLOT_INDEX["device"])
+    # a new phone (from its registration on) or a browser whose cookies were cleared (whole session)
+    cleared = (~is_app) & (rng.random(S) < 0.03)
+    new_dev_row = ((new_device[sess] == 1) & (slot >= _SLOT_INDEX["device"])) | cleared[sess]
     device = pl.select(pl.when(pl.Series(new_dev_row)).then(dev_new.gather(sess)).otherwise(device)).to_series()
     device = pl.select(pl.when(pl.Series(kinds == T.STATIC)).then(None).otherwise(device)).to_series()
     names = masked(c.user_name, rc, np.isin(kinds, (T.LOGIN, T.PASSWORD_RESET)))
