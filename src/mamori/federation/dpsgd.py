@@ -1,0 +1,365 @@
+"""Record-level differential privacy inside a bank: DP-SGD (Opacus) where the unit is one customer.
+
+A bank's training rows are grouped by customer (:func:`privacy_units`). Each DP-SGD step samples
+*customers* (Poisson, rate ``q``), takes up to ``rows_per_unit`` of each sampled customer's rows, and
+computes one gradient per customer (the mean loss over those rows) with Opacus' per-sample gradient
+engine (``GradSampleModule`` on a ``(customers, rows, features)`` batch); Opacus' ``DPOptimizer``
+clips each customer's gradient to ``max_grad_norm`` and adds Gaussian noise. Everything a customer
+contributes to a step passes through that one clipped gradient, so the guarantee covers all of a
+customer's events, whatever their number. The noise multiplier is chosen by
+:func:`mamori.federation.accounting.calibrate_noise` so that the planned rounds spend exactly the
+budget, and the member refuses a round that would exceed it (:class:`~mamori.errors.PrivacyBudgetError`).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import warnings
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from mamori.errors import ConfigError, FederationError
+from mamori.federation.accounting import MECHANISM_DPSGD, GaussianAccountant, calibrate_noise
+from mamori.federation.trainer import ConfigValue, binary_log_loss, ranking_metrics
+
+__all__ = ["DP_METRIC_KEYS", "DPSGDTrainer", "RecordDPConfig", "TorchEstimator", "privacy_units"]
+
+logger = logging.getLogger(__name__)
+
+#: Metric names a :class:`DPSGDTrainer` adds to its ``fit`` metrics (read back by ``privacy_spends``).
+DP_METRIC_KEYS = ("dp_epsilon", "dp_delta", "dp_noise_multiplier", "dp_steps")
+
+
+class RecordDPConfig(BaseModel):
+    """Record-level (customer-level) DP-SGD settings of one member.
+
+    Parameters
+    ----------
+    epsilon : float
+        Privacy budget of the whole planned training (all rounds), > 0.
+    delta : float or None, default=None
+        Delta of the guarantee; None means ``1 / number of training records`` of the member.
+    max_grad_norm : float, default=1.0
+        Clipping norm C of one customer's gradient.
+    expected_batch_units : int, default=256
+        Customers expected in one step; the sampling rate is ``min(1, expected_batch_units / customers)``.
+    rows_per_unit : int, default=16
+        Rows of a sampled customer used in one step (a random subset when the customer has more).
+    learning_rate : float, default=0.05
+        Learning rate of the DP optimizer (Adam).
+    positive_weight : float or None, default=None
+        Weight of attack rows in the loss; None uses ``n_benign / n_attack`` of the member's rows (at
+        least 1). The ratio is a count of rows, treated as public.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    epsilon: float = Field(gt=0.0)
+    delta: float | None = Field(default=None, gt=0.0, lt=1.0)
+    max_grad_norm: float = Field(default=1.0, gt=0.0)
+    expected_batch_units: int = Field(default=256, ge=1)
+    rows_per_unit: int = Field(default=16, ge=1)
+    learning_rate: float = Field(default=0.05, gt=0.0)
+    positive_weight: float | None = Field(default=None, gt=0.0)
+
+
+@runtime_checkable
+class TorchEstimator(Protocol):
+    """What :class:`DPSGDTrainer` needs of a model: the estimator contract plus its torch module."""
+
+    module_: torch.nn.Module
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Return the parameters as NumPy arrays."""
+        ...
+
+    def set_weights(self, weights: list[np.ndarray]) -> Any:
+        """Load parameters in the order of :meth:`get_weights`."""
+        ...
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        """Return one logit per row."""
+        ...
+
+
+def privacy_units(user_id: Any, fallback: Any = None) -> np.ndarray:
+    """One privacy-unit key per row: the customer (``user.id``), else a fallback key (e.g. ``source.ip``).
+
+    Parameters
+    ----------
+    user_id : array-like of str or None, shape (n,)
+        The ``user.id`` column (None/NaN where a request carries no authenticated customer).
+    fallback : array-like of str or None, shape (n,), default=None
+        Used where ``user_id`` is missing (e.g. ``user.name`` for a login attempt, or ``source.ip``).
+        Rows missing both form one unit each.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n,)
+        Dense unit ids ``0 .. n_units-1``.
+    """
+    users = np.asarray(user_id, dtype=object)
+    alt = np.full(users.shape, None, dtype=object) if fallback is None else np.asarray(fallback, dtype=object)
+    keys = np.empty(users.shape, dtype=object)
+    for i, (u, a) in enumerate(zip(users, alt, strict=True)):
+        if u is not None and u == u and u != "":
+            keys[i] = "u:" + str(u)
+        elif a is not None and a == a and a != "":
+            keys[i] = "f:" + str(a)
+        else:
+            keys[i] = f"r:{i}"
+    _, inverse = np.unique(keys.astype(str), return_inverse=True)
+    return inverse.astype(np.int64)
+
+
+class DPSGDTrainer:
+    """A federation member that trains with customer-level DP-SGD (a :class:`LocalTrainer`).
+
+    Parameters
+    ----------
+    estimator : TorchEstimator
+        The member's model (e.g. ``mamori.models.AttackClassifier`` after ``init_weights``); its
+        ``module_`` is trained, its ``get_weights``/``set_weights`` exchange the global weights.
+    X_train : numpy.ndarray of shape (n_train, n_features)
+        Training rows.
+    y_train : numpy.ndarray of shape (n_train,)
+        Binary labels.
+    units : numpy.ndarray of shape (n_train,)
+        Privacy unit (customer) of each training row, e.g. from :func:`privacy_units`.
+    X_eval, y_eval : numpy.ndarray
+        Evaluation split (federated evaluation).
+    dp : RecordDPConfig
+        Budget and DP-SGD settings.
+    num_rounds : int
+        Rounds the budget is planned for (the federation's ``num_rounds``).
+    local_epochs : int, default=1
+        Epochs per round; one epoch is ``ceil(1 / q)`` steps (each customer sampled once in expectation).
+    name : str, default="member"
+        Used in error messages and logs.
+
+    Notes
+    -----
+    ``fit`` adds ``dp_epsilon`` (cumulative epsilon of this run), ``dp_delta``, ``dp_noise_multiplier``
+    and ``dp_steps`` to its metrics; the caller turns them into privacy-ledger rows with
+    :func:`mamori.federation.privacy_spends`. A ``fit`` beyond the planned rounds raises
+    :class:`~mamori.errors.PrivacyBudgetError` before touching the data.
+    """
+
+    def __init__(
+        self,
+        estimator: TorchEstimator,
+        X_train: np.ndarray,  # noqa: N803
+        y_train: np.ndarray,
+        units: np.ndarray,
+        X_eval: np.ndarray,  # noqa: N803
+        y_eval: np.ndarray,
+        dp: RecordDPConfig,
+        num_rounds: int,
+        local_epochs: int = 1,
+        name: str = "member",
+    ) -> None:
+        self.estimator = estimator
+        self.X_train = X_train
+        self.y_train = y_train
+        self.units = units
+        self.X_eval = X_eval
+        self.y_eval = y_eval
+        self.dp = dp
+        self.num_rounds = num_rounds
+        self.local_epochs = local_epochs
+        self.name = name
+
+    # --- set-up ---------------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        if hasattr(self, "accountant_"):
+            return
+        where = f"DPSGDTrainer (member {self.name!r})"
+        if not isinstance(getattr(self.estimator, "module_", None), torch.nn.Module):
+            raise ConfigError(f"{where}: the estimator has no torch module in 'module_'; call init_weights first.")
+        n = len(self.X_train)
+        if n == 0 or len(self.y_train) != n or len(self.units) != n:
+            raise FederationError(
+                f"{where}: X_train has {n} rows, y_train {len(self.y_train)}, units {len(self.units)}; they must "
+                "match row for row and not be empty."
+            )
+        _, unit_index = np.unique(np.asarray(self.units), return_inverse=True)
+        order = np.argsort(unit_index, kind="stable")
+        counts = np.bincount(unit_index)
+        self.unit_rows_ = np.split(order, np.cumsum(counts)[:-1])
+        self.n_units_ = len(self.unit_rows_)
+        self.delta_ = float(self.dp.delta if self.dp.delta is not None else 1.0 / n)
+        self.sample_rate_ = min(1.0, self.dp.expected_batch_units / self.n_units_)
+        self.steps_per_round_ = int(self.local_epochs * math.ceil(1.0 / self.sample_rate_))
+        planned = self.steps_per_round_ * self.num_rounds
+        self.noise_multiplier_ = calibrate_noise(
+            self.dp.epsilon, self.delta_, steps=planned, sample_rate=self.sample_rate_, mechanism=MECHANISM_DPSGD
+        )
+        self.accountant_ = GaussianAccountant(
+            self.dp.epsilon,
+            self.delta_,
+            self.noise_multiplier_,
+            sample_rate=self.sample_rate_,
+            mechanism=MECHANISM_DPSGD,
+            where=f"member {self.name!r} (record-level DP)",
+        )
+        positives = float(np.sum(self.y_train == 1))
+        self.positive_weight_ = float(
+            self.dp.positive_weight
+            if self.dp.positive_weight is not None
+            else max(1.0, (n - positives) / max(1.0, positives))
+        )
+        logger.info(
+            "member %s: DP-SGD over %d customers, q=%.4f, %d steps/round, noise multiplier %.3f for "
+            "epsilon %.3g at delta %.3g over %d rounds",
+            self.name,
+            self.n_units_,
+            self.sample_rate_,
+            self.steps_per_round_,
+            self.noise_multiplier_,
+            self.dp.epsilon,
+            self.delta_,
+            self.num_rounds,
+        )
+
+    # --- LocalTrainer ---------------------------------------------------------------------------
+
+    def fit(
+        self, arrays: list[np.ndarray], config: Mapping[str, ConfigValue]
+    ) -> tuple[list[np.ndarray], int, dict[str, float]]:
+        """Run one round of customer-level DP-SGD from the global weights.
+
+        Parameters
+        ----------
+        arrays : list of numpy.ndarray
+            Global weights.
+        config : mapping
+            Round settings; ``seed`` seeds the sampling and the noise.
+
+        Returns
+        -------
+        weights : list of numpy.ndarray
+            The privately trained weights.
+        num_examples : int
+            Number of training rows.
+        metrics : dict of str to float
+            ``train_loss`` plus ``dp_epsilon``, ``dp_delta``, ``dp_noise_multiplier``, ``dp_steps``.
+
+        Raises
+        ------
+        PrivacyBudgetError
+            If this round would take the member's epsilon above its budget.
+        """
+        self._prepare()
+        self.accountant_.check(self.steps_per_round_)
+        seed = int(config.get("seed", 0))
+        self.estimator.set_weights([a.copy() for a in arrays])
+        self._train(self.steps_per_round_, seed)
+        epsilon = self.accountant_.spend(self.steps_per_round_)
+        logits = self.estimator.decision_function(self.X_train)
+        weights = [np.asarray(w) for w in self.estimator.get_weights()]
+        metrics = {
+            "train_loss": binary_log_loss(self.y_train, logits),
+            "dp_epsilon": float(epsilon),
+            "dp_delta": self.delta_,
+            "dp_noise_multiplier": self.noise_multiplier_,
+            "dp_steps": float(self.accountant_.steps),
+        }
+        return weights, len(self.X_train), metrics
+
+    def evaluate(
+        self, arrays: list[np.ndarray], config: Mapping[str, ConfigValue]
+    ) -> tuple[float, int, dict[str, float]]:
+        """Evaluate the global weights on the member's evaluation split (no privacy cost: not released).
+
+        Parameters
+        ----------
+        arrays : list of numpy.ndarray
+            Global weights.
+        config : mapping
+            Round settings (unused).
+
+        Returns
+        -------
+        loss : float
+            Binary cross-entropy.
+        num_examples : int
+            Evaluation rows.
+        metrics : dict of str to float
+            ``pr_auc``, ``roc_auc``, ``positives``.
+
+        Notes
+        -----
+        Evaluation metrics *are* released to the coordinator and are not covered by the DP
+        guarantee; see docs/privacy.md.
+        """
+        if len(self.X_eval) == 0:
+            raise FederationError(f"DPSGDTrainer (member {self.name!r}): X_eval is empty.")
+        self.estimator.set_weights([a.copy() for a in arrays])
+        logits = self.estimator.decision_function(self.X_eval)
+        return binary_log_loss(self.y_eval, logits), len(self.X_eval), ranking_metrics(self.y_eval, logits)
+
+    # --- DP-SGD ---------------------------------------------------------------------------------
+
+    def _train(self, steps: int, seed: int) -> None:
+        from opacus import GradSampleModule
+        from opacus.optimizers import DPOptimizer
+
+        rng = np.random.default_rng(seed)
+        generator = torch.Generator().manual_seed(seed)
+        module = self.estimator.module_
+        work = copy.deepcopy(module)
+        work.train()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gsm = GradSampleModule(work, loss_reduction="sum")
+        expected = max(1, round(self.sample_rate_ * self.n_units_))
+        optimizer = DPOptimizer(
+            torch.optim.Adam(gsm.parameters(), lr=self.dp.learning_rate),
+            noise_multiplier=self.noise_multiplier_,
+            max_grad_norm=self.dp.max_grad_norm,
+            expected_batch_size=expected,
+            loss_reduction="sum",
+            generator=generator,
+        )
+        X = torch.as_tensor(np.asarray(self.X_train, dtype=np.float32))  # noqa: N806
+        y = torch.as_tensor(np.asarray(self.y_train, dtype=np.float32))
+        k = self.dp.rows_per_unit
+        pos_w = self.positive_weight_
+        for _ in range(steps):
+            chosen = np.flatnonzero(rng.random(self.n_units_) < self.sample_rate_)
+            optimizer.zero_grad(set_to_none=True)
+            if len(chosen) == 0:  # an empty Poisson batch: the step releases noise only
+                for p in gsm.parameters():
+                    p.grad = torch.normal(
+                        0.0, self.noise_multiplier_ * self.dp.max_grad_norm, p.shape, generator=generator
+                    ) / expected
+                optimizer.original_optimizer.step()
+                continue
+            index = np.zeros((len(chosen), k), dtype=np.int64)
+            mask = np.zeros((len(chosen), k), dtype=np.float32)
+            for j, u in enumerate(chosen):
+                rows = self.unit_rows_[u]
+                if len(rows) > k:
+                    rows = rng.choice(rows, size=k, replace=False)
+                index[j, : len(rows)] = rows
+                mask[j, : len(rows)] = 1.0
+            idx = torch.as_tensor(index)
+            m = torch.as_tensor(mask)
+            xb, yb = X[idx], y[idx]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                logits = gsm(xb).reshape(len(chosen), k)
+                per_row = torch.nn.functional.binary_cross_entropy_with_logits(logits, yb, reduction="none")
+                per_row = per_row * (1.0 + (pos_w - 1.0) * yb) * m
+                per_unit = per_row.sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+                per_unit.sum().backward()
+            optimizer.step()
+        trained = gsm._module
+        module.load_state_dict(trained.state_dict())
