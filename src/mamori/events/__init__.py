@@ -1,5 +1,8 @@
 """Canonical events: the schema, readers of real log formats, writers, and the quarantine."""
 
+from mamori.events.csic import read_csic, read_csic_files
+from mamori.events.csv_mapped import CsvMappingConfig, load_mapping, read_csv_mapped
+from mamori.events.detect import detect_format
 from mamori.events.formats import (
     DURATION_PRECISION,
     FORMAT_COLUMNS,
@@ -8,6 +11,8 @@ from mamori.events.formats import (
     TIMESTAMP_PRECISION,
     project_to_format,
 )
+from mamori.events.quarantine import REASONS, Quarantine
+from mamori.events.readers import DEFAULT_BATCH_LINES, ReadResult, ReadSummary, iter_event_batches, read_events
 from mamori.events.schema import (
     AUTH_ACTIONS,
     EVENT_SCHEMA,
@@ -20,18 +25,31 @@ from mamori.events.writers import join_on_request_id, render_lines, write_events
 
 __all__ = [
     "AUTH_ACTIONS",
+    "CsvMappingConfig",
+    "DEFAULT_BATCH_LINES",
     "DURATION_PRECISION",
     "EVENT_SCHEMA",
     "FEATURE_SOURCE_COLUMNS",
     "FORMATS",
     "FORMAT_COLUMNS",
     "LABEL_COLUMNS",
+    "Quarantine",
     "READ_FORMATS",
+    "REASONS",
+    "ReadResult",
+    "ReadSummary",
     "TIMESTAMP_PRECISION",
     "conform",
+    "detect_format",
     "empty_events",
+    "iter_event_batches",
     "join_on_request_id",
+    "load_mapping",
     "project_to_format",
+    "read_csic",
+    "read_csic_files",
+    "read_csv_mapped",
+    "read_events",
     "render_lines",
     "write_events",
 ]
