@@ -87,12 +87,12 @@ def _central_event(noise_multiplier: float, rounds: int) -> dp_accounting.DpEven
 
 
 def _epsilon(event: dp_accounting.DpEvent, delta: float) -> float:
-    accountant = RdpAccountant()
-    accountant.compose(event)
     absl = logging.getLogger("absl")  # dp-accounting warns about RDP orders it drops (harmless)
     level = absl.level
     absl.setLevel(logging.ERROR)
     try:
+        accountant = RdpAccountant()
+        accountant.compose(event)
         return float(accountant.get_epsilon(delta))
     finally:
         absl.setLevel(level)

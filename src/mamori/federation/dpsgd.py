@@ -73,7 +73,7 @@ class RecordDPConfig(BaseModel):
 class TorchEstimator(Protocol):
     """What :class:`DPSGDTrainer` needs of a model: the estimator contract plus its torch module."""
 
-    module_: torch.nn.Module
+    network_: torch.nn.Module
 
     def get_weights(self) -> list[np.ndarray]:
         """Return the parameters as NumPy arrays."""
@@ -125,7 +125,7 @@ class DPSGDTrainer:
     ----------
     estimator : TorchEstimator
         The member's model (e.g. ``mamori.models.AttackClassifier`` after ``init_weights``); its
-        ``module_`` is trained, its ``get_weights``/``set_weights`` exchange the global weights.
+        ``network_`` is trained, its ``get_weights``/``set_weights`` exchange the global weights.
     X_train : numpy.ndarray of shape (n_train, n_features)
         Training rows.
     y_train : numpy.ndarray of shape (n_train,)
@@ -181,8 +181,8 @@ class DPSGDTrainer:
         if hasattr(self, "accountant_"):
             return
         where = f"DPSGDTrainer (member {self.name!r})"
-        if not isinstance(getattr(self.estimator, "module_", None), torch.nn.Module):
-            raise ConfigError(f"{where}: the estimator has no torch module in 'module_'; call init_weights first.")
+        if not isinstance(getattr(self.estimator, "network_", None), torch.nn.Module):
+            raise ConfigError(f"{where}: the estimator has no torch module in 'network_'; call init_weights first.")
         n = len(self.X_train)
         if n == 0 or len(self.y_train) != n or len(self.units) != n:
             raise FederationError(
@@ -313,7 +313,7 @@ class DPSGDTrainer:
 
         rng = np.random.default_rng(seed)
         generator = torch.Generator().manual_seed(seed)
-        module = self.estimator.module_
+        module = self.estimator.network_
         work = copy.deepcopy(module)
         work.train()
         with warnings.catch_warnings():
