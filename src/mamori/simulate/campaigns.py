@@ -27,10 +27,10 @@ from mamori.simulate.population import (
     HOUR_US,
     BankContext,
     expand_slots,
-    jst_hour,
     masked,
     session_times,
     start_us,
+    take_rows,
 )
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "Scraping",
     "SimSwap",
     "CAMPAIGN_TYPES",
+    "instantiate",
     "plan_campaigns",
 ]
 
@@ -129,9 +130,7 @@ class Campaign(BaseModel):
         rows.family = self.family
         rows.campaign_id = plan.campaign_id
         keep = (rows.ts >= ctx.t0) & (rows.ts < ctx.t1)
-        from mamori.simulate.population import _take
-
-        return _take(rows, keep)
+        return take_rows(rows, keep)
 
     def _generate(
         self,
@@ -283,7 +282,16 @@ class CredentialStuffing(Campaign):
     list_size: int = Field(200_000, ge=100)
     rotate_user_agents: bool = True
 
-    def _generate(self, ctx, plan, shared, rng, t0, t1, intensity):  # type: ignore[no-untyped-def]
+    def _generate(
+        self,
+        ctx: BankContext,
+        plan: CampaignPlan,
+        shared: np.random.Generator,
+        rng: np.random.Generator,
+        t0: int,
+        t1: int,
+        intensity: float,
+    ) -> Rows:
         combo = _credential_list(shared, ctx.universe, min(self.list_size, 3 * ctx.universe))
         src_asn = _pick(shared, T.HOSTING_IDX, self.sources)
         src_ip = T.random_ips(shared, src_asn)
@@ -341,7 +349,16 @@ class CredentialStuffingLowSlow(Campaign):
         )
         return asn, T.random_ips(shared, asn)
 
-    def _generate(self, ctx, plan, shared, rng, t0, t1, intensity):  # type: ignore[no-untyped-def]
+    def _generate(
+        self,
+        ctx: BankContext,
+        plan: CampaignPlan,
+        shared: np.random.Generator,
+        rng: np.random.Generator,
+        t0: int,
+        t1: int,
+        intensity: float,
+    ) -> Rows:
         combo = _credential_list(shared, ctx.universe, min(self.list_size, 3 * ctx.universe))
         pool_asn, pool_ip = self.proxy_pool(shared)
         # addresses: each chosen proxy tries once or twice at this bank, never more
@@ -390,7 +407,16 @@ class PasswordSpraying(Campaign):
     brute_users: int = Field(6, ge=0)
     brute_tries: int = Field(9, ge=1)
 
-    def _generate(self, ctx, plan, shared, rng, t0, t1, intensity):  # type: ignore[no-untyped-def]
+    def _generate(
+        self,
+        ctx: BankContext,
+        plan: CampaignPlan,
+        shared: np.random.Generator,
+        rng: np.random.Generator,
+        t0: int,
+        t1: int,
+        intensity: float,
+    ) -> Rows:
         c = ctx.customers
         src_asn = np.where(shared.random(self.sources) < 0.5, _pick(shared, T.HOSTING_IDX, self.sources),
                            _pick(shared, T.VPN_IDX, self.sources))  # fmt: skip
@@ -460,7 +486,16 @@ class AitmPhishing(Campaign):
     handover_minutes: float = Field(6.0, gt=0)
     transfer_share: float = Field(0.85, ge=0.0, le=1.0)
 
-    def _generate(self, ctx, plan, shared, rng, t0, t1, intensity):  # type: ignore[no-untyped-def]
+    def _generate(
+        self,
+        ctx: BankContext,
+        plan: CampaignPlan,
+        shared: np.random.Generator,
+        rng: np.random.Generator,
+        t0: int,
+        t1: int,
+        intensity: float,
+    ) -> Rows:
         c = ctx.customers
         v = min(_n(self.victims, intensity, rng), c.n)
         victims = rng.choice(c.n, size=v, replace=False)
@@ -534,7 +569,16 @@ class SimSwap(Campaign):
     mules: int = Field(3, ge=1)
     night_hours: tuple[int, int] = (1, 5)
 
-    def _generate(self, ctx, plan, shared, rng, t0, t1, intensity):  # type: ignore[no-untyped-def]
+    def _generate(
+        self,
+        ctx: BankContext,
+        plan: CampaignPlan,
+        shared: np.random.Generator,
+        rng: np.random.Generator,
+        t0: int,
+        t1: int,
+        intensity: float,
+    ) -> Rows:
         c = ctx.customers
         v = min(_n(self.victims, intensity, rng), c.n)
         victims = rng.choice(c.n, size=v, replace=False)
@@ -586,7 +630,16 @@ class InfostealerReplay(Campaign):
     transfer_share: float = Field(0.4, ge=0.0, le=1.0)
     mules: int = Field(4, ge=1)
 
-    def _generate(self, ctx, plan, shared, rng, t0, t1, intensity):  # type: ignore[no-untyped-def]
+    def _generate(
+        self,
+        ctx: BankContext,
+        plan: CampaignPlan,
+        shared: np.random.Generator,
+        rng: np.random.Generator,
+        t0: int,
+        t1: int,
+        intensity: float,
+    ) -> Rows:
         c = ctx.customers
         v = min(_n(self.victims, intensity, rng), c.n)
         victims = rng.choice(c.n, size=v, replace=False)
@@ -633,7 +686,16 @@ class Scraping(Campaign):
     interval_s: float = Field(3.0, gt=0)
     jitter: float = Field(0.05, ge=0.0, le=1.0)
 
-    def _generate(self, ctx, plan, shared, rng, t0, t1, intensity):  # type: ignore[no-untyped-def]
+    def _generate(
+        self,
+        ctx: BankContext,
+        plan: CampaignPlan,
+        shared: np.random.Generator,
+        rng: np.random.Generator,
+        t0: int,
+        t1: int,
+        intensity: float,
+    ) -> Rows:
         c = ctx.customers
         k = max(1, int(round(self.tokens * intensity)))
         owners = rng.choice(c.n, size=min(k, c.n), replace=False)
@@ -687,7 +749,16 @@ class BolaEnumeration(Campaign):
     rate_per_s: float = Field(4.0, gt=0)
     pattern: Literal["sequential", "random"] = "sequential"
 
-    def _generate(self, ctx, plan, shared, rng, t0, t1, intensity):  # type: ignore[no-untyped-def]
+    def _generate(
+        self,
+        ctx: BankContext,
+        plan: CampaignPlan,
+        shared: np.random.Generator,
+        rng: np.random.Generator,
+        t0: int,
+        t1: int,
+        intensity: float,
+    ) -> Rows:
         c = ctx.customers
         k = min(self.tokens, c.n)
         owners = rng.choice(c.n, size=k, replace=False)
@@ -745,7 +816,16 @@ class Injection(Campaign):
     probe_share: float = Field(0.2, ge=0.0, le=1.0)
     rate_per_s: float = Field(2.0, gt=0)
 
-    def _generate(self, ctx, plan, shared, rng, t0, t1, intensity):  # type: ignore[no-untyped-def]
+    def _generate(
+        self,
+        ctx: BankContext,
+        plan: CampaignPlan,
+        shared: np.random.Generator,
+        rng: np.random.Generator,
+        t0: int,
+        t1: int,
+        intensity: float,
+    ) -> Rows:
         c = ctx.customers
         n = _n(self.requests, intensity, rng)
         k = self.scanners
@@ -809,7 +889,16 @@ class FakeAccounts(Campaign):
     devices: int = Field(4, ge=1)
     kyc_reject_share: float = Field(0.3, ge=0.0, le=1.0)
 
-    def _generate(self, ctx, plan, shared, rng, t0, t1, intensity):  # type: ignore[no-untyped-def]
+    def _generate(
+        self,
+        ctx: BankContext,
+        plan: CampaignPlan,
+        shared: np.random.Generator,
+        rng: np.random.Generator,
+        t0: int,
+        t1: int,
+        intensity: float,
+    ) -> Rows:
         n = _n(self.accounts, intensity, rng)
         dev = rng.integers(0, self.devices, n)
         dev_ids = hex_ids(rng, self.devices, 8)
@@ -865,7 +954,16 @@ class BrokeragePump(Campaign):
         """The pumped small cap (the same at every bank)."""
         return T.SMALL_CAPS[int(shared.integers(0, len(T.SMALL_CAPS)))]
 
-    def _generate(self, ctx, plan, shared, rng, t0, t1, intensity):  # type: ignore[no-untyped-def]
+    def _generate(
+        self,
+        ctx: BankContext,
+        plan: CampaignPlan,
+        shared: np.random.Generator,
+        rng: np.random.Generator,
+        t0: int,
+        t1: int,
+        intensity: float,
+    ) -> Rows:
         c = ctx.customers
         ticker = self.ticker(shared)
         holders = np.flatnonzero(c.brokerage)
@@ -1046,7 +1144,3 @@ def _market_window(rng: np.random.Generator, config: SimulationConfig, duration:
 def instantiate(plan: CampaignPlan) -> Campaign:
     """Rebuild the generator of a catalogue entry from its parameters."""
     return CAMPAIGN_TYPES[plan.family].model_validate(plan.params)
-
-
-# re-exported for tests: hour-of-day in JST
-__all__ += ["instantiate", "jst_hour"]

@@ -468,7 +468,7 @@ def _customer_sessions(ctx: BankContext) -> Rows:
     )
     _fill_banking(rng, ctx, rows, rc, slot, sess)
     keep = ts < ctx.t1
-    return _take(rows, keep)
+    return take_rows(rows, keep)
 
 
 def _fill_banking(
@@ -518,7 +518,7 @@ def _fill_banking(
     rows.side = masked(pl.Series(["buy", "sell"]), (rng.random(n) < 0.45).astype(np.int64), trade)
 
 
-def _take(rows: Rows, keep: np.ndarray) -> Rows:
+def take_rows(rows: Rows, keep: np.ndarray) -> Rows:
     """Keep the rows where ``keep`` (arrays and Series alike)."""
     if keep.all():
         return rows
@@ -589,7 +589,7 @@ def _signups(ctx: BankContext) -> Rows:
         pl.concat_str([pl.lit('{"email":"'), names, pl.lit('","phone":"'), prefix, phone, pl.lit('"}')])
     ).to_series()
     rows.body = masked(body, sess, kinds == T.SIGNUP)
-    return _take(rows, ts < ctx.t1)
+    return take_rows(rows, ts < ctx.t1)
 
 
 def _aggregator_polls(ctx: BankContext) -> Rows:
@@ -635,7 +635,7 @@ def _aggregator_polls(ctx: BankContext) -> Rows:
             pl.when(pl.Series(kinds == T.HISTORY)).then(pl.lit("period=1w&page=1&size=100")).otherwise(None)
         ).to_series(),
     )
-    return _take(rows, (ts >= ctx.t0) & (ts < ctx.t1))
+    return take_rows(rows, (ts >= ctx.t0) & (ts < ctx.t1))
 
 
 def _empty() -> Rows:
