@@ -6,6 +6,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mamori.federation.privacy import MemberDPConfig, SecureAggregationConfig
 from mamori.federation.robust import RobustConfig
 
 __all__ = ["FederationConfig"]
@@ -53,6 +54,16 @@ class FederationConfig(BaseModel):
         Robust aggregation (Flower's trimmed mean, median, Krum, Multi-Krum, Bulyan), update
         clipping and the per-round update check; None aggregates with plain ``strategy``.
         ``proximal_mu`` still applies (FedProx's term is computed by the members).
+    secure_aggregation : bool, default=False
+        Aggregate with Flower's SecAgg+: the coordinator only ever sees the (weighted) sum of the
+        members' weights, never one member's. Tolerates members dropping out mid-round down to
+        ``min_train_nodes``. Not combinable with ``robust`` (robust rules need each update).
+    secagg : SecureAggregationConfig, default=SecureAggregationConfig()
+        SecAgg+ protocol settings (shares, reconstruction threshold, quantization).
+    member_dp : MemberDPConfig or None, default=None
+        Member-level differential privacy: each member's update is clipped on the member and
+        Gaussian noise is added to the aggregate (Flower's client-side fixed-clipping DP wrapper).
+        Works with and without ``secure_aggregation``; not combinable with ``robust``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -72,6 +83,9 @@ class FederationConfig(BaseModel):
     seed: int = 1
     trainer_config: dict[str, int | float | str | bool] = Field(default_factory=dict)
     robust: RobustConfig | None = None
+    secure_aggregation: bool = False
+    secagg: SecureAggregationConfig = SecureAggregationConfig()
+    member_dp: MemberDPConfig | None = None
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
@@ -90,5 +104,11 @@ class FederationConfig(BaseModel):
             raise ValueError(
                 f"FederationConfig: trainer_config uses reserved key(s) {sorted(reserved)}; "
                 "set them through the matching FederationConfig field instead."
+            )
+        if self.robust is not None and (self.secure_aggregation or self.member_dp is not None):
+            raise ValueError(
+                "FederationConfig: robust aggregation cannot be combined with secure_aggregation or member_dp "
+                "(robust rules inspect each member's update, which SecAgg+ hides and member-level DP noise is "
+                "calibrated for the plain mean); choose one - see docs/privacy.md, 'Secure vs robust aggregation'."
             )
         return self

@@ -1,0 +1,161 @@
+"""Privacy settings of a federation (secure aggregation, member-level DP) and the privacy spent per round.
+
+These are plain settings; the mechanisms live in :mod:`mamori.federation.secagg` (SecAgg+),
+:mod:`mamori.federation.memberdp` (Flower's DP wrappers) and :mod:`mamori.federation.dpsgd` (record-level
+DP-SGD inside a member). :func:`privacy_spends` turns a round's report into privacy-ledger rows; the
+caller writes them to the store (``mamori.store.PrivacyLedger``) - the federation never touches the store.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mamori.federation.accounting import (
+    MECHANISM_CENTRAL,
+    MECHANISM_DPSGD,
+    PrivacySpend,
+    calibrate_noise,
+    central_dp_epsilon,
+)
+
+if TYPE_CHECKING:
+    from mamori.federation.config import FederationConfig
+    from mamori.federation.report import RoundReport
+
+__all__ = ["MemberDPConfig", "SecureAggregationConfig", "member_dp_noise", "privacy_spends"]
+
+
+class SecureAggregationConfig(BaseModel):
+    """Flower SecAgg+ settings (used when ``FederationConfig.secure_aggregation`` is on).
+
+    Parameters
+    ----------
+    num_shares : int or float, default=1.0
+        Shares each member splits its secrets into: an int > 2, or a float share of the sampled members
+        (1.0: every sampled member holds a share - plain SecAgg, most robust).
+    reconstruction_threshold : int or float or None, default=None
+        Shares needed to reconstruct a secret: an int, a float share of ``num_shares``, or None for
+        ``max(2, min_train_nodes)`` - the round then survives dropouts down to ``min_train_nodes``
+        members, and fewer than that many colluding members (with the coordinator) cannot unmask anyone.
+    clipping_range : float, default=8.0
+        Model parameters are clipped to ``[-clipping_range, clipping_range]`` before quantization.
+    quantization_range : int, default=4194304
+        Quantization levels (2**22).
+    modulus_range : int, default=4294967296
+        Range of the masks (2**32, the largest Flower allows).
+    max_weight : float, default=1e6
+        Largest aggregation weight (number of examples) a member may report; larger weights are
+        capped with a warning. Keep it within ~100x of the members' example counts for precision.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    num_shares: int | float = Field(default=1.0, gt=0)
+    reconstruction_threshold: int | float | None = Field(default=None, gt=0)
+    clipping_range: float = Field(default=8.0, gt=0.0)
+    quantization_range: int = Field(default=4_194_304, gt=0)
+    modulus_range: int = Field(default=4_294_967_296, gt=0)
+    max_weight: float = Field(default=1e6, gt=0.0)
+
+
+class MemberDPConfig(BaseModel):
+    """Member-level differential privacy: clip each member's update, add Gaussian noise to their sum.
+
+    Parameters
+    ----------
+    epsilon : float
+        Budget of the whole run (all rounds), for the unit "one member's participation".
+    delta : float, default=1e-5
+        Delta of the guarantee.
+    clipping_norm : float, default=1.0
+        L2 bound of a member's update (local weights minus global weights), clipped on the member
+        (Flower's ``fixedclipping_mod``), so it also works under secure aggregation.
+    noise_multiplier : float or None, default=None
+        Noise standard deviation / clipping norm on the sum; None lets the accountant choose the
+        smallest value that keeps ``num_rounds`` rounds within ``(epsilon, delta)``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    epsilon: float = Field(gt=0.0)
+    delta: float = Field(default=1e-5, gt=0.0, lt=1.0)
+    clipping_norm: float = Field(default=1.0, gt=0.0)
+    noise_multiplier: float | None = Field(default=None, gt=0.0)
+
+
+def member_dp_noise(dp: MemberDPConfig, num_rounds: int) -> float:
+    """The noise multiplier of member-level DP for ``num_rounds`` rounds (the configured or calibrated one).
+
+    Parameters
+    ----------
+    dp : MemberDPConfig
+        Budget and clipping.
+    num_rounds : int
+        Planned rounds.
+
+    Returns
+    -------
+    float
+        Noise standard deviation / clipping norm, applied to the sum of the clipped updates.
+    """
+    if dp.noise_multiplier is not None:
+        return dp.noise_multiplier
+    return calibrate_noise(dp.epsilon, dp.delta, steps=num_rounds, mechanism=MECHANISM_CENTRAL)
+
+
+def privacy_spends(report: RoundReport, config: FederationConfig | None = None) -> list[PrivacySpend]:
+    """Privacy-ledger rows for one round: what each member has spent so far in this run.
+
+    Parameters
+    ----------
+    report : RoundReport
+        A round's report (from ``on_round`` or ``FederationResult.history``).
+    config : FederationConfig or None, default=None
+        The run's config; needed for member-level DP rows.
+
+    Returns
+    -------
+    list of PrivacySpend
+        One row per member that trained with record-level DP this round (from its ``dp_*`` metrics),
+        plus, with member-level DP, one row per member for the rounds released so far. Round 0 gives
+        nothing.
+    """
+    out: list[PrivacySpend] = []
+    if report.server_round <= 0:
+        return out
+    for m in report.members:
+        metrics = m.train_metrics
+        if m.train_status == "ok" and "dp_epsilon" in metrics:
+            out.append(
+                PrivacySpend(
+                    member=m.member,
+                    server_round=report.server_round,
+                    epsilon=float(metrics["dp_epsilon"]),
+                    delta=float(metrics.get("dp_delta", 0.0)),
+                    mechanism=MECHANISM_DPSGD,
+                    unit="customer",
+                    noise_multiplier=float(metrics.get("dp_noise_multiplier", 0.0)),
+                    steps=int(metrics.get("dp_steps", 0)),
+                )
+            )
+    member_dp = getattr(config, "member_dp", None) if config is not None else None
+    if member_dp is not None:
+        assert config is not None
+        sigma = member_dp_noise(member_dp, config.num_rounds)
+        epsilon = central_dp_epsilon(sigma, report.server_round, member_dp.delta)
+        for m in report.members:
+            out.append(
+                PrivacySpend(
+                    member=m.member,
+                    server_round=report.server_round,
+                    epsilon=epsilon,
+                    delta=member_dp.delta,
+                    mechanism=MECHANISM_CENTRAL,
+                    unit="member",
+                    noise_multiplier=sigma,
+                    steps=report.server_round,
+                )
+            )
+    return out
