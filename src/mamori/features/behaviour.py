@@ -180,6 +180,7 @@ class _Groups:
         pos = np.arange(n, dtype=np.int64)
         self.pos = pos
         self.gstart = np.maximum.accumulate(np.where(new, pos, 0)) if n else pos
+        self.gid = np.cumsum(new) - 1
         self.t = t[self.order]
         self.present = np.ones(n, dtype=bool) if present is None else present
         sizes = np.diff(np.flatnonzero(np.append(new, True))) if n else np.array([0])
@@ -220,21 +221,31 @@ class _Groups:
         return self.unsort(cs[self.pos + 1] - cs[self.window_start(window_ns)])
 
     def cum(self, x: np.ndarray, inclusive: bool = True) -> np.ndarray:
-        """Sum of ``x`` over the group's rows up to this one (``inclusive``) or before it."""
-        cs = np.concatenate([[0.0], np.cumsum(self.sort(x).astype(np.float64))])
-        end = self.pos + 1 if inclusive else self.pos
-        return self.unsort(cs[end] - cs[self.gstart])
+        """Sum of ``x`` over the group's rows up to this one (``inclusive``) or before it.
+
+        Integer-valued ``x`` uses global prefix sums (exact in float64); other values use a cumulative sum that
+        restarts in each group, so a row's value never depends on other groups' magnitudes (exactly causal).
+        """
+        xs = self.sort(x).astype(np.float64)
+        if np.array_equal(xs, np.round(xs)):
+            cs = np.concatenate([[0.0], np.cumsum(xs)])
+            end = self.pos + 1 if inclusive else self.pos
+            return self.unsort(cs[end] - cs[self.gstart])
+        local = self._segmented(xs, "cum_sum")
+        return self.unsort(local if inclusive else local - xs)
+
+    def _segmented(self, xs: np.ndarray, op: str) -> np.ndarray:
+        """Cumulative ``op`` (``cum_sum`` / ``cum_max``) restarting at each group, in group order."""
+        frame = pl.DataFrame({"g": self.gid, "x": xs})
+        return frame.select(getattr(pl.col("x"), op)().over("g")).to_series().to_numpy()
 
     def cummax_before(self, x: np.ndarray, fill: float) -> np.ndarray:
         """Maximum of ``x`` over the group's earlier rows (``fill`` when none)."""
         xs = self.sort(x).astype(np.float64)
-        shifted = np.concatenate([[fill], xs[:-1]])
-        shifted[self.pos == self.gstart] = fill
-        # running max that restarts at each group start: offset trick on a big per-group step
-        grp = np.cumsum(self.pos == self.gstart)
-        big = (np.nanmax(np.abs(xs)) if xs.size else 0.0) * 2 + abs(fill) + 1.0
-        running = np.maximum.accumulate(shifted + grp * big) - grp * big
-        return self.unsort(running)
+        running = self._segmented(xs, "cum_max")
+        before = np.concatenate([[fill], running[:-1]])
+        before[self.pos == self.gstart] = fill
+        return self.unsort(before)
 
     def since(self, cond: np.ndarray) -> np.ndarray:
         """Nanoseconds since the group's last row (this one included) where ``cond`` holds; NaN if none."""
@@ -254,14 +265,23 @@ class _Groups:
         g = self.gap() / 1e9
         valid = ~np.isnan(g)
         gz = np.where(valid, g, 0.0)
-        c0 = np.concatenate([[0.0], np.cumsum(valid)])
-        c1 = np.concatenate([[0.0], np.cumsum(gz)])
-        c2 = np.concatenate([[0.0], np.cumsum(gz * gz)])
-        lo = np.maximum(self.gstart, self.pos - k + 1)
-        m = c0[self.pos + 1] - c0[lo]
+        # Sum the last k gaps by shifting (no prefix sums across groups: exact and causal).
+        m = np.zeros(self.n)
+        s1 = np.zeros(self.n)
+        for lag in range(k):
+            src = self.pos - lag
+            ok = src >= self.gstart
+            src = np.maximum(src, 0)
+            m += ok & valid[src]
+            s1 += np.where(ok, gz[src], 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = (c1[self.pos + 1] - c1[lo]) / m
-            var = np.maximum((c2[self.pos + 1] - c2[lo]) / m - mean * mean, 0.0)
+            mean = s1 / m
+            s2 = np.zeros(self.n)
+            for lag in range(k):
+                src = self.pos - lag
+                ok = (src >= self.gstart) & valid[np.maximum(src, 0)]
+                s2 += np.where(ok, (gz[np.maximum(src, 0)] - mean) ** 2, 0.0)
+            var = s2 / m
             cv = np.sqrt(var) / (mean + 1e-3)
         return self.unsort(np.where(m >= 3, cv, 1.0))
 
