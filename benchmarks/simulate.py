@@ -68,6 +68,11 @@ def main() -> None:
     for p in consortium.profiles:
         print(f"  {p.bank_id}: {p.customers:,} customers, {consortium.events[p.bank_id].height:,} events")
     print(f"GENERATE: {n:,} events in {generated:.1f} s = {n / generated:,.0f} events/s")
+    benign = consortium.all_events().filter(~pl.col("labels.is_attack"))
+    hourly = benign.group_by(pl.col("@timestamp").dt.convert_time_zone("Asia/Tokyo").dt.hour().alias("h")).len()
+    per_customer = benign.filter(pl.col("user.id").is_not_null()).group_by("user.id").len().sort("len", descending=True)
+    top = per_customer.head(per_customer.height // 10)["len"].sum() / per_customer["len"].sum()
+    print(f"realism: quietest JST hour {hourly.sort('len')['h'][0]:02d}:00; top 10% of customers make {top:.1%}")
     if args.write:
         out = Path(tempfile.mkdtemp(prefix="mamori-sim-bench-"))
         try:

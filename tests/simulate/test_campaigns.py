@@ -89,11 +89,15 @@ def test_spraying_tries_each_user_once_per_round_from_many_ips(week: Consortium)
 
 def test_aitm_sessions_drift_to_another_address_then_pay_a_mule(week: Consortium) -> None:
     aitm = _family(week, "aitm_phishing")
-    sessions = aitm.filter(pl.col("session.id").is_not_null()).group_by("session.id").agg(
-        pl.col("source.ip").n_unique().alias("ips"),
-        pl.col("source.as.number").first().alias("first_asn"),
-        (pl.col("event.action") == "transfer").any().alias("paid"),
-        ((pl.col("@timestamp").max() - pl.col("@timestamp").min()).dt.total_minutes()).alias("minutes"),
+    sessions = (
+        aitm.filter(pl.col("session.id").is_not_null())
+        .group_by("session.id")
+        .agg(
+            pl.col("source.ip").n_unique().alias("ips"),
+            pl.col("source.as.number").first().alias("first_asn"),
+            (pl.col("event.action") == "transfer").any().alias("paid"),
+            ((pl.col("@timestamp").max() - pl.col("@timestamp").min()).dt.total_minutes()).alias("minutes"),
+        )
     )
     assert (sessions["ips"] == 2).all()
     hosting = {16509, 14061, 20473, 63949, 24940, 16276, 9370, 7506, 45102, 132203}

@@ -13,8 +13,21 @@ runner = CliRunner()
 
 def test_simulate_quick_writes_every_bank(tmp_path: Path) -> None:
     result = runner.invoke(
-        app, ["simulate", "--quick", "--banks", "3", "--days", "1", "--seed", "4", "--out", str(tmp_path),
-              "--format", "envoy"],  # fmt: skip
+        app,
+        [
+            "simulate",
+            "--quick",
+            "--banks",
+            "3",
+            "--days",
+            "1",
+            "--seed",
+            "4",
+            "--out",
+            str(tmp_path),
+            "--format",
+            "envoy",
+        ],  # fmt: skip
     )
     assert result.exit_code == 0, result.output
     assert "events/s" in result.output

@@ -15,10 +15,7 @@ def _benign(week: Consortium) -> pl.DataFrame:
 
 def test_hourly_volume_is_lowest_between_03_and_06_jst(week: Consortium) -> None:
     hourly = (
-        _benign(week)
-        .group_by(pl.col("@timestamp").dt.convert_time_zone(JST).dt.hour().alias("hour"))
-        .len()
-        .sort("len")
+        _benign(week).group_by(pl.col("@timestamp").dt.convert_time_zone(JST).dt.hour().alias("hour")).len().sort("len")
     )
     assert hourly["hour"][0] in (3, 4, 5)
     by_hour = dict(hourly.rows())

@@ -350,10 +350,47 @@ def benign_traffic(ctx: BankContext) -> list[Rows]:
     list of Rows
         Batches labelled ``benign``.
     """
-    out = [_customer_sessions(ctx), _signups(ctx)]
+    out = [_customer_sessions(ctx), _signups(ctx), _monitors(ctx)]
     if ctx.config.aggregators:
         out.append(_aggregator_polls(ctx))
     return out
+
+
+def _monitors(ctx: BankContext) -> Rows:
+    """Synthetic uptime checks the bank runs from the cloud: scripted clients, and 401s by design.
+
+    Three monitors (Python, Go and curl clients, each from two cloud addresses) load the home page every
+    minute and call the account summary without a token every five minutes (expecting 401). Intervals
+    stretch with ``1/scale`` below scale 1 so small runs keep the same proportions.
+    """
+    rng = ctx.rng(4)
+    every = 60.0 / min(1.0, ctx.config.scale)
+    tools = (T.TOOL_PYTHON, T.TOOL_GO, T.TOOL_CURL)
+    span = ctx.t1 - ctx.t0
+    parts_ts, parts_kind, parts_mon = [], [], []
+    for m in range(len(tools)):
+        for kind, period in ((T.HOME, every), (T.SUMMARY, 5 * every)):
+            k = int(span / (period * US_PER_S))
+            offset = rng.random() * period * US_PER_S
+            ts = ctx.t0 + (offset + np.arange(k) * period * US_PER_S + rng.normal(0, 0.3, k) * US_PER_S)
+            parts_ts.append(ts.astype(np.int64))
+            parts_kind.append(np.full(k, kind))
+            parts_mon.append(np.full(k, m))
+    ts = np.concatenate(parts_ts)
+    kind = np.concatenate(parts_kind)
+    mon = np.concatenate(parts_mon)
+    asn_m = T.HOSTING_IDX[np.array([0, 3, 1])]
+    ips = T.random_ips(rng, np.repeat(asn_m, 2)).reshape(3, 2)
+    ip = ips[mon, rng.integers(0, 2, ts.size)]
+    rows = Rows(
+        ts=ts,
+        kind=kind,
+        ip=ip,
+        asn=asn_m[mon],
+        ua=ctx.ua.tool0 + np.array(tools)[mon],
+        status=np.where(kind == T.SUMMARY, 401, 200),
+    )
+    return take_rows(rows, (ts >= ctx.t0) & (ts < ctx.t1))
 
 
 def _customer_sessions(ctx: BankContext) -> Rows:
