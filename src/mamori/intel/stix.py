@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -51,6 +52,7 @@ __all__ = [
     "url_indicator",
     "user_agent_indicator",
     "validate_object",
+    "validate_pattern",
 ]
 
 logger = logging.getLogger(__name__)
@@ -568,6 +570,44 @@ def parse_object(data: Mapping[str, Any], *, allow_custom: bool = False) -> Any:
         return stix2.parse(dict(data), allow_custom=allow_custom, version="2.1")
     except (STIXError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise IntelError(f"{ident}: not a valid STIX 2.1 object: {exc}") from exc
+
+
+# A plain STIX string literal (only \\' and \\\\ escapes), not a t'', b'' or h'' literal.
+_STRING_LITERAL = re.compile(r"(?<![A-Za-z0-9_])'(?:[^'\\]|\\['\\])*'")
+_VALID_SHAPES: dict[str, None] = {}
+_MAX_SHAPES = 4096
+
+
+def validate_pattern(pattern: str) -> None:
+    """Check a STIX 2.1 pattern (grammar and hash values) like ``stix2-patterns`` does, but faster.
+
+    Validity of a pattern does not depend on the contents of its string literals, except for hash
+    values; so patterns are checked once per *shape* (string literals replaced by ``'x'``), and the
+    verdict is reused for every pattern of that shape. Patterns comparing hashes are always checked in full.
+
+    Parameters
+    ----------
+    pattern : str
+        The pattern.
+
+    Raises
+    ------
+    IntelError
+        When the pattern is invalid.
+    """
+    shape = None if "hashes" in pattern else _STRING_LITERAL.sub("'x'", pattern)
+    if shape is not None and shape in _VALID_SHAPES:
+        return
+    from stix2patterns.validator import run_validator
+
+    try:
+        errors = run_validator(pattern, stix_version="2.1")
+    except Exception as exc:  # noqa: BLE001 - the ANTLR runtime raises assorted errors on garbage
+        raise IntelError(f"invalid STIX pattern: {exc}") from exc
+    if errors:
+        raise IntelError(f"invalid STIX pattern: {'; '.join(str(e) for e in errors)[:300]}")
+    if shape is not None and len(_VALID_SHAPES) < _MAX_SHAPES:
+        _VALID_SHAPES[shape] = None
 
 
 @lru_cache(maxsize=1)
