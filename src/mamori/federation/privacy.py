@@ -45,9 +45,10 @@ class SecureAggregationConfig(BaseModel):
         Quantization levels (2**22).
     modulus_range : int, default=4294967296
         Range of the masks (2**32, the largest Flower allows).
-    max_weight : float, default=1e6
-        Largest aggregation weight (number of examples) a member may report; larger weights are
-        capped with a warning. Keep it within ~100x of the members' example counts for precision.
+    max_weight : float or None, default=None
+        Largest aggregation weight (number of examples) SecAgg+ encodes; the precision of the
+        aggregate degrades with ``max_weight / total examples``. None adapts it: 1e6 in the first round,
+        then 4x the largest example count the members reported (counts are sent in clear anyway).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -57,7 +58,7 @@ class SecureAggregationConfig(BaseModel):
     clipping_range: float = Field(default=8.0, gt=0.0)
     quantization_range: int = Field(default=4_194_304, gt=0)
     modulus_range: int = Field(default=4_294_967_296, gt=0)
-    max_weight: float = Field(default=1e6, gt=0.0)
+    max_weight: float | None = Field(default=None, gt=0.0)
 
 
 class MemberDPConfig(BaseModel):

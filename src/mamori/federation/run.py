@@ -17,10 +17,11 @@ from flwr.serverapp.exception import AggregationError, InconsistentMessageReplie
 from flwr.serverapp.strategy import Strategy
 from flwr.supercore.task_identity import TaskIdentity
 
-from mamori.errors import ConfigError, FederationError
+from mamori.errors import ConfigError, FederationError, PrivacyBudgetError
 from mamori.federation.clientapp import NUM_EXAMPLES_KEY, build_client_app
 from mamori.federation.config import FederationConfig
 from mamori.federation.inprocess import Delivery, InProcessGrid
+from mamori.federation.memberdp import member_dp_train_mods, wrap_member_dp
 from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
 from mamori.federation.robust import UpdateCheckCallback
 from mamori.federation.strategy import build_strategy
@@ -168,14 +169,27 @@ def run_federation(
     as long as at least ``min_train_nodes`` members trained successfully; the failure is reported in
     the round's :class:`MemberRound` (``train_status``/``error``). Below the minimum the run stops
     with ``FederationError`` naming the failed members and their errors.
+
+    With ``config.secure_aggregation`` the run goes through Flower's SecAgg+
+    (:func:`mamori.federation.secagg.run_secure_federation`); with ``config.member_dp`` members clip
+    their updates and the aggregate gets Gaussian noise. A round that fails because members refused to
+    exceed their privacy budget raises :class:`~mamori.errors.PrivacyBudgetError`.
     """
+    if getattr(config, "secure_aggregation", False):
+        from mamori.federation.secagg import run_secure_federation
+
+        return run_secure_federation(
+            trainers, initial_arrays, config, on_round=on_round, on_checkpoint=on_checkpoint, member_names=member_names
+        )
     names = _check_run_inputs(trainers, config, member_names)
     initial = check_arrays(initial_arrays, where="run_federation: initial_arrays")
     node_ids = [_FIRST_NODE_ID + i for i in range(len(trainers))]
     trainer_of = {n: (name, t) for n, name, t in zip(node_ids, names, trainers, strict=True)}
     run_id = uuid4().int >> 65
 
-    client_app = build_client_app(lambda node_id: trainer_of[node_id], seed=config.seed)
+    client_app = build_client_app(
+        lambda node_id: trainer_of[node_id], seed=config.seed, train_mods=member_dp_train_mods(config) or None
+    )
     grid = InProcessGrid(
         client_app,
         node_ids,
@@ -194,6 +208,12 @@ def run_federation(
             for d in grid.peek_deliveries()
             if d.status != "ok" and d.message_type.startswith(phase)
         ]
+        refused = [f for f in failures if "PrivacyBudgetError" in f]
+        if refused:
+            raise PrivacyBudgetError(
+                f"run_federation: round {server_round} {phase}: {len(refused)} member(s) refused to train beyond "
+                f"their privacy budget: {'; '.join(refused)}"
+            )
         raise FederationError(
             f"run_federation: round {server_round} {phase}: {ok} member(s) answered successfully, at least "
             f"{needed} required (min_{phase}_nodes). Failed: {', '.join(failures) or 'none reported'}. "
@@ -203,6 +223,7 @@ def run_federation(
     strategy: Strategy = build_strategy(
         config, quorum_check, member_name=lambda node_id: trainer_of[node_id][0], on_update_check=on_update_check
     )
+    strategy = wrap_member_dp(strategy, config)
     history: list[RoundReport] = []
     state: dict[str, Any] = {"arrays": initial, "round_start": time.perf_counter()}
     trainer_config = dict(config.trainer_config)

@@ -1,0 +1,524 @@
+"""Secure aggregation: Flower's SecAgg+ behind mamori's federation interface.
+
+In Flower 1.41 SecAgg+ exists only in the older API: a ``SecAggPlusWorkflow`` on the server (a
+``LegacyContext`` holding an old-style ``flwr.server.strategy.FedAvg``) and ``secaggplus_mod`` in front of a
+``NumPyClient`` on every member. This module adapts both to mamori: :class:`SecureMember` turns any
+:class:`~mamori.federation.LocalTrainer` into a ``NumPyClient``, and :func:`run_secure_federation` is a
+second server main that drives SecAgg+ round by round over the same
+:class:`~mamori.federation.inprocess.InProcessGrid`, then builds the same :class:`RoundReport` and
+:class:`FederationResult` as the plain path. ``run_federation`` calls it when
+``FederationConfig.secure_aggregation`` is on; callers never see Flower.
+
+What the coordinator sees per member and round: public keys, encrypted key shares it cannot read, one
+*masked* quantized weight vector (uniformly random to anyone without the masks), the member's scalar
+metrics and example count (in clear), and key shares that unmask the *sum* only.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from uuid import uuid4
+
+import flwr.compat.common.recorddict_compat as compat
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
+from flwr.client import NumPyClient
+from flwr.clientapp import ClientApp
+from flwr.common import Scalar
+from flwr.common.constant import SUPERLINK_NODE_ID
+from flwr.server import LegacyContext, ServerConfig
+from flwr.server.client_manager import SimpleClientManager
+from flwr.server.client_proxy import ClientProxy
+from flwr.server.compat.grid_client_proxy import GridClientProxy
+from flwr.server.strategy import FedAvg as LegacyFedAvg
+from flwr.server.strategy import Strategy as LegacyStrategy
+from flwr.server.workflow import SecAggPlusWorkflow
+from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
+from flwr.server.workflow.constant import Key as WorkflowKey
+from flwr.server.workflow.default_workflows import default_evaluate_workflow
+from flwr.serverapp import Grid, ServerApp
+from flwr.supercore.task_identity import TaskIdentity
+
+from mamori.errors import ConfigError, FederationError, PrivacyBudgetError
+from mamori.federation.clientapp import NUM_EXAMPLES_KEY, member_seed
+from mamori.federation.config import FederationConfig
+from mamori.federation.inprocess import Delivery, InProcessGrid
+from mamori.federation.privacy import member_dp_noise
+from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
+from mamori.federation.trainer import ConfigValue, LocalTrainer
+from mamori.federation.weights import check_arrays, weights_hash
+
+__all__ = ["SecureMember", "build_secure_client_app", "run_secure_federation"]
+
+logger = logging.getLogger(__name__)
+
+_FIRST_NODE_ID = 1001
+_FIRST_MAX_WEIGHT = 1e6  # SecAgg+ weight range of the first round when max_weight adapts
+_RENAMES = {"server-round": "server_round", "proximal-mu": "proximal_mu", "local-epochs": "local_epochs"}
+_RoundCallback = Callable[[RoundReport], None]
+_CheckpointCallback = Callable[[int, list[np.ndarray], str], None]
+
+
+class SecureMember(NumPyClient):
+    """A :class:`LocalTrainer` as Flower's older ``NumPyClient`` (what ``secaggplus_mod`` wraps).
+
+    Parameters
+    ----------
+    name : str
+        The member's name (errors, reports).
+    trainer : LocalTrainer
+        Trains and evaluates on the member's own data.
+    index : int
+        The member's position (derives its per-round seed).
+    seed : int
+        The run's seed.
+    uniform_weight : bool, default=False
+        Report weight 1 instead of the example count (member-level DP needs equal weights).
+    max_weight : float, default=1e6
+        Largest weight SecAgg+ can encode (``SecureAggregationConfig.max_weight``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        trainer: LocalTrainer,
+        index: int,
+        seed: int,
+        *,
+        uniform_weight: bool = False,
+        max_weight: float = 1e6,
+    ) -> None:
+        self.name = name
+        self.trainer = trainer
+        self.index = index
+        self.seed = seed
+        self.uniform_weight = uniform_weight
+        self.max_weight = max_weight
+
+    def _config(self, config: Mapping[str, Scalar]) -> dict[str, ConfigValue]:
+        out: dict[str, ConfigValue] = {}
+        for key, value in config.items():
+            if isinstance(value, (int, float, str, bool)):
+                out[_RENAMES.get(key, key)] = value
+        out.setdefault("server_round", 0)
+        out.setdefault("proximal_mu", 0.0)
+        out.setdefault("local_epochs", 1)
+        out["seed"] = member_seed(self.seed, int(out["server_round"]), self.index)
+        return out
+
+    def get_parameters(self, config: dict[str, Scalar]) -> list[np.ndarray]:
+        """Not used: the coordinator always sends the initial weights."""
+        raise FederationError(f"member {self.name!r}: get_parameters is not part of mamori's protocol.")
+
+    def fit(
+        self, parameters: list[np.ndarray], config: dict[str, Scalar]
+    ) -> tuple[list[np.ndarray], int, dict[str, Scalar]]:
+        """Train locally; return weights, aggregation weight and metrics (``num-examples`` among them)."""
+        where = f"member {self.name!r} (train)"
+        arrays = [np.asarray(p) for p in parameters]
+        new_arrays, num_examples, metrics = self.trainer.fit(arrays, self._config(config))
+        new_arrays = check_arrays(new_arrays, where=where)
+        if [a.shape for a in new_arrays] != [a.shape for a in arrays]:
+            raise FederationError(
+                f"{where}: fit returned arrays of shapes {[a.shape for a in new_arrays]}, expected "
+                f"{[a.shape for a in arrays]} (the global model's shapes)."
+            )
+        if int(num_examples) <= 0:
+            raise FederationError(f"{where}: reported {num_examples} examples; at least one is needed.")
+        out: dict[str, Scalar] = {k: float(v) for k, v in metrics.items()}
+        out[NUM_EXAMPLES_KEY] = int(num_examples)
+        weight = 1 if self.uniform_weight else int(min(int(num_examples), self.max_weight))
+        return [np.asarray(a, dtype=np.float32) for a in new_arrays], weight, out
+
+    def evaluate(
+        self, parameters: list[np.ndarray], config: dict[str, Scalar]
+    ) -> tuple[float, int, dict[str, Scalar]]:
+        """Evaluate the global weights on the member's evaluation split."""
+        loss, num_examples, metrics = self.trainer.evaluate([np.asarray(p) for p in parameters], self._config(config))
+        return float(loss), int(num_examples), {k: float(v) for k, v in metrics.items()}
+
+
+def build_secure_client_app(
+    member_for_node: Callable[[int], tuple[str, LocalTrainer, int]],
+    config: FederationConfig,
+) -> ClientApp:
+    """The ClientApp every member runs under secure aggregation.
+
+    Parameters
+    ----------
+    member_for_node : callable
+        Maps a node id to ``(name, trainer, index)``.
+    config : FederationConfig
+        The run's config (seed, SecAgg+ and member-level DP settings).
+
+    Returns
+    -------
+    flwr.clientapp.ClientApp
+        ``secaggplus_mod`` (and, with member-level DP, ``fixedclipping_mod`` inside it, so the clipped
+        update is what gets masked) in front of a :class:`SecureMember`.
+    """
+    from flwr.client.mod import fixedclipping_mod, secaggplus_mod
+
+    mods = [secaggplus_mod]
+    if config.member_dp is not None:
+        mods.append(fixedclipping_mod)
+
+    def client_fn(context: Context) -> Any:
+        name, trainer, index = member_for_node(context.node_id)
+        member = SecureMember(
+            name,
+            trainer,
+            index,
+            config.seed,
+            uniform_weight=config.member_dp is not None,
+            max_weight=1.0 if config.member_dp is not None else float(config.secagg.max_weight or 1e12),
+        )
+        return member.to_client()
+
+    return ClientApp(client_fn=client_fn, mods=mods)
+
+
+class _QuorumFedAvg(LegacyFedAvg):
+    """Flower's older FedAvg plus mamori's quorum check on the (already unmasked) results."""
+
+    quorum: Callable[[str, int, int], None] | None = None
+
+    def aggregate_fit(self, server_round: int, results: list[Any], failures: list[Any]) -> Any:
+        if self.quorum is not None:
+            self.quorum("train", server_round, len(results))
+        return super().aggregate_fit(server_round, results, failures)
+
+    def aggregate_evaluate(self, server_round: int, results: list[Any], failures: list[Any]) -> Any:
+        if self.quorum is not None:
+            self.quorum("evaluate", server_round, len(results))
+        return super().aggregate_evaluate(server_round, results, failures)
+
+
+def _reply_fit(reply: Message | None) -> tuple[int, dict[str, float]] | None:
+    """Examples and metrics of a SecAgg+ stage reply that carries the member's FitRes, else None."""
+    if reply is None or reply.has_error() or "fitres.status" not in reply.content.config_records:
+        return None
+    fitres = compat.recorddict_to_fitres(reply.content, keep_input=True)
+    metrics = {k: float(v) for k, v in fitres.metrics.items() if isinstance(v, (int, float))}
+    return int(metrics.pop(NUM_EXAMPLES_KEY, fitres.num_examples)), metrics
+
+
+def _reply_evaluate(reply: Message | None) -> tuple[float, int, dict[str, float]] | None:
+    if reply is None or reply.has_error():
+        return None
+    res = compat.recorddict_to_evaluateres(reply.content)
+    metrics = {k: float(v) for k, v in res.metrics.items() if isinstance(v, (int, float))}
+    return float(res.loss), int(res.num_examples), metrics
+
+
+def _member_rounds(names: Sequence[str], node_ids: Sequence[int], deliveries: list[Delivery]) -> list[MemberRound]:
+    rows: dict[int, dict[str, Any]] = {
+        n: {"member": name, "node_id": n, "bytes_down": 0, "bytes_up": 0, "seconds": 0.0}
+        for name, n in zip(names, node_ids, strict=True)
+    }
+    for d in deliveries:
+        row = rows[d.node_id]
+        row["bytes_down"] += d.bytes_down
+        row["bytes_up"] += d.bytes_up
+        row["seconds"] += d.seconds
+        if d.status != "ok":
+            row["error"] = d.error
+        if d.message_type.startswith("train"):
+            if d.status != "ok":
+                row["train_status"] = d.status
+                continue
+            row.setdefault("train_status", "ok")
+            fit = _reply_fit(d.reply)
+            if fit is not None:
+                row["train_examples"], row["train_metrics"] = fit
+        elif d.message_type.startswith("evaluate"):
+            ev = _reply_evaluate(d.reply)
+            if ev is None:
+                row["evaluate_status"] = d.status
+                continue
+            loss, examples, metrics = ev
+            row.update(evaluate_status="ok", evaluate_loss=loss, evaluate_examples=examples, evaluate_metrics=metrics)
+    out = []
+    for n in node_ids:
+        row = rows[n]
+        if row.get("train_status") == "ok" and "train_metrics" not in row:
+            row["train_status"] = "error"  # answered the key exchange but never delivered a masked update
+            row.setdefault("error", "dropped out before sending its masked update")
+        out.append(MemberRound(**row))
+    return out
+
+
+def _aggregate(members: list[MemberRound], phase: str) -> dict[str, float]:
+    if phase == "train":
+        rows = [(m.train_metrics, m.train_examples) for m in members if m.train_status == "ok"]
+    else:
+        rows = [(m.evaluate_metrics, m.evaluate_examples) for m in members if m.evaluate_status == "ok"]
+    keys = sorted({k for metrics, _ in rows for k in metrics})
+    return {k: weighted_mean((metrics.get(k, np.nan), n) for metrics, n in rows) for k in keys}
+
+
+def _check_inputs(
+    trainers: Sequence[LocalTrainer], config: FederationConfig, member_names: Sequence[str] | None
+) -> list[str]:
+    from mamori.federation.run import _check_run_inputs
+
+    names = _check_run_inputs(trainers, config, member_names)
+    if config.strategy not in ("fedavg", "fedprox"):
+        raise ConfigError(
+            f"run_federation: secure aggregation supports strategy 'fedavg' or 'fedprox', got {config.strategy!r}."
+        )
+    if len(trainers) < 2 or config.min_train_nodes < 2:
+        raise ConfigError(
+            "run_federation: secure aggregation needs at least 2 members and min_train_nodes >= 2 "
+            f"(got {len(trainers)} members, min_train_nodes={config.min_train_nodes}); a sum of one update is "
+            "that update."
+        )
+    return names
+
+
+def _threshold(config: FederationConfig) -> int | float:
+    if config.secagg.reconstruction_threshold is not None:
+        return config.secagg.reconstruction_threshold
+    return max(2, config.min_train_nodes)
+
+
+def run_secure_federation(
+    trainers: Sequence[LocalTrainer],
+    initial_arrays: list[np.ndarray],
+    config: FederationConfig,
+    *,
+    on_round: _RoundCallback | None = None,
+    on_checkpoint: _CheckpointCallback | None = None,
+    member_names: Sequence[str] | None = None,
+) -> FederationResult:
+    """Train federatedly with SecAgg+ secure aggregation (what ``run_federation`` runs when it is on).
+
+    Parameters
+    ----------
+    trainers : sequence of LocalTrainer
+        One per member.
+    initial_arrays : list of numpy.ndarray
+        Initial global weights.
+    config : FederationConfig
+        With ``secure_aggregation=True``; ``secagg`` holds the protocol settings.
+    on_round, on_checkpoint, member_names
+        As for :func:`mamori.federation.run_federation`.
+
+    Returns
+    -------
+    FederationResult
+        As for the plain path; a member's ``bytes_up`` / ``seconds`` include all four SecAgg+ stages.
+
+    Raises
+    ------
+    ConfigError
+        For a strategy other than FedAvg/FedProx, fewer than 2 members, or too few trainers.
+    FederationError
+        If fewer than ``min_train_nodes`` members deliver a masked update, or too few remain to
+        unmask the sum (the reconstruction threshold).
+    PrivacyBudgetError
+        If the round fails because members refused to train beyond their privacy budget.
+    """
+    names = _check_inputs(trainers, config, member_names)
+    initial = check_arrays(initial_arrays, where="run_federation: initial_arrays")
+    node_ids = [_FIRST_NODE_ID + i for i in range(len(trainers))]
+    member_of = {n: (name, t, i) for i, (n, name, t) in enumerate(zip(node_ids, names, trainers, strict=True))}
+    run_id = uuid4().int >> 65
+    grid = InProcessGrid(
+        build_secure_client_app(lambda node_id: member_of[node_id], config),
+        node_ids,
+        run_id=run_id,
+        max_workers=config.max_parallel_members,
+        default_timeout=config.round_timeout_s,
+    )
+    trainer_config = dict(config.trainer_config)
+
+    def fit_config(server_round: int) -> dict[str, Scalar]:
+        return {
+            "server-round": server_round,
+            "local-epochs": config.local_epochs,
+            "proximal-mu": config.proximal_mu,
+            **trainer_config,
+        }
+
+    def evaluate_config(server_round: int) -> dict[str, Scalar]:
+        return {"server-round": server_round, **trainer_config}
+
+    def failures_of(phase: str) -> list[str]:
+        return [
+            f"{member_of[d.node_id][0]} ({d.status}: {d.error})"
+            for d in grid.peek_deliveries()
+            if d.status != "ok" and d.message_type.startswith(phase)
+        ]
+
+    def fail(server_round: int, phase: str, detail: str) -> None:
+        failures = failures_of(phase)
+        budget = [f for f in failures if "PrivacyBudgetError" in f]
+        if budget:
+            raise PrivacyBudgetError(
+                f"run_federation: round {server_round} {phase}: {len(budget)} member(s) refused to train beyond "
+                f"their privacy budget: {'; '.join(budget)}"
+            )
+        raise FederationError(
+            f"run_federation (secure aggregation): round {server_round} {phase}: {detail}. Failed: "
+            f"{', '.join(failures) or 'none reported'}. Fix the failing members, raise round_timeout_s, or lower "
+            "min_train_nodes."
+        )
+
+    def quorum(phase: str, server_round: int, ok: int) -> None:
+        needed = config.min_train_nodes if phase == "train" else config.min_evaluate_nodes
+        if ok < needed:
+            fail(server_round, phase, f"{ok} member(s) answered successfully, at least {needed} required")
+
+    inner = _QuorumFedAvg(
+        fraction_fit=config.fraction_train,
+        fraction_evaluate=config.fraction_evaluate,
+        min_fit_clients=config.min_train_nodes,
+        min_evaluate_clients=max(1, config.min_evaluate_nodes),
+        min_available_clients=config.min_available_nodes,
+        on_fit_config_fn=fit_config,
+        on_evaluate_config_fn=evaluate_config,
+        accept_failures=True,
+        fit_metrics_aggregation_fn=lambda _: {},
+        evaluate_metrics_aggregation_fn=lambda _: {},
+    )
+    inner.quorum = quorum
+    strategy: LegacyStrategy = inner
+    if config.member_dp is not None:
+        from flwr.server.strategy import DifferentialPrivacyClientSideFixedClipping
+
+        strategy = DifferentialPrivacyClientSideFixedClipping(
+            inner,
+            noise_multiplier=member_dp_noise(config.member_dp, config.num_rounds),
+            clipping_norm=config.member_dp.clipping_norm,
+            num_sampled_clients=config.min_train_nodes,  # noise for the smallest quorum: conservative
+        )
+    workflow = SecAggPlusWorkflow(
+        num_shares=config.secagg.num_shares,
+        reconstruction_threshold=_threshold(config),
+        max_weight=1.0 if config.member_dp is not None else float(config.secagg.max_weight or _FIRST_MAX_WEIGHT),
+        clipping_range=config.secagg.clipping_range,
+        quantization_range=config.secagg.quantization_range,
+        modulus_range=config.secagg.modulus_range,
+        timeout=config.round_timeout_s,
+    )
+    history: list[RoundReport] = []
+    state: dict[str, Any] = {"arrays": initial}
+
+    def end_of_round(server_round: int, arrays: list[np.ndarray], started: float) -> None:
+        deliveries = grid.drain_deliveries()
+        members = _member_rounds(names, node_ids, deliveries)
+        eval_loss = weighted_mean(
+            (m.evaluate_loss if m.evaluate_loss is not None else np.nan, m.evaluate_examples)
+            for m in members
+            if m.evaluate_status == "ok"
+        )
+        digest = weights_hash(arrays)
+        report = RoundReport(
+            server_round=server_round,
+            seconds=time.perf_counter() - started,
+            bytes_down=sum(m.bytes_down for m in members),
+            bytes_up=sum(m.bytes_up for m in members),
+            train_metrics=_aggregate(members, "train"),
+            evaluate_loss=None if np.isnan(eval_loss) else eval_loss,
+            evaluate_metrics=_aggregate(members, "evaluate"),
+            members=tuple(members),
+            weights_hash=digest,
+        )
+        state["arrays"] = arrays
+        seen = max((m.train_examples for m in members if m.train_status == "ok"), default=0)
+        if config.member_dp is None and config.secagg.max_weight is None and seen > 0:
+            workflow.max_weight = float(4 * seen)  # precision of the masked weighted sum
+        if server_round > 0 or deliveries:
+            history.append(report)
+        logger.info(
+            "secure round %d: %.2f s, %d B down, %d B up, eval loss %s, failed %s",
+            server_round,
+            report.seconds,
+            report.bytes_down,
+            report.bytes_up,
+            report.evaluate_loss,
+            report.failed_members or "none",
+        )
+        if on_checkpoint is not None:
+            on_checkpoint(server_round, [a.copy() for a in arrays], digest)
+        if on_round is not None and (server_round > 0 or deliveries):
+            on_round(report)
+
+    server_app = ServerApp()
+
+    @server_app.main()
+    def main(grid: Grid, context: Context) -> None:
+        manager = SimpleClientManager()
+        for node_id in node_ids:
+            proxy: ClientProxy = GridClientProxy(node_id=node_id, grid=grid, run_id=run_id)
+            manager.register(proxy)
+        legacy = LegacyContext(
+            context=context, config=ServerConfig(num_rounds=config.num_rounds), strategy=strategy,
+            client_manager=manager,
+        )
+        legacy.state.array_records[MAIN_PARAMS_RECORD] = ArrayRecord([np.ascontiguousarray(a) for a in initial])
+        cfg = ConfigRecord({WorkflowKey.START_TIME: time.perf_counter(), WorkflowKey.CURRENT_ROUND: 0})
+        legacy.state.config_records[MAIN_CONFIGS_RECORD] = cfg
+        started = time.perf_counter()
+        if config.evaluate_initial and config.fraction_evaluate > 0:
+            default_evaluate_workflow(grid, legacy)
+        end_of_round(0, [a.copy() for a in initial], started)
+        for server_round in range(1, config.num_rounds + 1):
+            started = time.perf_counter()
+            cfg[WorkflowKey.CURRENT_ROUND] = server_round
+            before = legacy.state.array_records[MAIN_PARAMS_RECORD]
+            workflow(grid, legacy)
+            after = legacy.state.array_records[MAIN_PARAMS_RECORD]
+            if after is before:
+                fail(
+                    server_round,
+                    "train",
+                    "secure aggregation halted - too few members stayed to unmask the sum (reconstruction "
+                    f"threshold {_threshold(config)}) or none trained",
+                )
+            if config.fraction_evaluate > 0:
+                default_evaluate_workflow(grid, legacy)
+            aggregated = [
+                np.asarray(a, dtype=ref.dtype) for a, ref in zip(after.to_numpy_ndarrays(), initial, strict=True)
+            ]
+            legacy.state.array_records[MAIN_PARAMS_RECORD] = ArrayRecord(aggregated)
+            end_of_round(server_round, aggregated, started)
+
+    server_context = Context(
+        run_id=run_id, node_id=SUPERLINK_NODE_ID, node_config={}, state=RecordDict(), run_config={}
+    )
+    saved_identity = {k: vars(TaskIdentity).get(k) for k in ("_task_id", "_run_id", "_node_id")}
+    saved_random = random.getstate()
+    started = time.perf_counter()
+    logger.info(
+        "federation (SecAgg+): %d members, %s, %d rounds, reconstruction threshold %s",
+        len(trainers),
+        config.strategy,
+        config.num_rounds,
+        _threshold(config),
+    )
+    try:
+        TaskIdentity.task_id = 1
+        TaskIdentity.run_id = run_id
+        TaskIdentity.node_id = SUPERLINK_NODE_ID
+        random.seed(config.seed)  # Flower samples members and SecAgg+ neighbours with the global `random`
+        server_app(grid, server_context)
+    finally:
+        random.setstate(saved_random)
+        for key, value in saved_identity.items():
+            setattr(TaskIdentity, key, value)
+        grid.close()
+    final = state["arrays"]
+    return FederationResult(
+        arrays=final,
+        weights_hash=weights_hash(final),
+        history=tuple(history),
+        seconds=time.perf_counter() - started,
+        strategy=config.strategy,
+        num_members=len(trainers),
+    )
