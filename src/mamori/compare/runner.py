@@ -1,0 +1,226 @@
+"""Train each member alone, federated over Flower, and centralized on pooled data; judge all three alike."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from mamori.compare.config import ComparisonConfig
+from mamori.compare.data import MemberData
+from mamori.compare.metrics import detection_metrics, family_metrics
+from mamori.errors import ConfigError
+from mamori.features import FeatureStats, Standardizer
+from mamori.federation import (
+    CheckpointCallback,
+    EstimatorTrainer,
+    FederationConfig,
+    RoundReport,
+    run_federation,
+)
+from mamori.models import AttackClassifier, calibrate_threshold
+
+__all__ = ["ProgressCallback", "run_comparison"]
+
+logger = logging.getLogger(__name__)
+
+#: ``progress(stage, done, total)``: the CLI renders it as progress bars.
+ProgressCallback = Callable[[str, int, int], None]
+
+LOW_AND_SLOW = "credential_stuffing_low_slow"
+
+
+def _classifier(config: ComparisonConfig, epochs: int) -> AttackClassifier:
+    return AttackClassifier(
+        hidden_layers=config.hidden,
+        epochs=epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        seed=config.seed,
+    )
+
+
+def _judge(
+    member: MemberData, scaler: Standardizer, score: Callable[[np.ndarray], np.ndarray], target_fpr: float
+) -> dict[str, Any]:
+    """Calibrate the member's own threshold on its benign calibration rows, then score its test rows."""
+    threshold = calibrate_threshold(score(scaler.transform(member.X_calib)), target_fpr=target_fpr)
+    scores = score(scaler.transform(member.X_test))
+    return {
+        "threshold": float(threshold),
+        "overall": detection_metrics(member.y_test, scores, threshold),
+        "families": family_metrics(member.y_test, member.family_test, scores, threshold),
+    }
+
+
+def _pool_families(per_bank: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Families over all banks: recall = flagged / events; PR-AUC = mean of the banks' family PR-AUCs."""
+    pooled: dict[str, dict[str, float]] = {}
+    for bank in per_bank.values():
+        for family, m in bank["families"].items():
+            acc = pooled.setdefault(family, {"n": 0, "flagged": 0, "_pr": [], "banks": 0})
+            acc["n"] += m["n"]
+            acc["flagged"] += m["flagged"]
+            acc["_pr"].append(m["pr_auc"])
+            acc["banks"] += 1
+    for acc in pooled.values():
+        prs = [p for p in acc.pop("_pr") if not np.isnan(p)]
+        acc["pr_auc"] = float(np.mean(prs)) if prs else float("nan")
+        acc["recall"] = acc["flagged"] / acc["n"] if acc["n"] else float("nan")
+    return pooled
+
+
+def _mean_pr_auc(per_bank: dict[str, dict[str, Any]]) -> float:
+    values = [b["overall"]["pr_auc"] for b in per_bank.values() if not np.isnan(b["overall"]["pr_auc"])]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def run_comparison(
+    members: Sequence[MemberData],
+    config: ComparisonConfig = ComparisonConfig(),
+    *,
+    progress: ProgressCallback | None = None,
+    on_checkpoint: CheckpointCallback | None = None,
+) -> dict[str, Any]:
+    """Compare local-only, federated and centralized training of the attack classifier.
+
+    Every regime is trained for the same number of passes over the data (``rounds * local_epochs``), uses
+    feature statistics merged federatedly from the members' counts and sums (local-only uses the member's
+    own), and is judged the same way: each member calibrates its own threshold to ``config.target_fpr`` on
+    its benign calibration rows, then scores its test rows.
+
+    Parameters
+    ----------
+    members : sequence of MemberData
+        At least two members, all with the same number of feature columns.
+    config : ComparisonConfig, default=ComparisonConfig()
+        Rounds, epochs, model size, target false-positive rate, seed.
+    progress : callable or None, default=None
+        ``progress(stage, done, total)`` after each unit of work.
+    on_checkpoint : callable or None, default=None
+        Receives ``(round, weights, sha256)`` of the global model after each federated round.
+
+    Returns
+    -------
+    dict
+        ``regimes`` (``local``, ``federated``, ``centralized``: per bank and per family metrics, seconds;
+        the federated regime also has per-round history and bytes) — the ``regimes`` part of
+        ``results.json``.
+
+    Raises
+    ------
+    ConfigError
+        If fewer than two members are given or their feature widths differ.
+    """
+    if len(members) < 2:
+        raise ConfigError(f"run_comparison: needs at least 2 members, got {len(members)}.")
+    widths = {m.X_train.shape[1] for m in members}
+    if len(widths) != 1:
+        raise ConfigError(f"run_comparison: members' feature widths differ: {sorted(widths)}.")
+    n_features = widths.pop()
+    epochs = config.rounds * config.local_epochs
+    report = progress or (lambda stage, done, total: None)
+
+    # Federated normalisation: members share counts, sums and sums of squares, never rows.
+    member_stats = [FeatureStats.from_matrix(m.X_train) for m in members]
+    consortium_scaler = Standardizer().fit_stats(FeatureStats.merge(member_stats))
+
+    results: dict[str, Any] = {}
+
+    # (a) each member alone, with its own statistics.
+    start = time.perf_counter()
+    local: dict[str, Any] = {}
+    for i, (m, stats) in enumerate(zip(members, member_stats, strict=True)):
+        own_scaler = Standardizer().fit_stats(stats)
+        model = _classifier(config, epochs).fit(own_scaler.transform(m.X_train), m.y_train)
+        local[m.name] = _judge(m, own_scaler, model.decision_function, config.target_fpr)
+        report("local-only", i + 1, len(members))
+    results["local"] = {"banks": local, "seconds": time.perf_counter() - start}
+
+    # (b) federated over Flower.
+    start = time.perf_counter()
+    seed_model = _classifier(config, config.local_epochs)
+    seed_model.init_weights(n_features)
+    trainers = []
+    member_models = []
+    for m in members:
+        est = _classifier(config, config.local_epochs)
+        est.init_weights(n_features)
+        member_models.append(est)
+        trainers.append(
+            EstimatorTrainer(
+                est,
+                consortium_scaler.transform(m.X_train),
+                m.y_train,
+                consortium_scaler.transform(m.X_test),
+                m.y_test,
+            )
+        )
+    fed_config = FederationConfig(
+        strategy=config.strategy,
+        proximal_mu=config.proximal_mu if config.strategy == "fedprox" else 0.0,
+        num_rounds=config.rounds,
+        local_epochs=config.local_epochs,
+        min_train_nodes=len(members),
+        min_available_nodes=len(members),
+        min_evaluate_nodes=len(members),
+        seed=config.seed,
+    )
+
+    def on_round(r: RoundReport) -> None:
+        report("federated rounds", r.server_round, config.rounds)
+
+    fed = run_federation(
+        trainers,
+        seed_model.get_weights(),
+        fed_config,
+        on_round=on_round,
+        on_checkpoint=on_checkpoint,
+        member_names=[m.name for m in members],
+    )
+    global_model = _classifier(config, config.local_epochs)
+    global_model.init_weights(n_features)
+    global_model.set_weights(fed.arrays)
+    federated = {
+        m.name: _judge(m, consortium_scaler, global_model.decision_function, config.target_fpr) for m in members
+    }
+    rounds = [
+        {
+            "round": r.server_round,
+            "loss": float("nan") if r.evaluate_loss is None else float(r.evaluate_loss),
+            "pr_auc": float(r.evaluate_metrics.get("pr_auc", float("nan"))),
+            "seconds": r.seconds,
+            "bytes_down": r.bytes_down,
+            "bytes_up": r.bytes_up,
+            "hash": r.weights_hash,
+        }
+        for r in fed.history
+    ]
+    results["federated"] = {
+        "banks": federated,
+        "seconds": time.perf_counter() - start,
+        "rounds": rounds,
+        "bytes_total": int(sum(r["bytes_down"] + r["bytes_up"] for r in rounds)),
+        "final_hash": fed.weights_hash,
+        "strategy": config.strategy,
+    }
+
+    # (c) centralized on pooled data: the upper bound no real consortium may run.
+    start = time.perf_counter()
+    X_pool = np.concatenate([consortium_scaler.transform(m.X_train) for m in members])
+    y_pool = np.concatenate([m.y_train for m in members])
+    central_model = _classifier(config, epochs).fit(X_pool, y_pool)
+    del X_pool
+    central = {
+        m.name: _judge(m, consortium_scaler, central_model.decision_function, config.target_fpr) for m in members
+    }
+    report("centralized", 1, 1)
+    results["centralized"] = {"banks": central, "seconds": time.perf_counter() - start}
+
+    for regime in results.values():
+        regime["families"] = _pool_families(regime["banks"])
+        regime["mean_pr_auc"] = _mean_pr_auc(regime["banks"])
+    return results

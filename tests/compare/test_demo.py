@@ -1,0 +1,89 @@
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mamori.cli import app
+from mamori.compare import ComparisonConfig, DemoConfig, run_demo, split_member
+
+TINY = DemoConfig(
+    banks=3,
+    days=3,
+    test_days=1,
+    seed=3,
+    scale=0.02,
+    comparison=ComparisonConfig(rounds=2, max_benign_train=5_000, hidden=(16,), seed=3),
+)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("demo")
+    stages: list[str] = []
+    results = run_demo(TINY, out, progress=lambda stage, done, total: stages.append(stage))
+    results["_stages"] = stages
+    return out, results
+
+
+def test_demo_writes_a_self_contained_report_and_results(demo_run: tuple[Path, dict]) -> None:
+    out, results = demo_run
+    html = (out / "report.html").read_text()
+    # Nothing on the page may load from outside: no http(s) src/href.
+    assert not re.search(r"""(src|href)=["']https?://""", html)
+    assert html.count("data:image/png;base64,") == 3
+    on_disk = json.loads((out / "results.json").read_text())
+    assert set(on_disk["regimes"]) == {"local", "federated", "centralized"}
+    assert [b["bank"] for b in on_disk["data"]["banks"]] == ["bank-01", "bank-02", "bank-03"]
+
+
+def test_demo_reports_every_regime_per_bank_and_family(demo_run: tuple[Path, dict]) -> None:
+    _, results = demo_run
+    for regime in ("local", "federated", "centralized"):
+        banks = results["regimes"][regime]["banks"]
+        assert set(banks) == {"bank-01", "bank-02", "bank-03"}
+        for bank in banks.values():
+            assert 0.0 <= bank["overall"]["pr_auc"] <= 1.0
+            assert 0.0 <= bank["overall"]["fpr"] <= 1.0
+    rounds = results["regimes"]["federated"]["rounds"]
+    assert [r["round"] for r in rounds][-1] == 2
+    assert all(r["bytes_down"] > 0 and r["bytes_up"] > 0 for r in rounds if r["round"] > 0)
+    assert results["regimes"]["federated"]["bytes_total"] > 0
+    assert {"simulate", "features", "local-only", "federated rounds", "centralized"} <= set(results["_stages"])
+
+
+def test_demo_checkpoints_every_round_in_the_registry(demo_run: tuple[Path, dict]) -> None:
+    from mamori.store import ModelRegistry, open_store
+
+    out, _ = demo_run
+    store = open_store(f"sqlite:///{out / 'mamori.db'}")
+    try:
+        versions = [r.version for r in ModelRegistry(store).list("demo-attack-classifier")]
+        assert versions == [0, 1, 2]
+        assert store.audit.verify().ok
+    finally:
+        store.close()
+
+
+def test_split_member_keeps_test_rows_out_of_training_and_calibration() -> None:
+    n = 1_000
+    X = np.arange(n, dtype=np.float32).reshape(-1, 1)
+    y = (np.arange(n) % 10 == 0).astype(np.int64)
+    fam = np.where(y == 1, "credential_stuffing", "benign")
+    ts = np.arange(n).astype("datetime64[s]").astype("datetime64[us]")
+    m = split_member("b", X, y, fam, ts, ts[800], calibration_share=0.2, max_benign_train=10_000, seed=0)
+    train_ids = set(m.X_train[:, 0].tolist())
+    calib_ids = set(m.X_calib[:, 0].tolist())
+    test_ids = set(m.X_test[:, 0].tolist())
+    assert max(train_ids | calib_ids) < 800 <= min(test_ids)
+    assert not train_ids & calib_ids
+    assert m.y_train.sum() == 80  # every training attack kept
+    assert len(train_ids) + len(calib_ids) == 800
+
+
+def test_demo_cli_help_names_the_quick_switch() -> None:
+    result = CliRunner().invoke(app, ["demo", "--help"])
+    assert result.exit_code == 0
+    assert "--quick" in result.output
