@@ -73,3 +73,12 @@ def test_sqlalchemy_errors_are_translated(store: Store) -> None:
 def test_bad_schema_name_is_rejected() -> None:
     with pytest.raises(ValueError, match="schema_name"):
         StoreConfig(schema_name="Robert'); DROP")
+
+
+def test_database_from_a_newer_release_is_refused(store_config: StoreConfig) -> None:
+    store = open_store(store_config)
+    with store.write() as s:
+        s.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    store.close()
+    with pytest.raises(StoreError, match="newer mamori"):
+        open_store(store_config)

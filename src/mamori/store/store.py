@@ -321,8 +321,14 @@ def open_store(url: str | StoreConfig | None = None) -> Store:
         _install_sqlite_hooks(engine)
     elif config.schema_name:
         _install_pg_schema(engine, config.schema_name)
+    from alembic.util.exc import CommandError
+
     try:
         _migrate(engine, config.schema_name)
+    except CommandError as exc:
+        engine.dispose()
+        raise StoreError(f"open_store: the schema of {engine.url.render_as_string(hide_password=True)} cannot be "
+                         f"migrated ({exc}); was it written by a newer mamori?") from exc
     except SQLAlchemyError as exc:
         engine.dispose()
         raise StoreError(f"open_store: cannot open or migrate {engine.url.render_as_string(hide_password=True)}: "

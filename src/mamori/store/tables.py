@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -26,6 +27,7 @@ __all__ = [
     "MemberRow",
     "ModelBlobRow",
     "ModelRow",
+    "PrivacyLedgerRow",
     "StatusRow",
     "StixObjectRow",
 ]
@@ -142,3 +144,25 @@ class StatusRow(Base):
     member: Mapped[str] = mapped_column(String(200), nullable=False)
     request_timestamp: Mapped[str] = mapped_column(String(32), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)  # the status resource as JSON
+
+
+class PrivacyLedgerRow(Base):
+    """Privacy budget spent by one member up to one round of one federated run (``mamori.store.ledger``)."""
+
+    __tablename__ = "privacy_ledger"
+    __table_args__ = (
+        UniqueConstraint("member", "run_id", "server_round", "mechanism", name="uq_privacy_ledger_round"),
+        Index("ix_privacy_ledger_member", "member"),
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    member: Mapped[str] = mapped_column(String(200), nullable=False)
+    run_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    server_round: Mapped[int] = mapped_column(Integer, nullable=False)
+    unit: Mapped[str] = mapped_column(String(20), nullable=False)  # "customer" or "member"
+    mechanism: Mapped[str] = mapped_column(String(100), nullable=False)
+    epsilon: Mapped[float] = mapped_column(Float, nullable=False)  # cumulative within the run
+    delta: Mapped[float] = mapped_column(Float, nullable=False)
+    noise_multiplier: Mapped[float] = mapped_column(Float, nullable=False)
+    steps: Mapped[int] = mapped_column(Integer, nullable=False)
+    recorded_at: Mapped[str] = mapped_column(String(32), nullable=False)
