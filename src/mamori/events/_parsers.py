@@ -154,7 +154,7 @@ def finalize(frame: pl.DataFrame) -> pl.DataFrame:
 
 NGINX_MIN_FIELDS = 9
 _NGINX = (
-    r'^(?P<ip>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]*)\] "(?P<request>{q})" (?P<status>\d{{3}}) '
+    r'^(?P<ip>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]*)\] "(?P<request>{q})" (?P<status>\d{{3}}|-) '
     r'(?P<bytes>\d+|-)(?: "(?P<ref>{q})" "(?P<ua>{q})"(?P<tail>\s.*)?)?$'
 )
 #: Trailing ``key=value`` fields the nginx reader understands, with the aliases it accepts.
@@ -200,7 +200,7 @@ def _layout_fields() -> tuple[pl.Expr, dict[str, pl.Expr]]:
     head, mid, tail = pl.col("_head"), pl.col("_mid"), pl.col("_tail")
     ok = (
         f[0].str.contains(r"^\S+ \S+ \S+ \[\S+ \S+\] $")
-        & f[2].str.contains(r"^ \d{3} (?:\d+|-) $")
+        & f[2].str.contains(r"^ (?:\d{3}|-) (?:\d+|-) $")
         & (f[4] == " ")
         & f[6].str.contains(r"^ request_time=\S* request_length=\S* remote_port=\S* host=$")
         & (f[8] == " request_id=")
@@ -347,7 +347,7 @@ def parse_nginx(df: pl.DataFrame) -> pl.DataFrame:
         pl.coalesce("url.domain", "_host").alias("url.domain"),
         "url.path",
         "url.query",
-        pl.col("status").alias("http.response.status_code"),
+        dash_null(pl.col("status")).alias("http.response.status_code"),
         dash_null(pl.col("bytes")).alias("http.response.body.bytes"),
         dash_null(pl.col("ref")).alias("http.request.referrer"),
         dash_null(pl.col("ua")).alias("user_agent.original"),
@@ -387,10 +387,7 @@ def parse_alb(df: pl.DataFrame) -> pl.DataFrame:
     times = [_alb_seconds(n) for n in ("rpt", "tpt", "rspt")]
     g = g.with_columns(
         parse_iso_timestamp(pl.col("time")).alias("@timestamp"),
-        pl.when(pl.col("client") == "-")
-        .then(None)
-        .otherwise(pl.coalesce(client.struct.field("ip"), pl.col("client")))
-        .alias("source.ip"),
+        dash_null(pl.coalesce(client.struct.field("ip"), pl.col("client"))).alias("source.ip"),
         dash_null(client.struct.field("port")).alias("source.port"),
         (times[0] + times[1] + times[2]).alias("event.duration"),
         *[e.alias(n) for n, e in req.items()],
@@ -641,7 +638,11 @@ ENVOY_JSON_MARKERS = ("start_time", "response_code", "response_flags", "upstream
 
 def _envoy_json_post(frame: pl.DataFrame) -> pl.DataFrame:
     target = target_exprs(pl.col("path"))
-    remote = pl.col("downstream_remote_address").str.extract_groups(r"^\[?(?P<ip>.*?)\]?:(?P<port>\d+)$")
+    remote = pl.col("downstream_remote_address").str.extract_groups(
+        r"^(?:\[(?P<ip6>[^\]]*)\](?::(?P<p6>\d+))?|(?P<ip4>[^:\[\]]*)(?::(?P<p4>\d+))?)$"
+    )
+    remote_ip = pl.coalesce(remote.struct.field("ip6"), remote.struct.field("ip4"))
+    remote_port = pl.coalesce(remote.struct.field("p6"), remote.struct.field("p4"))
     g = frame.with_columns(
         first_hop(pl.col("x_forwarded_for")).alias("_xff"),
         dash_null(pl.col("duration")).alias("_dur"),
@@ -652,8 +653,8 @@ def _envoy_json_post(frame: pl.DataFrame) -> pl.DataFrame:
     out = g.select(
         *_CANONICAL_OUT,
         pl.col("start_time").alias("@timestamp"),
-        pl.coalesce("_xff", remote.struct.field("ip")).alias("source.ip"),
-        pl.when(pl.col("_xff").is_null()).then(remote.struct.field("port")).alias("source.port"),
+        pl.coalesce("_xff", pl.when(remote_ip.str.len_bytes() > 0).then(remote_ip)).alias("source.ip"),
+        pl.when(pl.col("_xff").is_null()).then(remote_port).alias("source.port"),
         pl.coalesce("url.domain", dash_null(pl.col("authority")).str.replace(r":\d+$", "")).alias("url.domain"),
         "url.path",
         "url.query",

@@ -110,9 +110,11 @@ def _nginx(frame: pl.DataFrame) -> pl.Series:
 
 def _alb(frame: pl.DataFrame) -> pl.Series:
     client = (
-        pl.when(pl.col("source.ip").is_null())
+        pl.when(pl.col("source.ip").is_null() & pl.col("source.port").is_null())
         .then(pl.lit("-"))
-        .otherwise(pl.concat_str([pl.col("source.ip"), pl.lit(":"), text_or_dash(pl.col("source.port"))]))
+        .otherwise(
+            pl.concat_str([text_or_dash(pl.col("source.ip")), pl.lit(":"), text_or_dash(pl.col("source.port"))])
+        )
     )
     ts = format_iso_timestamp(pl.col("@timestamp"), 6)
     status = text_or_dash(pl.col("http.response.status_code"))
@@ -197,7 +199,14 @@ def _envoy_json(frame: pl.DataFrame) -> pl.Series:
             .otherwise(pl.lit("")),
         ]
     )
-    remote = pl.concat_str([pl.col("source.ip"), pl.lit(":"), pl.col("source.port").cast(pl.String).fill_null("0")])
+    ip = pl.col("source.ip")
+    host = pl.when(ip.str.contains(":")).then(pl.concat_str([pl.lit("["), ip, pl.lit("]")])).otherwise(ip)
+    port = pl.concat_str([pl.lit(":"), pl.col("source.port").cast(pl.String)])
+    remote = (
+        pl.when(ip.is_null() & pl.col("source.port").is_null())
+        .then(pl.lit(None, dtype=pl.String))
+        .otherwise(pl.concat_str([host.fill_null(""), port.fill_null("")]))
+    )
     fields = [
         format_iso_timestamp(pl.col("@timestamp"), 3).alias("start_time"),
         pl.col("http.request.method").alias("method"),
