@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from mamori.events import EVENT_SCHEMA, conform
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def sample_events() -> pl.DataFrame:
