@@ -131,9 +131,7 @@ def test_injection_keywords_are_counted(bank_events: pl.DataFrame) -> None:
     y, families = labels_from_events(bank_events)
     # Assert
     injection = families == "injection"
-    keywords = (
-        fm.column("kw_sqli_strong") + fm.column("kw_xss") + fm.column("kw_traversal") + fm.column("kw_cmd")
-    )
+    keywords = fm.column("kw_sqli_strong") + fm.column("kw_xss") + fm.column("kw_traversal") + fm.column("kw_cmd")
     assert (keywords[injection] > 0).all()
     assert (keywords[y == 0] == 0).all()
 

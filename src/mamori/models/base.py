@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from torch import nn
 
 from mamori.errors import ConfigError, NotFittedError, SchemaError
 
-__all__ = ["TorchDetector"]
+__all__ = ["TorchDetector", "torch_threads"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,20 @@ def check_labels(y: Any, n: int, where: str) -> np.ndarray:
     return arr.astype(np.float32)
 
 
+@contextlib.contextmanager
+def torch_threads(n_threads: int | None) -> Iterator[None]:
+    """Run the body with ``torch.set_num_threads(n_threads)`` and restore the previous value (None: unchanged)."""
+    if n_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 class TorchDetector:
     """Base class: a PyTorch network behind a scikit-learn-style estimator, ready for federated rounds.
 
@@ -58,6 +73,7 @@ class TorchDetector:
     batch_size: int
     learning_rate: float
     weight_decay: float
+    n_threads: int | None
 
     # ---- scikit-learn contract ----------------------------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -314,7 +330,7 @@ class TorchDetector:
         optimiser = torch.optim.Adam(network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self._generator).item())
         n = x_all.shape[0]
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), torch_threads(self.n_threads):
             torch.manual_seed(seed)
             network.train()
             for epoch in range(epochs):
@@ -344,7 +360,7 @@ class TorchDetector:
         X = check_matrix(X, f"{type(self).__name__}.{where}", self.n_features_in_)
         self.network_.eval()
         outs = []
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(getattr(self, "n_threads", None)):
             for start in range(0, X.shape[0], batch_size):
                 outs.append(self.network_(torch.from_numpy(X[start : start + batch_size])).numpy())
         if not outs:

@@ -53,6 +53,9 @@ class AttackClassifier(TorchDetector):
         Cap of the balanced weight.
     seed : int, default=0
         Seeds weight initialisation, shuffling and dropout. Same seed, same data, same results.
+    n_threads : int or None, default=1
+        PyTorch threads while training and scoring (restored afterwards); 1 is fastest for these small
+        networks on a shared machine and keeps results bit-identical. None leaves PyTorch's setting alone.
 
     Attributes
     ----------
@@ -81,6 +84,7 @@ class AttackClassifier(TorchDetector):
         pos_weight: float | str | None = "balanced",
         max_pos_weight: float = 100.0,
         seed: int = 0,
+        n_threads: int | None = 1,
     ) -> None:
         self.hidden_layers = hidden_layers
         self.dropout = dropout
@@ -91,6 +95,7 @@ class AttackClassifier(TorchDetector):
         self.pos_weight = pos_weight
         self.max_pos_weight = max_pos_weight
         self.seed = seed
+        self.n_threads = n_threads
 
     def _build_network(self, n_features: int) -> nn.Module:
         if not 0 <= self.dropout < 1:

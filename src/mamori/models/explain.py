@@ -12,7 +12,7 @@ import torch
 from mamori.errors import SchemaError
 from mamori.features import FeatureSpec
 from mamori.models.autoencoder import AutoencoderDetector
-from mamori.models.base import check_matrix
+from mamori.models.base import check_matrix, torch_threads
 from mamori.models.classifier import AttackClassifier
 
 __all__ = ["explain", "Explanation", "FeatureContribution"]
@@ -66,11 +66,12 @@ def _integrated_gradients(model: AttackClassifier, X: np.ndarray, steps: int) ->
     x = torch.from_numpy(X)
     alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps
     total = torch.zeros_like(x)
-    for a in alphas:
-        xi = (a * x).requires_grad_(True)
-        out = network(xi).sum()
-        (grad,) = torch.autograd.grad(out, xi)
-        total += grad
+    with torch_threads(model.n_threads):
+        for a in alphas:
+            xi = (a * x).requires_grad_(True)
+            out = network(xi).sum()
+            (grad,) = torch.autograd.grad(out, xi)
+            total += grad
     return (x * total / steps).numpy().astype(np.float64)
 
 
