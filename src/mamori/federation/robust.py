@@ -132,7 +132,9 @@ class RobustConfig(BaseModel):
         return cls(aggregation="fedavg", clip="none", check=False)
 
 
-def recommended_robust_config(deployment: Literal["coordinator_sees_updates", "secure_aggregation"]) -> RobustConfig:
+def recommended_robust_config(
+    deployment: Literal["coordinator_sees_updates", "secure_aggregation"],
+) -> RobustConfig | None:
     """The default robust mode for a deployment.
 
     Parameters
@@ -143,11 +145,16 @@ def recommended_robust_config(deployment: Literal["coordinator_sees_updates", "s
 
     Returns
     -------
-    RobustConfig
-        ``coordinator_sees_updates``: the update check excluding flagged members, adaptive clipping
-        to the median norm, and a 30% trimmed mean (``RobustConfig()``). ``secure_aggregation``:
-        plain FedAvg on the coordinator (``RobustConfig.plain()``); honest members clip their own
-        update before masking (:class:`ClippedTrainer`).
+    RobustConfig or None
+        ``coordinator_sees_updates``: ``RobustConfig()`` - the update check excluding flagged
+        members, adaptive clipping to the median norm, and a 30% trimmed mean. ``secure_aggregation``:
+        None (FedAvg on the masked sum - no per-update rule can run); honest members clip their own
+        update before masking (:class:`ClippedTrainer`, or ``FederationConfig.member_dp``'s clipping).
+
+    Raises
+    ------
+    ValueError
+        For another deployment name.
 
     Notes
     -----
@@ -157,7 +164,7 @@ def recommended_robust_config(deployment: Literal["coordinator_sees_updates", "s
     if deployment == "coordinator_sees_updates":
         return RobustConfig()
     if deployment == "secure_aggregation":
-        return RobustConfig.plain()
+        return None
     raise ValueError(
         f"recommended_robust_config: deployment must be 'coordinator_sees_updates' or 'secure_aggregation', "
         f"got {deployment!r}."
