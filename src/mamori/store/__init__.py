@@ -5,6 +5,7 @@ schema. No SQLAlchemy exception escapes: every failure is a :class:`mamori.error
 """
 
 from mamori.store.audit import GENESIS_HASH, AuditEntry, AuditLog, AuditReport
+from mamori.store.ledger import LedgerEntry, PrivacyLedger, PrivacyTotal
 from mamori.store.registry import ModelCheckpoint, ModelRecord, ModelRegistry, arrays_to_bytes, bytes_to_arrays
 from mamori.store.store import DEFAULT_URL, Store, StoreConfig, open_store, utc_now
 
@@ -14,9 +15,12 @@ __all__ = [
     "AuditEntry",
     "AuditLog",
     "AuditReport",
+    "LedgerEntry",
     "ModelCheckpoint",
     "ModelRecord",
     "ModelRegistry",
+    "PrivacyLedger",
+    "PrivacyTotal",
     "Store",
     "StoreConfig",
     "arrays_to_bytes",
