@@ -3,6 +3,9 @@
 The public API hides Flower: a member implements :class:`LocalTrainer` (or wraps an estimator in
 :class:`EstimatorTrainer`), :func:`run_federation` drives Flower's ``ServerApp`` with FedAvg or
 FedProx over an in-process runtime and returns a :class:`FederationResult` with per-round reports.
+Privacy: ``FederationConfig(secure_aggregation=True)`` aggregates with Flower's SecAgg+,
+``FederationConfig(member_dp=MemberDPConfig(...))`` adds member-level DP, :class:`DPSGDTrainer` trains a
+member with customer-level DP-SGD, and :func:`privacy_spends` turns a round into privacy-ledger rows.
 Importing this package turns Flower's telemetry and update check off.
 """
 
@@ -12,7 +15,15 @@ import os as _os
 _os.environ["FLWR_TELEMETRY_ENABLED"] = "0"
 _os.environ["FLWR_DISABLE_UPDATE_CHECK"] = "1"
 
+from mamori.federation.accounting import (  # noqa: E402
+    GaussianAccountant,
+    PrivacySpend,
+    calibrate_noise,
+    central_dp_epsilon,
+    dpsgd_epsilon,
+)
 from mamori.federation.config import FederationConfig  # noqa: E402
+from mamori.federation.dpsgd import DPSGDTrainer, RecordDPConfig, privacy_units  # noqa: E402
 from mamori.federation.poisoning import (  # noqa: E402
     ALIETrainer,
     BackdoorTrigger,
@@ -22,6 +33,12 @@ from mamori.federation.poisoning import (  # noqa: E402
     SignFlippingTrainer,
     backdoor_success_rate,
     make_malicious,
+)
+from mamori.federation.privacy import (  # noqa: E402
+    MemberDPConfig,
+    SecureAggregationConfig,
+    member_dp_noise,
+    privacy_spends,
 )
 from mamori.federation.report import FederationResult, MemberRound, RoundReport  # noqa: E402
 from mamori.federation.robust import ClippedTrainer, RobustConfig, recommended_robust_config  # noqa: E402
@@ -40,25 +57,37 @@ __all__ = [
     "BackdoorTrigger",
     "CheckpointCallback",
     "ClippedTrainer",
+    "DPSGDTrainer",
     "EstimatorTrainer",
     "FederatedEstimator",
     "FederationConfig",
     "FederationResult",
     "FreeRiderTrainer",
+    "GaussianAccountant",
     "LabelFlippingTrainer",
     "LocalTrainer",
+    "MemberDPConfig",
     "MemberRound",
     "ModelReplacementTrainer",
+    "PrivacySpend",
+    "RecordDPConfig",
     "RobustConfig",
     "RoundCallback",
     "RoundReport",
+    "SecureAggregationConfig",
     "SignFlippingTrainer",
     "UpdateCheckReport",
     "UpdateStats",
     "audit_update_check",
     "backdoor_success_rate",
+    "calibrate_noise",
+    "central_dp_epsilon",
     "check_updates",
+    "dpsgd_epsilon",
     "make_malicious",
+    "member_dp_noise",
+    "privacy_spends",
+    "privacy_units",
     "recommended_robust_config",
     "run_federation",
     "weights_hash",
