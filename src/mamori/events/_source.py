@@ -60,7 +60,9 @@ def _open_binary(path: Path) -> Iterator[IO[bytes]]:
 def is_zip(path: Path) -> bool:
     """True if ``path`` is a zip archive."""
     with path.open("rb") as fh:
-        return fh.read(4) == b"PK\x03\x04"
+        if fh.read(4) != b"PK\x03\x04":
+            return False
+    return zipfile.is_zipfile(path)
 
 
 @contextmanager

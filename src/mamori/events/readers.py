@@ -111,6 +111,11 @@ def line_detail(fmt: str, source: str, line_no: int, text: str, reason: str, col
     if reason in ("field_count", "no_match"):
         n = count_fields(text)
         need = MIN_FIELDS.get(fmt, 0)
+        if fmt == "nginx" and n < need:
+            return (
+                f"{where} has {n} fields, expected 7 (common format) or at least {need} (combined format). "
+                "Quarantined; pass --format auto?"
+            )
         if n < need:
             return f"{where} has {n} fields, expected at least {need} ({desc}). Quarantined; pass --format auto?"
         return (
