@@ -121,32 +121,34 @@ def render_rows(
     n = sum(len(b) for b in batches)
     cat = np.concatenate
     ts = cat([b.ts.astype(np.int64) for b in batches])
-    kind = cat([b.kind.astype(np.int64) for b in batches])
-    ip = cat([b.ip.astype(np.uint32) for b in batches])
-    asn = cat([b.asn.astype(np.int64) for b in batches])
-    ua = cat([b.ua.astype(np.int64) for b in batches])
-    ja3 = cat([b.ja3.astype(np.int64) if b.ja3 is not None else ua_table.ja3[b.ua] for b in batches])
-    status = cat([b.status.astype(np.int64) for b in batches])
-    amount = cat([b.amount if b.amount is not None else np.full(len(b), np.nan) for b in batches])
-    is_browser = ua < ua_table.app0
+    # sort once, on the integer timestamps (stable: batch order breaks ties), and build every column sorted
+    order = np.argsort(ts, kind="stable")
+    ts = ts[order]
+    kind = cat([b.kind.astype(np.int64) for b in batches])[order]
+    ip = cat([b.ip.astype(np.uint32) for b in batches])[order]
+    asn = cat([b.asn.astype(np.int64) for b in batches])[order]
+    ua_raw = cat([b.ua.astype(np.int64) for b in batches])
+    ja3 = cat([b.ja3.astype(np.int64) if b.ja3 is not None else ua_table.ja3[b.ua] for b in batches])[order]
+    status = cat([b.status.astype(np.int64) for b in batches])[order]
+    amount = cat([b.amount if b.amount is not None else np.full(len(b), np.nan) for b in batches])[order]
+    is_browser = ua_raw < ua_table.app0
     ref_parts = []
     offset = 0
     for b in batches:
         k = len(b)
         ref_parts.append(b.referrer if b.referrer is not None else is_browser[offset : offset + k])
         offset += k
-    referrer = cat(ref_parts) & (kind != T.HOME) & (kind != T.PROBE)
-    is_attack = cat([np.full(len(b), b.family != "benign") for b in batches])
+    ua = ua_raw[order]
+    referrer = cat(ref_parts)[order] & (kind != T.HOME) & (kind != T.PROBE)
+    batch_of = np.repeat(np.arange(len(batches)), [len(b) for b in batches])[order]
+    is_attack = np.array([b.family != "benign" for b in batches], dtype=bool)[batch_of]
+    order_s = pl.Series(order)
 
     def strings(attr: str) -> pl.Series:
-        return pl.concat([_series(getattr(b, attr), len(b), attr) for b in batches], rechunk=True)
+        return pl.concat([_series(getattr(b, attr), len(b), attr) for b in batches], rechunk=True).gather(order_s)
 
-    family = pl.Series("f", [b.family for b in batches], dtype=pl.String).gather(
-        np.repeat(np.arange(len(batches)), [len(b) for b in batches])
-    )
-    campaign = pl.Series("c", [b.campaign_id for b in batches], dtype=pl.String).gather(
-        np.repeat(np.arange(len(batches)), [len(b) for b in batches])
-    )
+    family = pl.Series("f", [b.family for b in batches], dtype=pl.String).gather(batch_of)
+    campaign = pl.Series("c", [b.campaign_id for b in batches], dtype=pl.String).gather(batch_of)
 
     resp_med = np.array([m for m, _ in T.KIND_RESP_BYTES])[kind]
     resp_sig = np.array([s for _, s in T.KIND_RESP_BYTES])[kind]
@@ -161,7 +163,6 @@ def render_rows(
     tool = (ja3 >= T.JA3_PYTHON) & (ja3 != T.JA3_HEADLESS)
     version = pl.Series(["2", "1.1"]).gather(tool.astype(np.int64))
 
-    body = strings("body")
     frame = pl.DataFrame(
         {
             "@timestamp": pl.Series(ts).cast(pl.Datetime("us", "UTC")),
@@ -178,7 +179,7 @@ def render_rows(
             "http.request.method": pl.Series(T.KIND_METHOD).gather(kind),
             "http.version": version,
             "_ref": referrer,
-            "http.request.body.content": body,
+            "http.request.body.content": strings("body"),
             "_hdr": lognormal(rng, 610.0, 0.15, n).astype(np.int64),
             "http.response.status_code": status.astype(np.int32),
             "http.response.body.bytes": resp_bytes,
@@ -198,12 +199,18 @@ def render_rows(
             "labels.attack_family": family,
             "labels.attack_id": strings("attack_id"),
             "labels.campaign_id": campaign,
-            "_order": np.arange(n, dtype=np.int64),
             "_kind": kind,
             "_side": strings("side"),
         }
     )
-    frame = frame.with_columns(_default_body().alias("http.request.body.content"))
+    # default JSON bodies, built only for the rows of kinds that send one
+    body_rows = np.flatnonzero(np.isin(kind, _BODY_KINDS))
+    needed = ["_kind", "_side", "user.name", "device.id", "banking.amount", "banking.payee.id", "banking.instrument"]
+    defaults = frame.select(needed)[body_rows].select(_default_body()).to_series()
+    body = pl.repeat(None, n, dtype=pl.String, eager=True).scatter(body_rows, defaults)
+    frame = frame.with_columns(
+        pl.coalesce(pl.col("http.request.body.content"), body).alias("http.request.body.content")
+    )
     frame = frame.with_columns(
         pl.lit(bank_id).alias("organization.id"),
         pl.lit(domain).alias("url.domain"),
@@ -213,10 +220,24 @@ def render_rows(
         pl.when(pl.col("_ref")).then(pl.lit(f"https://{domain}/ib/")).otherwise(None).alias("http.request.referrer"),
         (pl.col("_hdr") + pl.col("http.request.body.content").str.len_bytes().fill_null(0)).alias("http.request.bytes"),
         pl.when(pl.col("_err")).then(pl.lit("failure")).otherwise(pl.lit("success")).alias("event.outcome"),
+        hex_ids(rng, n).alias("http.request.id"),
     )
-    frame = frame.sort(["@timestamp", "_order"])
-    frame = frame.with_columns(hex_ids(rng, n).alias("http.request.id"))
     return frame.select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()])
+
+
+_BODY_KINDS = np.array(
+    [
+        T.LOGIN,
+        T.PASSWORD_RESET,
+        T.OTP_ISSUE,
+        T.OTP_VERIFY,
+        T.PAYEE_ADD,
+        T.TRANSFER,
+        T.TRADE,
+        T.DEVICE_REGISTER,
+        T.CONTACT_CHANGE,
+    ]  # fmt: skip
+)
 
 
 def _default_body() -> pl.Expr:
@@ -260,4 +281,4 @@ def _default_body() -> pl.Expr:
         .then(pl.lit('{"field":"phone","verified_by":"otp"}'))
         .otherwise(None)
     )
-    return pl.coalesce(pl.col("http.request.body.content"), tmpl)
+    return tmpl

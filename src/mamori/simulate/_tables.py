@@ -137,7 +137,13 @@ def random_ips(rng: np.random.Generator, asn_idx: np.ndarray) -> np.ndarray:
 
 def ip_strings(ips: np.ndarray) -> pl.Series:
     """Render uint32 addresses as dotted quads (vectorised)."""
-    ips = np.asarray(ips, dtype=np.uint32)
+    uniq, inverse = np.unique(np.asarray(ips, dtype=np.uint32), return_inverse=True)
+    if uniq.size < inverse.size:
+        return _quads(uniq).gather(pl.Series(inverse.astype(np.int64)))
+    return _quads(uniq)
+
+
+def _quads(ips: np.ndarray) -> pl.Series:
     parts = [
         pl.Series(((ips >> np.uint32(s)) & np.uint32(255)).astype(np.int64)).cast(pl.String) for s in (24, 16, 8, 0)
     ]
