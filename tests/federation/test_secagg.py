@@ -1,0 +1,245 @@
+"""Secure aggregation (SecAgg+) behind run_federation: same model as plain FedAvg, masked updates, dropouts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+from federation_toys import LogisticEstimator, make_non_iid_task
+from flwr.common import bytes_to_ndarray
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key, Stage
+from privacy_toys import TorchMLP
+
+from mamori.errors import ConfigError, FederationError, PrivacyBudgetError
+from mamori.federation import (
+    EstimatorTrainer,
+    FederationConfig,
+    MemberDPConfig,
+    RobustConfig,
+    SecureAggregationConfig,
+    privacy_spends,
+    run_federation,
+)
+from mamori.federation import secagg as secagg_module
+from mamori.federation.inprocess import InProcessGrid
+
+N_FEATURES = 12
+
+
+class Recording:
+    """Wraps a trainer; keeps the weights it returned (what the member would send without SecAgg)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.sent: list[list[np.ndarray]] = []
+
+    def fit(self, arrays: list[np.ndarray], config: Mapping[str, Any]) -> Any:
+        weights, n, metrics = self.inner.fit(arrays, config)
+        self.sent.append([w.copy() for w in weights])
+        return weights, n, metrics
+
+    def evaluate(self, arrays: list[np.ndarray], config: Mapping[str, Any]) -> Any:
+        return self.inner.evaluate(arrays, config)
+
+
+class FailsIn:
+    """A member whose training raises in the given rounds (it drops out mid-round)."""
+
+    def __init__(self, inner: Any, rounds: set[int], message: str = "RuntimeError-like outage") -> None:
+        self.inner = inner
+        self.rounds = rounds
+        self.message = message
+
+    def fit(self, arrays: list[np.ndarray], config: Mapping[str, Any]) -> Any:
+        if int(config["server_round"]) in self.rounds:
+            raise RuntimeError(self.message)
+        return self.inner.fit(arrays, config)
+
+    def evaluate(self, arrays: list[np.ndarray], config: Mapping[str, Any]) -> Any:
+        return self.inner.evaluate(arrays, config)
+
+
+def _trainers(n: int = 4, seed: int = 0) -> list[EstimatorTrainer]:
+    members, _, _ = make_non_iid_task(n, N_FEATURES, seed=seed)
+    return [
+        EstimatorTrainer(LogisticEstimator().init_weights(N_FEATURES), m.X_train, m.y_train, m.X_eval, m.y_eval)
+        for m in members
+    ]
+
+
+def _initial() -> list[np.ndarray]:
+    return LogisticEstimator().init_weights(N_FEATURES).get_weights()
+
+
+def test_secure_aggregation_gives_the_plain_fedavg_model_and_the_same_reports() -> None:
+    # Prepare
+    config = FederationConfig(num_rounds=3, min_train_nodes=3, seed=3)
+    # Execute
+    plain = run_federation(_trainers(), _initial(), config)
+    secure = run_federation(_trainers(), _initial(), config.model_copy(update={"secure_aggregation": True}))
+    # Assert: the unmasked weighted mean is FedAvg's up to quantization (first round at 1e6 weight range)
+    for a, b in zip(plain.arrays, secure.arrays, strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, atol=2e-3)
+    assert [r.server_round for r in secure.history] == [0, 1, 2, 3]
+    last = secure.history[-1]
+    assert all(m.train_status == "ok" and m.evaluate_status == "ok" for m in last.members)
+    assert [m.train_examples for m in last.members] == [m.train_examples for m in plain.history[-1].members]
+    assert set(last.train_metrics) == {"train_loss"}
+    assert last.evaluate_metrics["pr_auc"] == pytest.approx(plain.history[-1].evaluate_metrics["pr_auc"], abs=0.02)
+    assert last.bytes_up > 0 and last.bytes_down > 0
+
+
+def test_the_coordinator_only_sees_masked_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare: record every reply the coordinator's grid receives, and every update members compute
+    seen: list[Any] = []
+
+    class SpyGrid(InProcessGrid):
+        def pull_messages(self, message_ids):  # type: ignore[no-untyped-def]
+            replies = list(super().pull_messages(message_ids))
+            seen.extend(replies)
+            return replies
+
+    monkeypatch.setattr(secagg_module, "InProcessGrid", SpyGrid)
+    members, _, _ = make_non_iid_task(4, N_FEATURES, seed=1)
+    trainers = [
+        Recording(EstimatorTrainer(TorchMLP(hidden=32).init_weights(N_FEATURES), m.X_train, m.y_train, m.X_eval,
+                                   m.y_eval))
+        for m in members
+    ]
+    config = FederationConfig(
+        num_rounds=1,
+        min_train_nodes=3,
+        secure_aggregation=True,
+        secagg=SecureAggregationConfig(max_weight=1000),  # example counts are < 1000: full precision
+        fraction_evaluate=0.0,
+    )
+    # Execute
+    result = run_federation(trainers, TorchMLP(hidden=32).init_weights(N_FEATURES).get_weights(), config)
+    # Assert: no reply carries model arrays; the masked vectors look uniform on [0, 2^32) and are
+    # uncorrelated with what each member computed
+    assert all(len(arr) == 0 for r in seen for arr in r.content.array_records.values())
+    masked = [
+        np.concatenate([bytes_to_ndarray(b).ravel() for b in r.content.config_records[RECORD_KEY_CONFIGS][
+            Key.MASKED_PARAMETERS]])
+        for r in seen
+        if Key.MASKED_PARAMETERS in r.content.config_records.get(RECORD_KEY_CONFIGS, {})
+    ]
+    assert len(masked) == 4
+    for vector, trainer in zip(masked, trainers, strict=True):
+        raw = np.concatenate([w.ravel() for w in trainer.sent[0]])
+        values = vector[1:].astype(np.float64)  # [0] is the masked weight factor
+        assert values.size == raw.size
+        assert abs(values.mean() / 2**32 - 0.5) < 0.05  # uniform on [0, 2^32): mean 2^31
+        assert abs(values.std() / 2**32 - 12 ** -0.5) < 0.05  # std 2^32 / sqrt(12)
+        assert abs(np.corrcoef(values, raw)[0, 1]) < 0.15
+    # ...while their sum, unmasked, is the members' weighted mean
+    weights = np.array([len(m.X_train) for m in members], dtype=np.float64)
+    mean = sum(w * np.concatenate([a.ravel() for a in t.sent[0]]) for w, t in zip(weights, trainers, strict=True))
+    mean /= weights.sum()
+    np.testing.assert_allclose(np.concatenate([a.ravel() for a in result.arrays]), mean, atol=1e-4)
+
+
+def test_a_member_dropping_out_mid_round_is_tolerated_down_to_the_minimum() -> None:
+    # Prepare: member-1 fails to train in round 2 (after the key exchange), 3 of 4 remain, minimum 3
+    trainers: list[Any] = _trainers()
+    trainers[1] = FailsIn(trainers[1], {2})
+    config = FederationConfig(num_rounds=2, min_train_nodes=3, secure_aggregation=True, seed=5)
+    # Execute
+    secure = run_federation(trainers, _initial(), config, member_names=["a", "b", "c", "d"])
+    trainers_plain: list[Any] = _trainers()
+    trainers_plain[1] = FailsIn(trainers_plain[1], {2})
+    plain = run_federation(trainers_plain, _initial(), config.model_copy(update={"secure_aggregation": False}))
+    # Assert: round 2 went on without b; its mask was removed with the others' shares
+    round2 = secure.history[2]
+    assert round2.failed_members == ["b"]
+    assert [m.train_status for m in round2.members] == ["ok", "error", "ok", "ok"]
+    assert "RuntimeError-like outage" in (round2.members[1].error or "")
+    for a, b in zip(plain.arrays, secure.arrays, strict=True):
+        np.testing.assert_allclose(a, b, atol=2e-3)
+
+
+def test_a_member_dropping_out_after_sending_its_masked_vector_is_still_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Prepare: node 1002 disappears in the unmask stage; the others' shares recover its mask seed
+    import flwr.client.mod as flower_mods
+
+    original = flower_mods.secaggplus_mod
+
+    def vanishing_secaggplus_mod(msg, ctxt, call_next):  # type: ignore[no-untyped-def]
+        configs = msg.content.config_records.get(RECORD_KEY_CONFIGS)
+        if ctxt.node_id == 1002 and configs is not None and configs.get(Key.STAGE) == Stage.UNMASK:
+            raise ConnectionError("node 1002 went offline")
+        return original(msg, ctxt, call_next)
+
+    monkeypatch.setattr(flower_mods, "secaggplus_mod", vanishing_secaggplus_mod)
+    config = FederationConfig(
+        num_rounds=1,
+        min_train_nodes=3,
+        secure_aggregation=True,
+        secagg=SecureAggregationConfig(max_weight=1000),
+        fraction_evaluate=0.0,
+    )
+    # Execute
+    secure = run_federation(_trainers(), _initial(), config)
+    plain = run_federation(_trainers(), _initial(), config.model_copy(update={"secure_aggregation": False}))
+    # Assert: its update is in the aggregate (same as plain FedAvg with all four)
+    for a, b in zip(plain.arrays, secure.arrays, strict=True):
+        np.testing.assert_allclose(a, b, atol=2e-3)
+
+
+def test_below_the_minimum_the_secure_run_stops_with_the_failures_named() -> None:
+    trainers: list[Any] = _trainers()
+    trainers[0] = FailsIn(trainers[0], {1}, "disk full")
+    trainers[2] = FailsIn(trainers[2], {1}, "disk full")
+    config = FederationConfig(num_rounds=1, min_train_nodes=3, secure_aggregation=True)
+    with pytest.raises(FederationError, match="round 1 train.*disk full"):
+        run_federation(trainers, _initial(), config)
+
+
+def test_members_refusing_to_exceed_their_budget_stop_the_run_with_a_privacy_budget_error() -> None:
+    from mamori.federation.accounting import GaussianAccountant
+
+    class Budgeted:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+            self.accountant = GaussianAccountant(1.0, 1e-5, 2.0, where="member (test)")
+
+        def fit(self, arrays: list[np.ndarray], config: Mapping[str, Any]) -> Any:
+            self.accountant.check(1)
+            self.accountant.spend(1)
+            return self.inner.fit(arrays, config)
+
+        def evaluate(self, arrays: list[np.ndarray], config: Mapping[str, Any]) -> Any:
+            return self.inner.evaluate(arrays, config)
+
+    trainers = [Budgeted(t) for t in _trainers(3)]
+    config = FederationConfig(num_rounds=5, min_train_nodes=2, secure_aggregation=True)
+    with pytest.raises(PrivacyBudgetError, match="refused to train beyond their privacy budget"):
+        run_federation(trainers, _initial(), config)
+
+
+def test_member_level_dp_under_secure_aggregation_clips_adds_noise_and_is_accounted() -> None:
+    # Prepare
+    dp = MemberDPConfig(epsilon=4.0, delta=1e-5, clipping_norm=0.5)
+    config = FederationConfig(num_rounds=2, min_train_nodes=4, secure_aggregation=True, member_dp=dp, seed=2)
+    # Execute
+    result = run_federation(_trainers(), _initial(), config)
+    plain = run_federation(_trainers(), _initial(), FederationConfig(num_rounds=2, min_train_nodes=4, seed=2))
+    spends = [s for r in result.history for s in privacy_spends(r, config)]
+    # Assert: noisy model, one ledger row per member and round, epsilon reaching the budget at the end
+    assert not np.allclose(result.arrays[0], plain.arrays[0], atol=1e-3)
+    assert len(spends) == 2 * 4
+    assert {s.unit for s in spends} == {"member"}
+    assert max(s.epsilon for s in spends) == pytest.approx(4.0, rel=1e-2)
+
+
+def test_secure_aggregation_rejects_robust_rules_and_single_member_quorums() -> None:
+    with pytest.raises(ValueError, match="robust aggregation cannot be combined"):
+        FederationConfig(secure_aggregation=True, robust=RobustConfig())
+    with pytest.raises(ConfigError, match="at least 2 members"):
+        run_federation(_trainers(2), _initial(), FederationConfig(secure_aggregation=True, min_train_nodes=1,
+                                                                  min_available_nodes=1))
