@@ -520,10 +520,11 @@ class AitmPhishing(Campaign):
         ]
         typo = (rng.random(v) < 0.1).astype(np.int64)
         counts = [typo, ones, ones, ones, ones, ones, ones, pay, pay]
-        vua = c.ua1[victims]
+        vua = c.ua1[victims]  # the relay forwards the victim's User-Agent header over its own (Go) TLS
+        op_ua = _browser_ua(ctx, rng, v)  # the operator's own browser: UA and TLS agree
         rows, sess, _ = _sessions(
             ctx, rng, steps, counts, start, ip=(relay_ip[r], op_ip), asn=(relay_asn[r], op_asn),
-            ua=(vua, _browser_ua(ctx, rng, v)), ja3=(np.full(v, T.JA3_GO), ctx.ua.ja3[_browser_ua(ctx, rng, v)]),
+            ua=(vua, op_ua), ja3=(np.full(v, T.JA3_GO), ctx.ua.ja3[op_ua]),
             device=(None, None), cust=victims, names=c.user_name.gather(victims), unit=np.arange(v), plan=plan,
         )  # fmt: skip
         _cash_out(rows, sess, ctx, shared, rng, self.mules, low=0.3, high=0.9)
