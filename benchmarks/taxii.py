@@ -139,6 +139,7 @@ def main() -> None:
     print(f"python {platform.python_version()}  {platform.platform()}  cpus={os.cpu_count()}  "
           f"fastapi {version('fastapi')}  uvicorn {version('uvicorn')}  sqlalchemy {version('sqlalchemy')}  "
           f"stix2 {version('stix2')}  stix2-validator {version('stix2-validator')}")
+    print(f"load average before start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (other jobs share the CPUs)")
     print(f"dataset: {args.n} ipv4 indicators (seed {args.seed}), envelopes of {args.envelope}, "
           f"pages of {args.page}")
     objects = make_objects(args.n, args.seed)
@@ -153,7 +154,8 @@ def main() -> None:
         for mode in args.validation.split(","):
             r = run(backend, mode, objects, args.envelope, args.page, pg_url)
             print(f"{r['backend']:<11} {r['validation']:<10} {r['ingest_s']:>9.2f} {r['ingest_ops']:>13,.0f} "
-                  f"{r['read_s']:>7.2f} {r['read_ops']:>11,.0f} {r['pages']:>6}", flush=True)
+                  f"{r['read_s']:>7.2f} {r['read_ops']:>11,.0f} {r['pages']:>6}   load {os.getloadavg()[0]:.1f}",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -126,3 +126,38 @@ def test_merge_makes_new_versions_and_accumulates_sightings() -> None:
     assert validate_object(s3) == [] and validate_object(new) == []
     with pytest.raises(IntelError, match="ids differ"):
         merge(old, ip_indicator("203.0.113.6"))
+
+
+def _corpus() -> list[dict]:
+    good = [serialize(o) for o in every_builder()]
+    ind = serialize(ip_indicator("203.0.113.5"))
+    bad = [
+        dict(ind, pattern="[ipv4-addr:value = ]"),
+        dict(ind, pattern="[file:hashes.'SHA-256' = 'abc']"),
+        dict(ind, pattern="[unknown_type:value = '1']"),
+        dict(ind, pattern="[ipv4-addr:Bad-Prop = '1']"),
+        dict(ind, pattern="[ipv4-addr:value IN ('1', '2')]"),
+        dict(ind, created="2026-01-01T00:00:00+09:00"),
+        dict(ind, id="indicator--1234"),
+        dict(ind, confidence=150),
+        {k: v for k, v in ind.items() if k != "valid_from"},
+        dict(serialize(sighting(ind["id"], observed_by=BANK)), count=-1),
+        dict(serialize(attack_pattern("OAT-008")), external_references=[{"external_id": "x"}]),
+    ]
+    return good + bad
+
+
+def test_fast_validation_matches_stix2_validator() -> None:
+    import stix2validator.validator as sv
+    from stix2validator import ValidationOptions, validate_instance
+
+    fast = [bool(validate_object(o)) for o in _corpus()]
+    fast_again = [bool(validate_object(o)) for o in _corpus()]  # now from the pattern-shape cache
+    patched = sv.load_validator
+    sv.load_validator = patched._mamori_original  # type: ignore[attr-defined]
+    try:
+        reference = [not validate_instance(o, ValidationOptions(version="2.1")).is_valid for o in _corpus()]
+    finally:
+        sv.load_validator = patched
+    assert fast == fast_again == reference
+    assert sum(reference) >= 10  # the invalid half really is invalid

@@ -42,6 +42,7 @@ __all__ = [
     "ip_indicator",
     "merge",
     "parse_object",
+    "pattern_shape",
     "relationship",
     "serialize",
     "sighting",
@@ -572,18 +573,42 @@ def parse_object(data: Mapping[str, Any], *, allow_custom: bool = False) -> Any:
         raise IntelError(f"{ident}: not a valid STIX 2.1 object: {exc}") from exc
 
 
-# A plain STIX string literal (only \\' and \\\\ escapes), not a t'', b'' or h'' literal.
-_STRING_LITERAL = re.compile(r"(?<![A-Za-z0-9_])'(?:[^'\\]|\\['\\])*'")
-_VALID_SHAPES: dict[str, None] = {}
+# A plain STIX string literal (only \' and \\ escapes) compared with an operator: '= ', 'LIKE ', ...
+_VALUE_LITERAL = re.compile(r"((?:!=|<=|>=|=|<|>|\bLIKE|\bMATCHES)\s*)'(?:[^'\\]|\\['\\])*'")
+_IN_OPERATOR = re.compile(r"\bIN\b")
 _MAX_SHAPES = 4096
+_LIBRARY_SHAPES: dict[str, None] = {}
+_VALIDATOR_SHAPES: dict[str, None] = {}
+
+
+def pattern_shape(pattern: str) -> str | None:
+    """The pattern with every compared string value replaced by ``'x'``, or None when that is not safe.
+
+    Whether a pattern is valid (grammar, object types, property names) does not depend on the string
+    values it compares against, except hash values, which are checked by format. Patterns with hashes or
+    ``IN`` lists have no shape (they are always checked in full).
+
+    Parameters
+    ----------
+    pattern : str
+        A STIX pattern.
+
+    Returns
+    -------
+    str or None
+    """
+    if "hashes" in pattern or _IN_OPERATOR.search(pattern):
+        return None
+    return _VALUE_LITERAL.sub(r"\1'x'", pattern)
+
+
+def _remember(cache: dict[str, None], shape: str | None) -> None:
+    if shape is not None and len(cache) < _MAX_SHAPES:
+        cache[shape] = None
 
 
 def validate_pattern(pattern: str) -> None:
-    """Check a STIX 2.1 pattern (grammar and hash values) like ``stix2-patterns`` does, but faster.
-
-    Validity of a pattern does not depend on the contents of its string literals, except for hash
-    values; so patterns are checked once per *shape* (string literals replaced by ``'x'``), and the
-    verdict is reused for every pattern of that shape. Patterns comparing hashes are always checked in full.
+    """Check a STIX 2.1 pattern like ``stix2-patterns`` does, once per :func:`pattern_shape`.
 
     Parameters
     ----------
@@ -595,8 +620,8 @@ def validate_pattern(pattern: str) -> None:
     IntelError
         When the pattern is invalid.
     """
-    shape = None if "hashes" in pattern else _STRING_LITERAL.sub("'x'", pattern)
-    if shape is not None and shape in _VALID_SHAPES:
+    shape = pattern_shape(pattern)
+    if shape is not None and shape in _LIBRARY_SHAPES:
         return
     from stix2patterns.validator import run_validator
 
@@ -606,19 +631,76 @@ def validate_pattern(pattern: str) -> None:
         raise IntelError(f"invalid STIX pattern: {exc}") from exc
     if errors:
         raise IntelError(f"invalid STIX pattern: {'; '.join(str(e) for e in errors)[:300]}")
-    if shape is not None and len(_VALID_SHAPES) < _MAX_SHAPES:
-        _VALID_SHAPES[shape] = None
+    _remember(_LIBRARY_SHAPES, shape)
 
 
 @lru_cache(maxsize=1)
 def _validator_options() -> Any:
     from stix2validator import ValidationOptions
 
+    _install_schema_cache()
     return ValidationOptions(version="2.1")
+
+
+def _install_schema_cache() -> None:
+    """Make stix2-validator reuse its JSON-schema validators with a pre-crawled schema registry.
+
+    stix2-validator 3.3 builds a new validator per object, and ``referencing`` re-crawls the schema
+    registry on every ``$ref`` lookup; that is most of its cost. The same schemas are used, so results are
+    unchanged (``tests/intel/test_stix.py`` compares both ways). Falls back silently if the library changes.
+    """
+    try:
+        import stix2validator.validator as sv
+    except ImportError:  # pragma: no cover
+        return
+    original = getattr(sv, "load_validator", None)
+    if original is None or getattr(original, "_mamori_cached", False):
+        return
+    cache: dict[tuple[str, str | None], tuple[int, Any]] = {}
+
+    def load_validator(schema_path: str, schema: Any, schema_dir: str | None) -> Any:
+        known = len(sv._FILE_SCHEMAS) + len(sv._HTTP_SCHEMAS)
+        hit = cache.get((schema_path, schema_dir))
+        if hit is not None and hit[0] == known:
+            return hit[1]
+        validator = original(schema_path, schema, schema_dir)
+        try:
+            registry = validator._registry
+            for uri, resource in [*sv._FILE_SCHEMAS.items(), *sv._HTTP_SCHEMAS.items()]:
+                if uri not in registry:
+                    registry = registry.with_resource(uri, resource)
+            validator = sv.STIXValidator(validator.schema, registry=registry.crawl(),
+                                         format_checker=validator.format_checker)
+        except Exception:  # noqa: BLE001 - any surprise: keep the library's own validator
+            logger.debug("stix2-validator schema cache unavailable", exc_info=True)
+            return validator
+        cache[(schema_path, schema_dir)] = (known, validator)
+        return validator
+
+    load_validator._mamori_cached = True  # type: ignore[attr-defined]
+    load_validator._mamori_original = original  # type: ignore[attr-defined]
+    sv.load_validator = load_validator
+
+
+def _pattern_errors(obj: dict[str, Any]) -> list[str]:
+    """stix2-validator's pattern checks (syntax, object types, property names, hashes), once per shape."""
+    from stix2validator.v21 import musts
+
+    shape = pattern_shape(obj["pattern"])
+    if shape is not None and shape in _VALIDATOR_SHAPES:
+        return []
+    errors = [str(e) for e in musts.patterns(obj, _validator_options())]
+    if not errors:
+        _remember(_VALIDATOR_SHAPES, shape)
+    return errors
 
 
 def validate_object(data: Mapping[str, Any] | Any) -> list[str]:
     """Run ``stix2-validator`` (the OASIS validator) on one object.
+
+    Same verdict as ``stix2validator.validate_instance`` with STIX 2.1 options, faster: schemas are
+    resolved once (see :func:`_install_schema_cache`) and the pattern of an indicator is checked once per
+    :func:`pattern_shape`.
 
     Parameters
     ----------
@@ -631,11 +713,18 @@ def validate_object(data: Mapping[str, Any] | Any) -> list[str]:
     """
     from stix2validator import ValidationError, validate_instance
 
+    obj = serialize(data)
+    options = _validator_options()
+    errors: list[str] = []
     try:
-        result = validate_instance(serialize(data), _validator_options())
+        if obj.get("type") == "indicator" and obj.get("pattern_type") == "stix" and isinstance(obj.get("pattern"),
+                                                                                                str):
+            errors += _pattern_errors(obj)
+            obj = {**obj, "pattern_type": "stix-pattern-checked"}  # the validator skips what we just checked
+        result = validate_instance(obj, options)
     except (ValidationError, ValueError, TypeError, KeyError) as exc:
         return [str(exc)]
-    return [str(e) for e in result.errors]
+    return errors + [str(e) for e in result.errors]
 
 
 def to_datetime(value: datetime | str) -> datetime:
