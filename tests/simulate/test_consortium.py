@@ -14,6 +14,7 @@ from mamori.simulate import (
     Consortium,
     SimulationConfig,
     simulate_consortium,
+    simulate_to_disk,
     write_consortium,
 )
 
@@ -36,6 +37,16 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
     assert len(files) == 2 + 3 * 4
     for rel in files:
         assert filecmp.cmp(a / rel, b / rel, shallow=False), f"{rel} differs between two runs with one seed"
+
+
+def test_streaming_writer_matches_the_in_memory_one(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_consortium(simulate_consortium(TINY), a, "envoy")
+    summary = simulate_to_disk(TINY, b, "envoy")
+    assert _files(a) == _files(b)
+    for rel in _files(a):
+        assert filecmp.cmp(a / rel, b / rel, shallow=False), rel
+    assert summary.equals(simulate_consortium(TINY).summary())
 
 
 def test_different_seeds_give_different_traffic() -> None:

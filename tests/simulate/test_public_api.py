@@ -7,7 +7,8 @@ def test_public_api_is_pinned() -> None:
         "BankProfile", "BankTarget", "BolaEnumeration", "BrokeragePump", "Campaign", "CampaignPlan", "Consortium",
         "CredentialStuffing", "CredentialStuffingLowSlow", "FakeAccounts", "InfostealerReplay", "Injection",
         "PasswordSpraying", "Scraping", "SimSwap", "SimulationConfig", "app_events", "default_bank_profiles",
-        "plan_campaigns", "simulate_bank", "simulate_consortium", "write_consortium",
+        "plan_campaigns", "simulate_bank", "simulate_consortium", "simulate_to_disk", "write_bank",
+        "write_consortium",
     ])  # fmt: skip
     for name in sim.__all__:
         assert getattr(sim, name) is not None

@@ -34,7 +34,7 @@ def simulate_command(
     quick: bool = typer.Option(False, "--quick", help=f"Tiny run: scale {QUICK_SCALE}, {QUICK_DAYS} days."),
 ) -> None:
     """Simulate N banks' API traffic with attack campaigns and write logs plus ground truth per bank."""
-    from mamori.simulate import GATEWAY_EXTENSIONS, SimulationConfig, simulate_consortium, write_consortium
+    from mamori.simulate import GATEWAY_EXTENSIONS, SimulationConfig, default_bank_profiles, simulate_to_disk
 
     if fmt not in GATEWAY_EXTENSIONS:
         raise ConfigError(f"--format {fmt!r} is not supported; choose one of {', '.join(GATEWAY_EXTENSIONS)}")
@@ -54,31 +54,34 @@ def simulate_command(
     console = Console()
     t0 = time.perf_counter()
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=console, transient=True,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("simulating", total=banks)
-        consortium = simulate_consortium(
-            config, progress=lambda msg, done, total: bar.update(task, completed=done, description=msg)
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("simulating", total=2 * banks)
+        summary = simulate_to_disk(
+            config, out, fmt, progress=lambda msg, done, total: bar.update(task, completed=done, description=msg)
         )
-        generated = time.perf_counter() - t0
-        task_w = bar.add_task("writing", total=banks)
-        write_consortium(
-            consortium, out, fmt, progress=lambda msg, done, total: bar.update(task_w, completed=done, description=msg)
-        )
-    total = time.perf_counter() - t0
+    elapsed = time.perf_counter() - t0
 
+    profiles = {p.bank_id: p for p in default_bank_profiles(config)}
     table = Table("bank", "customers", "events", "attack events", "families")
-    for profile in consortium.profiles:
-        frame = consortium.events[profile.bank_id]
-        attacks = frame.filter(pl.col("labels.is_attack"))
-        families = sorted(attacks["labels.attack_family"].unique().to_list())
-        table.add_row(profile.bank_id, f"{profile.customers:,}", f"{frame.height:,}", f"{attacks.height:,}",
-                      ", ".join(families))  # fmt: skip
+    for bank, rows in summary.group_by("organization.id", maintain_order=True):
+        bank_id = str(bank[0])
+        attacks = rows.filter(pl.col("labels.attack_family") != "benign")
+        table.add_row(
+            bank_id,
+            f"{profiles[bank_id].customers:,}",
+            f"{rows['events'].sum():,}",
+            f"{attacks['events'].sum():,}",
+            ", ".join(sorted(attacks["labels.attack_family"].to_list())),
+        )
     console.print(table)
-    n = consortium.n_events
+    n = int(summary["events"].sum())
     console.print(
-        f"{n:,} events in {generated:.1f} s ({n / max(generated, 1e-9):,.0f} events/s); "
-        f"written in {total - generated:.1f} s to [bold]{out}[/] (gateway.{GATEWAY_EXTENSIONS[fmt]}, "
-        "app-events.jsonl, truth.csv per bank; campaigns.json)"
+        f"{n:,} events simulated and written in {elapsed:.1f} s ({n / max(elapsed, 1e-9):,.0f} events/s) to "
+        f"[bold]{out}[/] (gateway.{GATEWAY_EXTENSIONS[fmt]}, app-events.jsonl, truth.csv per bank; campaigns.json)"
     )

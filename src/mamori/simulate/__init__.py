@@ -31,6 +31,8 @@ from mamori.simulate.consortium import (
     app_events,
     simulate_bank,
     simulate_consortium,
+    simulate_to_disk,
+    write_bank,
     write_consortium,
 )
 
@@ -61,5 +63,7 @@ __all__ = [
     "plan_campaigns",
     "simulate_bank",
     "simulate_consortium",
+    "simulate_to_disk",
+    "write_bank",
     "write_consortium",
 ]

@@ -24,6 +24,8 @@ __all__ = [
     "app_events",
     "simulate_bank",
     "simulate_consortium",
+    "simulate_to_disk",
+    "write_bank",
     "write_consortium",
 ]
 
@@ -110,11 +112,7 @@ class Consortium:
         polars.DataFrame
             Columns ``organization.id``, ``labels.attack_family``, ``events``.
         """
-        parts = [
-            f.group_by("organization.id", "labels.attack_family").agg(pl.len().alias("events"))
-            for f in self.events.values()
-        ]
-        return pl.concat(parts).sort("organization.id", "labels.attack_family")
+        return pl.concat([_summary(f) for f in self.events.values()]).sort("organization.id", "labels.attack_family")
 
 
 def simulate_bank(
@@ -240,44 +238,139 @@ def write_consortium(
     ConfigError
         If ``fmt`` is not a writable format.
     """
-    if fmt not in GATEWAY_EXTENSIONS or fmt not in FORMATS:
-        raise ConfigError(f"write_consortium: unknown format {fmt!r}; expected one of {', '.join(GATEWAY_EXTENSIONS)}")
+    _check_fmt(fmt)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, dict[str, Path]] = {}
     for i, profile in enumerate(consortium.profiles):
-        bank = profile.bank_id
-        frame = consortium.events[bank]
-        d = out / bank
-        d.mkdir(exist_ok=True)
-        p = {
-            "gateway": d / f"gateway.{GATEWAY_EXTENSIONS[fmt]}",
-            "app_events": d / "app-events.jsonl",
-            "truth": d / "truth.csv",
-            "profile": d / "profile.json",
-        }
-        # ground truth goes to truth.csv only; the logs a detector reads never carry it
-        gateway = frame.with_columns([pl.lit(None, dtype=EVENT_SCHEMA[c]).alias(c) for c in LABEL_COLUMNS])
-        write_events(gateway, p["gateway"], fmt)
-        write_events(app_events(frame), p["app_events"], "ecs")
-        frame.select("http.request.id", *LABEL_COLUMNS).write_csv(p["truth"])
-        p["profile"].write_text(json.dumps(profile.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
-        paths[bank] = p
+        paths[profile.bank_id] = write_bank(profile, consortium.events[profile.bank_id], out, fmt)
         if progress is not None:
-            progress(f"wrote {bank}", i + 1, len(consortium.profiles))
-    catalogue = [c.model_dump(mode="json") for c in consortium.campaigns]
+            progress(f"wrote {profile.bank_id}", i + 1, len(consortium.profiles))
+    _write_manifest(consortium.config, consortium.campaigns, consortium.summary(), out, fmt)
+    return paths
+
+
+def simulate_to_disk(
+    config: SimulationConfig,
+    out_dir: str | Path,
+    fmt: str = "nginx",
+    progress: ProgressCallback | None = None,
+) -> pl.DataFrame:
+    """Simulate and write one bank at a time (peak memory: the largest bank, not the consortium).
+
+    The files are byte-identical to ``write_consortium(simulate_consortium(config), out_dir, fmt)``.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        What to simulate.
+    out_dir : str or pathlib.Path
+        Output directory (layout as :func:`write_consortium`).
+    fmt : str, default="nginx"
+        Gateway log format.
+    progress : callable, default=None
+        ``progress(message, done, total)``, called after each bank is generated and after it is written
+        (``total`` is twice the number of banks).
+
+    Returns
+    -------
+    polars.DataFrame
+        Events per bank and family, as :meth:`Consortium.summary`.
+
+    Raises
+    ------
+    ConfigError
+        If ``fmt`` is not a writable format or the config names unknown banks.
+    """
+    _check_fmt(fmt)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    profiles = default_bank_profiles(config)
+    campaigns = plan_campaigns(config, profiles)
+    universe = person_universe(profiles)
+    summaries = []
+    total = 2 * len(profiles)
+    for i, profile in enumerate(profiles):
+        frame = simulate_bank(config, profile, campaigns, universe)
+        if progress is not None:
+            progress(f"simulated {profile.bank_id}", 2 * i + 1, total)
+        write_bank(profile, frame, out, fmt)
+        summaries.append(_summary(frame))
+        del frame
+        if progress is not None:
+            progress(f"wrote {profile.bank_id}", 2 * i + 2, total)
+    summary = pl.concat(summaries).sort("organization.id", "labels.attack_family")
+    _write_manifest(config, campaigns, summary, out, fmt)
+    return summary
+
+
+def write_bank(profile: BankProfile, frame: pl.DataFrame, out_dir: str | Path, fmt: str) -> dict[str, Path]:
+    """Write one bank's folder: gateway log, application events, ground truth and profile.
+
+    Parameters
+    ----------
+    profile : BankProfile
+        The bank.
+    frame : polars.DataFrame
+        Its canonical events.
+    out_dir : str or pathlib.Path
+        The consortium folder; the bank's folder ``out_dir/<bank_id>`` is created.
+    fmt : str
+        Gateway log format.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        ``{"gateway", "app_events", "truth", "profile"}`` paths.
+    """
+    _check_fmt(fmt)
+    d = Path(out_dir) / profile.bank_id
+    d.mkdir(parents=True, exist_ok=True)
+    p = {
+        "gateway": d / f"gateway.{GATEWAY_EXTENSIONS[fmt]}",
+        "app_events": d / "app-events.jsonl",
+        "truth": d / "truth.csv",
+        "profile": d / "profile.json",
+    }
+    # ground truth goes to truth.csv only; the logs a detector reads never carry it
+    gateway = frame.with_columns([pl.lit(None, dtype=EVENT_SCHEMA[c]).alias(c) for c in LABEL_COLUMNS])
+    write_events(gateway, p["gateway"], fmt)
+    del gateway
+    write_events(app_events(frame), p["app_events"], "ecs")
+    frame.select("http.request.id", *LABEL_COLUMNS).write_csv(p["truth"])
+    p["profile"].write_text(json.dumps(profile.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
+    logger.info("%s: wrote %d events to %s", profile.bank_id, frame.height, d)
+    return p
+
+
+def _check_fmt(fmt: str) -> None:
+    if fmt not in GATEWAY_EXTENSIONS or fmt not in FORMATS:
+        raise ConfigError(f"write_consortium: unknown format {fmt!r}; expected one of {', '.join(GATEWAY_EXTENSIONS)}")
+
+
+def _summary(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.group_by("organization.id", "labels.attack_family").agg(pl.len().alias("events"))
+
+
+def _write_manifest(
+    config: SimulationConfig, campaigns: list[CampaignPlan], summary: pl.DataFrame, out: Path, fmt: str
+) -> None:
+    """campaigns.json and consortium.json."""
+    catalogue = [c.model_dump(mode="json") for c in campaigns]
     (out / "campaigns.json").write_text(json.dumps(catalogue, indent=2, sort_keys=True) + "\n")
+    banks: dict[str, dict[str, int]] = {}
+    for bank, family, events in summary.sort("organization.id", "labels.attack_family").iter_rows():
+        entry = banks.setdefault(bank, {"events": 0, "attacks": 0})
+        entry["events"] += events
+        if family != "benign":
+            entry["attacks"] += events
     manifest = {
-        "config": consortium.config.model_dump(mode="json"),
+        "config": config.model_dump(mode="json"),
         "format": fmt,
         "gateway_file": f"gateway.{GATEWAY_EXTENSIONS[fmt]}",
-        "banks": {
-            b: {"events": consortium.events[b].height, "attacks": int(consortium.events[b]["labels.is_attack"].sum())}
-            for b in consortium.bank_ids
-        },
+        "banks": banks,
     }
     (out / "consortium.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return paths
 
 
 def app_events(frame: pl.DataFrame) -> pl.DataFrame:
