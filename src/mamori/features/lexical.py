@@ -24,6 +24,7 @@ _DECODE_TO = [
     "#", "|", "`", "$", "*", ",", ":", "{", "}", "[", "]", "\n", "\r", "\t", "%",
 ]  # fmt: skip
 
+_EMAIL = r"[a-z0-9._%+\-]+@[a-z0-9.\-]+\.[a-z]{2,}"
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _HEX_TOKEN = r"\b[0-9a-f]*[0-9][0-9a-f]*[a-f][0-9a-f]*\b|\b[0-9a-f]*[a-f][0-9a-f]*[0-9][0-9a-f]*\b"
 _LONG_TOKEN = r"[a-z0-9_\-]{24,}"
@@ -87,11 +88,12 @@ def normalise_text(expr: pl.Expr) -> pl.Expr:
     Returns
     -------
     polars.Expr
-        The normalised text: UUIDs become ``u``, long tokens ``t``, hex tokens ``h``, digit runs ``0``.
+        The normalised text: e-mail addresses become ``e``, UUIDs ``u``, long tokens ``t``, hex tokens ``h``,
+        digit runs ``0``.
     """
     text = expr.fill_null("").str.to_lowercase()
     text = text.str.replace_many(_DECODE_FROM, _DECODE_TO).str.replace_many(_DECODE_FROM, _DECODE_TO)
-    text = text.str.replace_all(_UUID, "u").str.replace_all(_LONG_TOKEN, "t")
+    text = text.str.replace_all(_EMAIL, "e").str.replace_all(_UUID, "u").str.replace_all(_LONG_TOKEN, "t")
     text = text.str.replace_all(_HEX_TOKEN, "h").str.replace_all(r"\d+", "0")
     return text
 
