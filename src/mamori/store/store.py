@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -271,12 +272,12 @@ def _migrate(engine: Engine, schema: str | None) -> None:
         command.upgrade(cfg, "head")
 
 
-def open_store(url: str | StoreConfig | None = None) -> Store:
+def open_store(url: str | os.PathLike[str] | StoreConfig | None = None) -> Store:
     """Open (and create or migrate to the newest schema) the mamori database.
 
     Parameters
     ----------
-    url : str or StoreConfig or None, default=None
+    url : str, path, StoreConfig or None, default=None
         A URL (``sqlite:///path.db``, ``postgresql://user@host/db``, or a bare SQLite file path), a full
         :class:`StoreConfig`, or None for the default SQLite file ``mamori.db`` in the working directory.
 
@@ -295,6 +296,8 @@ def open_store(url: str | StoreConfig | None = None) -> Store:
     >>> store = open_store("sqlite:///:memory:")  # doctest: +SKIP
     >>> store.audit.append("alice", "model.register", "model:fedavg", {"round": 1})  # doctest: +SKIP
     """
+    if isinstance(url, os.PathLike):
+        url = os.fspath(url)
     config = url if isinstance(url, StoreConfig) else StoreConfig(url=url or DEFAULT_URL)
     raw = normalize_url(config.url)
     try:
