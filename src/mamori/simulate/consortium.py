@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -390,3 +390,28 @@ def app_events(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.filter(keep).select(
         [pl.col(c) if c in APP_EVENT_COLUMNS else pl.lit(None, dtype=t).alias(c) for c, t in EVENT_SCHEMA.items()]
     )
+
+
+def iter_bank_events(config: SimulationConfig | None = None) -> Iterator[tuple[BankProfile, pl.DataFrame]]:
+    """Simulate the consortium one bank at a time, yielding each bank's canonical frame.
+
+    Peak memory is the largest bank, not the consortium: callers that turn each bank into something smaller
+    (features, summaries) should drop the frame before asking for the next. The frames are identical to
+    ``simulate_consortium(config).events``.
+
+    Parameters
+    ----------
+    config : SimulationConfig, default=None
+        What to simulate; ``None`` means ``SimulationConfig()``.
+
+    Yields
+    ------
+    tuple of (BankProfile, polars.DataFrame)
+        The bank's profile and its events sorted by ``@timestamp``.
+    """
+    config = config or SimulationConfig()
+    profiles = default_bank_profiles(config)
+    campaigns = plan_campaigns(config, profiles)
+    universe = person_universe(profiles)
+    for profile in profiles:
+        yield profile, simulate_bank(config, profile, campaigns, universe)
