@@ -25,6 +25,12 @@ def test_merge_equals_stats_of_pooled_rows() -> None:
     np.testing.assert_allclose(merged.std, np.vstack(members).std(axis=0), rtol=1e-8)
 
 
+def test_merge_on_an_instance_includes_it() -> None:
+    a, b, c = (FeatureStats.from_matrix(X) for X in _members())
+    np.testing.assert_allclose(a.merge([b, c]).count, FeatureStats.merge([a, b, c]).count)
+    np.testing.assert_allclose((a + b + c).total, FeatureStats.merge([a, b, c]).total)
+
+
 def test_summable_vector_round_trips_and_adds() -> None:
     # Prepare
     a, b = (FeatureStats.from_matrix(X) for X in _members()[:2])

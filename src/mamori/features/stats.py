@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,24 @@ from mamori.errors import ConfigError, NotFittedError, SchemaError
 __all__ = ["FeatureStats", "Standardizer"]
 
 logger = logging.getLogger(__name__)
+
+
+class _both_ways:  # noqa: N801 - a decorator, named like one
+    """Method usable on the class (``merge(items)``) and on an instance (``obj.merge(others)``, includes obj)."""
+
+    def __init__(self, func: Callable[..., FeatureStats]) -> None:
+        self.func = func
+        self.__doc__ = func.__doc__
+
+    def __get__(self, obj: FeatureStats | None, cls: type[FeatureStats]) -> Callable[..., FeatureStats]:
+        if obj is None:
+            return functools.partial(self.func, cls)
+
+        def bound(stats: Iterable[FeatureStats] = ()) -> FeatureStats:
+            return self.func(cls, [obj, *stats])
+
+        bound.__doc__ = self.func.__doc__
+        return bound
 
 
 @dataclass(frozen=True)
@@ -81,9 +100,12 @@ class FeatureStats:
             maximum = np.where(finite, X, -np.inf).max(axis=0, initial=-np.inf)
         return cls(count, Xz.sum(axis=0), (Xz * Xz).sum(axis=0), minimum, maximum)
 
-    @classmethod
+    @_both_ways
     def merge(cls, stats: Iterable[FeatureStats]) -> FeatureStats:
         """Combine the statistics of several members: the statistics of their pooled rows.
+
+        Call it on the class, ``FeatureStats.merge([a, b, c])``, or on one member's statistics,
+        ``a.merge([b, c])`` (which includes ``a``).
 
         Parameters
         ----------
