@@ -15,7 +15,7 @@ from mamori.cli.progress import stage_progress
 @app.command("demo")
 def demo_command(
     out: Path = typer.Option(Path("mamori-out/demo"), "--out", help="Folder for report.html, results.json, mamori.db."),
-    quick: bool = typer.Option(False, "--quick", help="A small consortium (3 days, 4% of customers): ~2 minutes."),
+    quick: bool = typer.Option(False, "--quick", help="A small consortium (4 days, 3% of customers): about 2 minutes."),
     banks: int = typer.Option(5, "--banks", min=2, help="Members of the simulated consortium."),
     days: int = typer.Option(7, "--days", min=2, help="Days of traffic to simulate (the last ones are the test)."),
     seed: int = typer.Option(1, "--seed", help="Seed of every random choice."),
