@@ -65,3 +65,31 @@ def test_line_batches_across_chunk_boundaries() -> None:
     expected = [x.decode() for x in lines]
     expected[7] = ""
     assert seen == expected
+
+
+def test_truncated_gzip_is_a_clear_error(tmp_path: Path) -> None:
+    import gzip
+
+    import pytest
+
+    from mamori.errors import SchemaError
+    from mamori.events import read_events
+
+    full = gzip.compress(
+        b"".join(
+            b'1.2.3.4 - - [01/May/2026:00:00:00 +0000] "GET /%d HTTP/1.1" 200 5 "-" "-"\n' % i for i in range(20000)
+        )
+    )
+    path = tmp_path / "cut.log.gz"
+    path.write_bytes(full[: len(full) // 2])
+    with pytest.raises(SchemaError, match="cannot read 'cut.log.gz' after .* corrupt or truncated"):
+        read_events(path, "nginx")
+
+
+def test_plain_file_starting_with_gzip_magic_is_read_as_text(tmp_path: Path) -> None:
+    from mamori.events import read_events
+
+    path = tmp_path / "odd.log"
+    path.write_bytes(b"\x1f\x8b not gzip\n")
+    result = read_events(path, "nginx")
+    assert result.summary.quarantined == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,14 +45,51 @@ def display_name(path: Path) -> str:
     return path.name
 
 
+class _SafeStream:
+    """A binary stream whose decompression errors become SchemaError naming the file."""
+
+    def __init__(self, raw: IO[bytes], name: str) -> None:
+        self._raw = raw
+        self._name = name
+        self._done = 0
+
+    def _guard(self, call: Callable[[int], bytes], size: int) -> bytes:
+        try:
+            data = call(size)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise SchemaError(
+                f"cannot read '{self._name}' after {self._done:,} bytes: corrupt or truncated compressed data "
+                f"({exc}). Lines before that point were read."
+            ) from exc
+        self._done += len(data)
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        return self._guard(self._raw.read, size)
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._guard(self._raw.readline, size)
+
+
+def _is_gzip(path: Path) -> bool:
+    """True if ``path`` starts with the gzip magic and its header decodes."""
+    with path.open("rb") as raw:
+        if raw.read(2) != b"\x1f\x8b":
+            return False
+    try:
+        with gzip.open(path, "rb") as fh:
+            fh.read(1)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return True
+
+
 @contextmanager
 def _open_binary(path: Path) -> Iterator[IO[bytes]]:
-    """Open a file for reading, decompressing gzip transparently (by magic bytes)."""
-    with path.open("rb") as raw:
-        magic = raw.read(2)
-    if magic == b"\x1f\x8b":
+    """Open a file for reading, decompressing gzip transparently (by magic bytes and a valid header)."""
+    if _is_gzip(path):
         with gzip.open(path, "rb") as fh:
-            yield fh  # type: ignore[misc]
+            yield _SafeStream(fh, path.name)  # type: ignore[misc]
     else:
         with path.open("rb") as fh:
             yield fh
@@ -71,9 +109,9 @@ def open_member(archive: zipfile.ZipFile, name: str) -> Iterator[IO[bytes]]:
     with archive.open(name) as member:
         if name.endswith(".gz"):
             with gzip.open(member, "rb") as fh:
-                yield fh  # type: ignore[misc]
+                yield _SafeStream(fh, name)  # type: ignore[misc]
         else:
-            yield member
+            yield _SafeStream(member, name)  # type: ignore[misc]
 
 
 def iter_streams(path: Path) -> Iterator[tuple[str, IO[bytes]]]:

@@ -131,7 +131,7 @@ def _parse_record(rec: _Record, source: str, cols: _Columns) -> tuple[str, str] 
         return "bad_record", f"{where} does not start with 'METHOD URL HTTP/x.y'."
     headers: dict[str, str] = {}
     i = 1
-    while i < len(lines) and lines[i].strip():
+    while i < len(lines) and lines[i] != b"":
         h = _HEADER.match(lines[i])
         if h is None:
             return (

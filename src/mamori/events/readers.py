@@ -286,19 +286,19 @@ def _iter_lines(
             stream, source, batch_lines=batch_lines, progress=progress, max_line_bytes=max_line_bytes
         ):
             reasons: Counter[str] = Counter()
-            for line_no, raw, reason, detail, full in batch.bad:
-                reasons[reason] += 1
-                if quarantine is not None:
-                    quarantine.add(source, line_no, raw, reason, f"{reader}: {detail}", raw_bytes=full)
             bad_lines = {b[0] for b in batch.bad}
             good, bad, blank = _parse_line_batch(fmt, batch.lines, batch.first_line, bad_lines)
-            first_detail = batch.bad[0][3] if batch.bad else None
+            rejected: list[tuple[int, bytes | str, str, str, int]] = [
+                (line_no, raw, reason, f"{reader}: {detail}", full) for line_no, raw, reason, detail, full in batch.bad
+            ]
             for line_no, text, reason, column in bad.iter_rows():
+                rejected.append((line_no, text, reason, line_detail(fmt, source, line_no, text, reason, column), -1))
+            rejected.sort(key=lambda r: r[0])
+            for line_no, raw, reason, detail, full in rejected:
                 reasons[reason] += 1
-                detail = line_detail(fmt, source, line_no, text, reason, column)
-                first_detail = first_detail or detail
                 if quarantine is not None:
-                    quarantine.add(source, line_no, text, reason, detail)
+                    quarantine.add(source, line_no, raw, reason, detail, raw_bytes=full)
+            first_detail = rejected[0][3] if rejected else None
             summary.lines += batch.lines.len()
             summary.blank += blank
             summary.parsed += good.height
