@@ -42,7 +42,10 @@ def main() -> None:
         cpus.append(time.process_time() - c0)
     n = events.height
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(f"events: {n:,} (1 bank, {args.days} days, scale {args.scale}, seed {args.seed}; simulated in {simulate_s:.1f} s)")
+    print(
+        f"events: {n:,} (1 bank, {args.days} days, scale {args.scale}, seed {args.seed}; "
+        f"simulated in {simulate_s:.1f} s)"
+    )
     print(f"features: {fm.spec.n_features} columns; matrix {fm.X.nbytes / 1e9:.2f} GB float32")
     print(f"extract_features wall: best {min(walls):.2f} s, runs {[round(w, 2) for w in walls]}")
     print(f"extract_features CPU (all threads): best {min(cpus):.2f} s")
@@ -53,7 +56,8 @@ def main() -> None:
     except OSError:
         load = (float("nan"),) * 3
     print(
-        f"versions: polars {pl.__version__}, numpy {np.__version__}, python {platform.python_version()}; commit {commit}"
+        f"versions: polars {pl.__version__}, numpy {np.__version__}, python {platform.python_version()}; "
+        f"commit {commit}"
     )
     print(f"hardware: {os.cpu_count()} CPUs, {platform.platform()}, {platform.processor() or 'unknown'}")
     print(f"load average during run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (other jobs share the machine)")
