@@ -73,7 +73,13 @@ class _MemberDP(DifferentialPrivacyClientSideFixedClipping):
         quorum_check = getattr(self.strategy, "quorum_check", None)
         if quorum_check is not None:
             quorum_check("train", server_round, replies)  # raises below min_train_nodes, naming the failures
-        return super().aggregate_train(server_round, [r for r in replies if not r.has_error()])
+        inner: Any = self.strategy
+        key = inner.weighted_by_key
+        inner.weighted_by_key = DP_WEIGHT_KEY  # equal weights for training only (evaluation stays weighted)
+        try:
+            return super().aggregate_train(server_round, [r for r in replies if not r.has_error()])
+        finally:
+            inner.weighted_by_key = key
 
 
 def wrap_member_dp(strategy: Strategy, config: FederationConfig) -> Strategy:
@@ -82,7 +88,7 @@ def wrap_member_dp(strategy: Strategy, config: FederationConfig) -> Strategy:
     Parameters
     ----------
     strategy : flwr.serverapp.strategy.Strategy
-        The FedAvg/FedProx strategy from ``build_strategy`` (its weighting is switched to equal weights).
+        The FedAvg/FedProx strategy from ``build_strategy`` (training is aggregated with equal weights).
     config : FederationConfig
         The run's config.
 
@@ -93,8 +99,6 @@ def wrap_member_dp(strategy: Strategy, config: FederationConfig) -> Strategy:
     """
     if config.member_dp is None:
         return strategy
-    inner: Any = strategy
-    inner.weighted_by_key = DP_WEIGHT_KEY
     return _MemberDP(
         strategy,
         noise_multiplier=member_dp_noise(config.member_dp, config.num_rounds),

@@ -1,0 +1,162 @@
+"""Record-level DP-SGD (customer units), its accounting, member-level DP on the plain path, ledger rows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+from federation_toys import LogisticEstimator, make_non_iid_task
+
+from mamori.errors import ConfigError, PrivacyBudgetError
+from mamori.federation import (
+    DPSGDTrainer,
+    EstimatorTrainer,
+    FederationConfig,
+    GaussianAccountant,
+    MemberDPConfig,
+    RecordDPConfig,
+    calibrate_noise,
+    central_dp_epsilon,
+    dpsgd_epsilon,
+    privacy_spends,
+    privacy_units,
+    run_federation,
+)
+from mamori.models import AttackClassifier
+
+N_FEATURES = 12
+
+
+def _model() -> AttackClassifier:
+    return AttackClassifier(hidden_layers=(16,), dropout=0.0, seed=0).init_weights(N_FEATURES)
+
+
+def _dp_trainers(epsilon: float, rounds: int, n: int = 2) -> list[DPSGDTrainer]:
+    members, _, _ = make_non_iid_task(n, N_FEATURES, seed=0)
+    return [
+        DPSGDTrainer(
+            _model(),
+            m.X_train,
+            m.y_train,
+            np.arange(len(m.X_train)) // 2,  # 2 rows per customer
+            m.X_eval,
+            m.y_eval,
+            RecordDPConfig(epsilon=epsilon, expected_batch_units=32),
+            num_rounds=rounds,
+            name=f"bank-{i}",
+        )
+        for i, m in enumerate(members)
+    ]
+
+
+def test_calibrated_noise_spends_exactly_the_budget_and_grows_as_the_budget_shrinks() -> None:
+    sigmas = {}
+    for eps in (1.0, 8.0):
+        sigmas[eps] = calibrate_noise(eps, 1e-5, steps=200, sample_rate=0.05)
+        assert dpsgd_epsilon(sigmas[eps], 0.05, 200, 1e-5) == pytest.approx(eps, rel=2e-2)
+    assert sigmas[1.0] > sigmas[8.0]
+    central = calibrate_noise(2.0, 1e-5, steps=10, mechanism="central-gaussian/fixed-clipping/rdp")
+    assert central_dp_epsilon(central, 10, 1e-5) == pytest.approx(2.0, rel=2e-2)
+    with pytest.raises(ConfigError, match="epsilon"):
+        calibrate_noise(0.0, 1e-5, steps=10)
+
+
+def test_the_accountant_refuses_a_release_that_would_exceed_the_budget() -> None:
+    accountant = GaussianAccountant(1.0, 1e-5, 5.0, where="member 'bank-a'")
+    spent: list[float] = []
+    with pytest.raises(PrivacyBudgetError, match="member 'bank-a'.*above the budget of 1"):
+        while True:
+            accountant.check(1)
+            spent.append(accountant.spend(1))
+    assert len(spent) >= 1 and spent == sorted(spent) and spent[-1] <= 1.0
+    assert accountant.steps == len(spent)  # the refused release was not spent
+
+
+def test_privacy_units_group_rows_by_customer_then_fallback() -> None:
+    units = privacy_units(["u1", None, "u1", None, "", None], ["1.1.1.1", "2.2.2.2", "9.9.9.9", "2.2.2.2", None, None])
+    assert units[0] == units[2]  # same customer, whatever the IP
+    assert units[1] == units[3]  # no customer: grouped by the fallback key
+    assert len({units[0], units[1], units[4], units[5]}) == 4  # nothing to group by: one unit per row
+
+
+def test_dp_sgd_members_spend_their_budget_over_the_planned_rounds_and_report_it() -> None:
+    # Prepare
+    rounds = 2
+    trainers = _dp_trainers(epsilon=4.0, rounds=rounds)
+    config = FederationConfig(num_rounds=rounds, min_train_nodes=2)
+    initial = _model().get_weights()
+    # Execute
+    result = run_federation(trainers, initial, config, member_names=["a", "b"])
+    spends = [s for r in result.history for s in privacy_spends(r, config)]
+    # Assert: per member and round a ledger row; the last one reaches (not exceeds) the budget
+    assert [(s.member, s.server_round) for s in spends] == [(m, r) for r in (1, 2) for m in "ab"]
+    final = [s for s in spends if s.server_round == rounds]
+    assert all(s.epsilon == pytest.approx(4.0, rel=2e-2) and s.epsilon <= 4.0 * (1 + 1e-6) for s in final)
+    first = [s for s in spends if s.server_round == 1]
+    assert all(0 < s.epsilon < 4.0 for s in first)
+    assert {s.unit for s in spends} == {"customer"}
+    assert all(s.delta == pytest.approx(1 / len(t.X_train)) for s, t in zip(final, trainers, strict=True))
+    assert result.history[-1].evaluate_metrics["roc_auc"] > 0.5  # it still learns
+
+
+def test_training_beyond_the_planned_rounds_stops_with_a_privacy_budget_error() -> None:
+    trainers = _dp_trainers(epsilon=2.0, rounds=1)
+    config = FederationConfig(num_rounds=2, min_train_nodes=2, evaluate_initial=False)
+    with pytest.raises(PrivacyBudgetError, match="round 2 train.*refused to train beyond their privacy budget"):
+        run_federation(trainers, _model().get_weights(), config)
+
+
+def test_customers_not_rows_are_the_sampling_unit() -> None:
+    # Prepare: a customer with 300 rows next to 99 customers with 1 row
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(399, N_FEATURES)).astype(np.float32)  # noqa: N806
+    y = (rng.random(399) < 0.5).astype(np.int64)
+    units = np.concatenate([np.zeros(300, dtype=np.int64), np.arange(1, 100)])
+    trainer = DPSGDTrainer(
+        _model(), X, y, units, X, y, RecordDPConfig(epsilon=50.0, max_grad_norm=0.1, expected_batch_units=100,
+                                                    learning_rate=1.0, rows_per_unit=400), num_rounds=1,
+    )
+    trainer._prepare()
+    # Assert: 100 units, all sampled each step (q = 100 / 100); delta defaults to 1 / records
+    assert trainer.n_units_ == 100
+    assert trainer.sample_rate_ == 1.0
+    assert trainer.delta_ == pytest.approx(1 / 399)
+    assert [len(r) for r in trainer.unit_rows_][:2] == [300, 1]
+
+
+class _BigUpdate:
+    """A member whose update is enormous: member-level DP must clip it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def fit(self, arrays: list[np.ndarray], config: Mapping[str, Any]) -> Any:
+        weights, n, metrics = self.inner.fit(arrays, config)
+        return [w + 100.0 for w in weights], n, metrics
+
+    def evaluate(self, arrays: list[np.ndarray], config: Mapping[str, Any]) -> Any:
+        return self.inner.evaluate(arrays, config)
+
+
+def test_member_level_dp_clips_every_update_and_adds_noise_on_the_plain_path() -> None:
+    # Prepare
+    members, _, _ = make_non_iid_task(3, N_FEATURES, seed=0)
+    trainers: list[Any] = [
+        EstimatorTrainer(LogisticEstimator().init_weights(N_FEATURES), m.X_train, m.y_train, m.X_eval, m.y_eval)
+        for m in members
+    ]
+    trainers[0] = _BigUpdate(trainers[0])
+    initial = LogisticEstimator().init_weights(N_FEATURES).get_weights()
+    quiet = MemberDPConfig(epsilon=1.0, clipping_norm=0.5, noise_multiplier=1e-6)
+    # Execute
+    result = run_federation(trainers, initial, FederationConfig(num_rounds=1, min_train_nodes=3, member_dp=quiet))
+    noisy = run_federation(
+        trainers, initial, FederationConfig(num_rounds=1, min_train_nodes=3, member_dp=MemberDPConfig(epsilon=1.0))
+    )
+    # Assert: the global step is the mean of clipped updates (norm <= C), with noise when sigma > 0
+    step = np.sqrt(sum(float(np.sum((a - b) ** 2)) for a, b in zip(result.arrays, initial, strict=True)))
+    assert step <= 0.5 + 1e-3
+    assert not np.allclose(noisy.arrays[0], result.arrays[0], atol=1e-3)
+    assert "member_dp_weight" in result.history[-1].members[0].train_metrics
