@@ -21,7 +21,7 @@ def test_anomalies_reconstruct_worse_than_normal_traffic() -> None:
     # Prepare
     normal, anomalies = _normal_and_anomalies()
     # Execute
-    model = AutoencoderDetector(hidden_layers=(16, 3), epochs=15, batch_size=64, seed=0).fit(normal[:2500])
+    model = AutoencoderDetector(hidden_layers=(16, 3), epochs=10, batch_size=64, seed=0).fit(normal[:1500])
     scores = model.decision_function(np.vstack([normal[2500:], anomalies]))
     labels = np.r_[np.zeros(500), np.ones(100)]
     # Assert
