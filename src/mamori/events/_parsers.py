@@ -275,11 +275,114 @@ _NGINX_UNESCAPE = (
 )
 
 
+def _nginx_fast(df: pl.DataFrame) -> pl.DataFrame:
+    """The fast path for lines in exactly the writer's layout: string splits and prefix checks, no regex.
+
+    Returns the :func:`finalize` columns plus ``_ok``; rows with ``_ok`` false must be re-parsed by
+    :func:`_nginx_general`. ``@timestamp`` comes from ``msec=`` (the ``[time_local]`` field is not re-read).
+    """
+    f = [pl.col(f"field_{i}") for i in range(15)]
+    head = [pl.col("_h").struct.field(f"field_{i}") for i in range(7)]
+    mid = [pl.col("_m").struct.field(f"field_{i}") for i in range(5)]
+    tail = [pl.col("_t").struct.field(f"field_{i}") for i in range(6)]
+    req = [pl.col("_r").struct.field(f"field_{i}") for i in range(3)]
+    url = [pl.col("_u").struct.field(f"field_{i}") for i in range(2)]
+    msec = [pl.col("_ms").struct.field(f"field_{i}") for i in range(2)]
+    lf = (
+        df.lazy()
+        .with_columns(pl.col("text").str.splitn('"', 15).alias("_p"))
+        .unnest("_p")
+        .with_columns(
+            f[0].str.splitn(" ", 7).alias("_h"),
+            f[2].str.splitn(" ", 5).alias("_m"),
+            f[6].str.splitn(" ", 6).alias("_t"),
+            f[1].str.splitn(" ", 3).alias("_r"),
+            f[12].str.strip_prefix(" msec=").str.splitn(".", 2).alias("_ms"),
+        )
+        .with_columns(req[1].str.splitn("?", 2).alias("_u"))
+    )
+    secs = msec[0].cast(pl.Int64, strict=False)
+    frac = msec[1].str.pad_end(6, "0").cast(pl.Int64, strict=False)
+    rt = tail[1].str.strip_prefix("request_time=")
+    duration = seconds_to_ns(rt)
+    ok = (
+        (head[5] == "")
+        & head[6].is_null()
+        & head[3].str.starts_with("[")
+        & head[4].str.ends_with("]")
+        & (mid[0] == "")
+        & (mid[3] == "")
+        & mid[4].is_null()
+        & (f[4] == " ")
+        & (tail[0] == "")
+        & tail[1].str.starts_with("request_time=")
+        & tail[2].str.starts_with("request_length=")
+        & tail[3].str.starts_with("remote_port=")
+        & (tail[4] == "host=")
+        & tail[5].is_null()
+        & (f[8] == " request_id=")
+        & (f[10] == " ja3=")
+        & f[12].str.starts_with(" msec=")
+        & f[13].is_null()
+        & (req[0].str.len_bytes() > 0)
+        & req[1].str.starts_with("/")
+        & req[2].str.starts_with("HTTP/")
+        & ~req[2].str.contains(" ", literal=True)
+        & secs.is_not_null()
+        & frac.is_not_null()
+        & (msec[1].str.len_bytes() <= 6)
+        & ((rt == "-") | duration.is_not_null())
+    ).fill_null(False)
+    out = lf.select(
+        "line_no",
+        "text",
+        ok.alias("_ok"),
+        pl.lit(None, dtype=pl.String).alias("reason"),
+        pl.from_epoch(secs * 1_000_000 + frac, time_unit="us").dt.replace_time_zone("UTC").alias("@timestamp"),
+        dash_null(head[0]).alias("source.ip"),
+        dash_null(head[2]).alias("user.name"),
+        req[0].alias("http.request.method"),
+        req[2].str.strip_prefix("HTTP/").alias("http.version"),
+        dash_null(f[7]).alias("url.domain"),
+        url[0].alias("url.path"),
+        url[1].alias("url.query"),
+        dash_null(mid[1]).alias("http.response.status_code"),
+        dash_null(mid[2]).alias("http.response.body.bytes"),
+        dash_null(f[3]).alias("http.request.referrer"),
+        dash_null(f[5]).alias("user_agent.original"),
+        duration.alias("event.duration"),
+        dash_null(tail[2].str.strip_prefix("request_length=")).alias("http.request.bytes"),
+        dash_null(tail[3].str.strip_prefix("remote_port=")).alias("source.port"),
+        dash_null(f[9]).alias("http.request.id"),
+        dash_null(f[11]).alias("tls.client.ja3"),
+    ).collect()
+    if bool(df.get_column("text").str.contains("\\", literal=True).any()):
+        out = _unescape_cols(out, _NGINX_UNESCAPE)
+    ok_col = out.get_column("_ok")
+    return finalize(out.drop("_ok")).with_columns(ok_col)
+
+
 def parse_nginx(df: pl.DataFrame) -> pl.DataFrame:
     """Parse nginx/Apache combined (or common) lines with optional trailing ``key=value`` fields.
 
-    One lazy polars query: the writer's own layout is cut at its quotes (fast path); any other combined or
-    common line goes through a capturing regex, which runs only on those rows.
+    Lines in exactly the writer's layout take :func:`_nginx_fast`; the others go through
+    :func:`_nginx_general` (capturing regexes), and the two are merged back in line order.
+    """
+    fast = _nginx_fast(df)
+    ok = fast.get_column("_ok")
+    if bool(ok.all()):
+        return fast.drop("_ok")
+    slow = _nginx_general(df.filter(~ok))
+    if not bool(ok.any()):
+        return slow
+    return pl.concat([fast.filter(ok).drop("_ok"), slow], how="vertical").sort("line_no")
+
+
+def _nginx_general(df: pl.DataFrame) -> pl.DataFrame:
+    """Parse any combined/common line (trailing key=value fields in any order) with capturing regexes.
+
+    One lazy polars query: the writer's own layout is cut at its quotes; any other line goes through a
+    capturing regex, which runs only on those rows.
     """
     ok, fields = _layout_fields()
     masked = pl.when(~pl.col("_ok")).then(pl.col("text"))

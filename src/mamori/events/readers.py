@@ -8,8 +8,9 @@ Python; a good one none.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from mamori.events._parsers import (
     MIN_FIELDS,
     count_fields,
 )
-from mamori.events._source import MAX_LINE_BYTES, ProgressCallback, iter_line_batches, iter_streams
+from mamori.events._source import MAX_LINE_BYTES, LineBatch, ProgressCallback, iter_line_batches, iter_streams
 from mamori.events.formats import READ_FORMATS
 from mamori.events.quarantine import Quarantine
 from mamori.events.schema import EVENT_SCHEMA, conform, empty_events
@@ -30,6 +31,9 @@ from mamori.events.schema import EVENT_SCHEMA, conform, empty_events
 __all__ = ["DEFAULT_BATCH_LINES", "ReadResult", "ReadSummary", "iter_event_batches", "read_events"]
 
 logger = logging.getLogger(__name__)
+
+#: Batches parsed at the same time (on threads; polars releases the GIL).
+PARSE_THREADS = 2
 
 #: Lines parsed per batch (a batch of 200,000 nginx lines is about 60 MB of polars memory).
 DEFAULT_BATCH_LINES = 200_000
@@ -152,19 +156,24 @@ def _parse_line_batch(
     df = pl.DataFrame(
         {"line_no": pl.int_range(first_line, first_line + n, dtype=pl.Int64, eager=True), "text": batch_lines}
     )
-    blank = df.get_column("text").str.strip_chars().str.len_bytes() == 0
+    blank = df.get_column("text").str.contains(r"^\s*$")  # anchored: stops at the first non-space
     if bad_lines:
         is_bad = df.get_column("line_no").is_in(pl.Series(sorted(bad_lines), dtype=pl.Int64).implode())
         blank_count = int((blank & ~is_bad).sum())
     else:
         blank_count = int(blank.sum())
-    df = df.filter(~blank)
+    if blank.any():
+        df = df.filter(~blank)
     if df.height == 0:
         return empty_events(), pl.DataFrame(schema={"line_no": pl.Int64, "text": pl.String}), blank_count
     parsed = LINE_PARSERS[fmt](df)
     ok = parsed.get_column("reason").is_null()
-    good = parsed.filter(ok).drop("line_no", "text", "reason", "field")
-    bad = parsed.filter(~ok).select("line_no", "text", "reason", "field")
+    if bool(ok.all()):
+        good = parsed.drop("line_no", "text", "reason", "field")
+        bad = parsed.clear().select("line_no", "text", "reason", "field")
+    else:
+        good = parsed.filter(ok).drop("line_no", "text", "reason", "field")
+        bad = parsed.filter(~ok).select("line_no", "text", "reason", "field")
     return conform(good, source=_READER_NAMES[fmt]), bad, blank_count
 
 
@@ -281,41 +290,59 @@ def _iter_lines(
     max_line_bytes: int,
 ) -> Iterator[pl.DataFrame]:
     reader = _READER_NAMES[fmt]
-    for source, stream in iter_streams(src):
-        for batch in iter_line_batches(
-            stream, source, batch_lines=batch_lines, progress=progress, max_line_bytes=max_line_bytes
-        ):
-            reasons: Counter[str] = Counter()
-            bad_lines = {b[0] for b in batch.bad}
-            good, bad, blank = _parse_line_batch(fmt, batch.lines, batch.first_line, bad_lines)
-            rejected: list[tuple[int, bytes | str, str, str, int]] = [
-                (line_no, raw, reason, f"{reader}: {detail}", full) for line_no, raw, reason, detail, full in batch.bad
-            ]
-            for line_no, text, reason, column in bad.iter_rows():
-                rejected.append((line_no, text, reason, line_detail(fmt, source, line_no, text, reason, column), -1))
-            rejected.sort(key=lambda r: r[0])
-            for line_no, raw, reason, detail, full in rejected:
-                reasons[reason] += 1
-                if quarantine is not None:
-                    quarantine.add(source, line_no, raw, reason, detail, raw_bytes=full)
-            first_detail = rejected[0][3] if rejected else None
-            summary.lines += batch.lines.len()
-            summary.blank += blank
-            summary.parsed += good.height
-            summary.add_reasons(reasons)
-            if reasons:
-                where = f"; see {quarantine.path}" if quarantine is not None and quarantine.path else ""
-                logger.warning(
-                    "%s: %d lines of '%s' quarantined in lines %d-%d (first: %s)%s",
-                    reader,
-                    sum(reasons.values()),
-                    source,
-                    batch.first_line,
-                    batch.first_line + batch.lines.len() - 1,
-                    first_detail,
-                    where,
-                )
-            logger.info("%s: %d events from '%s' up to line %d", reader, good.height, source, summary.lines)
+
+    def finish(batch: LineBatch, parsed: tuple[pl.DataFrame, pl.DataFrame, int]) -> pl.DataFrame:
+        good, bad, blank = parsed
+        source = batch.source
+        reasons: Counter[str] = Counter()
+        rejected: list[tuple[int, bytes | str, str, str, int]] = [
+            (line_no, raw, reason, f"{reader}: {detail}", full) for line_no, raw, reason, detail, full in batch.bad
+        ]
+        for line_no, text, reason, column in bad.iter_rows():
+            rejected.append((line_no, text, reason, line_detail(fmt, source, line_no, text, reason, column), -1))
+        rejected.sort(key=lambda r: r[0])
+        for line_no, raw, reason, detail, full in rejected:
+            reasons[reason] += 1
+            if quarantine is not None:
+                quarantine.add(source, line_no, raw, reason, detail, raw_bytes=full)
+        summary.lines += batch.lines.len()
+        summary.blank += blank
+        summary.parsed += good.height
+        summary.add_reasons(reasons)
+        if reasons:
+            where = f"; see {quarantine.path}" if quarantine is not None and quarantine.path else ""
+            logger.warning(
+                "%s: %d lines of '%s' quarantined in lines %d-%d (first: %s)%s",
+                reader,
+                sum(reasons.values()),
+                source,
+                batch.first_line,
+                batch.first_line + batch.lines.len() - 1,
+                rejected[0][3],
+                where,
+            )
+        logger.info("%s: %d events from '%s' up to line %d", reader, good.height, source, summary.lines)
+        return good
+
+    # Two batches are parsed at once on worker threads (polars releases the GIL), so both cores work while
+    # the next chunk is read; results are handed out strictly in file order.
+    with ThreadPoolExecutor(max_workers=PARSE_THREADS, thread_name_prefix="mamori-parse") as pool:
+        pending: deque[tuple[LineBatch, Future[tuple[pl.DataFrame, pl.DataFrame, int]]]] = deque()
+        for source, stream in iter_streams(src):
+            for batch in iter_line_batches(
+                stream, source, batch_lines=batch_lines, progress=progress, max_line_bytes=max_line_bytes
+            ):
+                bad_lines = {b[0] for b in batch.bad}
+                future = pool.submit(_parse_line_batch, fmt, batch.lines, batch.first_line, bad_lines)
+                pending.append((batch, future))
+                while len(pending) > PARSE_THREADS:
+                    done_batch, done = pending.popleft()
+                    good = finish(done_batch, done.result())
+                    if good.height:
+                        yield good
+        while pending:
+            done_batch, done = pending.popleft()
+            good = finish(done_batch, done.result())
             if good.height:
                 yield good
 

@@ -112,9 +112,7 @@ def _alb(frame: pl.DataFrame) -> pl.Series:
     client = (
         pl.when(pl.col("source.ip").is_null() & pl.col("source.port").is_null())
         .then(pl.lit("-"))
-        .otherwise(
-            pl.concat_str([text_or_dash(pl.col("source.ip")), pl.lit(":"), text_or_dash(pl.col("source.port"))])
-        )
+        .otherwise(pl.concat_str([text_or_dash(pl.col("source.ip")), pl.lit(":"), text_or_dash(pl.col("source.port"))]))
     )
     ts = format_iso_timestamp(pl.col("@timestamp"), 6)
     status = text_or_dash(pl.col("http.response.status_code"))

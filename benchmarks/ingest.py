@@ -1,0 +1,231 @@
+"""Benchmark: the nginx reader against plain-Python ``re`` loops over the same generated file, in one run.
+
+Usage::
+
+    .venv/bin/python benchmarks/ingest.py [--lines 1000000] [--seed 7] [--repeat 1]
+
+Generates ``--lines`` nginx lines (the layout ``mamori.events.write_events`` writes: combined format plus
+``request_time= request_length= remote_port= host= request_id= ja3= msec=``) into a temporary folder, then
+times, over that same file:
+
+1. ``mamori``: ``iter_event_batches(path, "nginx")``, canonical typed frames (timestamps, ints, split URLs);
+2. ``re loop (parse)``: a plain-Python loop that matches each line with one ``re`` pattern and converts the
+   fields to the same typed values (ints, a UTC datetime from msec, method/path/query/version), collecting
+   rows in a list: what a hand-written parser does;
+3. ``re loop (match only)``: the same loop that only matches and keeps ``m.groups()``: a lower bound on any
+   pure-Python parser.
+
+Prints lines/s for each and the ratios, plus versions, hardware, load average and the seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from mamori.events import conform, iter_event_batches, write_events
+
+NGINX_RE = re.compile(
+    r'^(\S+) \S+ (\S+) \[([^\]]*)\] "([^"]*)" (\d{3}|-) (\d+|-) "([^"]*)" "([^"]*)"'
+    r" request_time=(\S*) request_length=(\S*) remote_port=(\S*) host=\"([^\"]*)\" request_id=\"([^\"]*)\""
+    r" ja3=\"([^\"]*)\" msec=(\S*)$"
+)
+UTC = dt.UTC
+
+
+def generate(path: Path, lines: int, seed: int) -> int:
+    """Write ``lines`` realistic nginx lines; return the file size in bytes."""
+    rng = np.random.default_rng(seed)
+    start = dt.datetime(2026, 5, 1, tzinfo=UTC)
+    paths = np.array(
+        ["/v1/accounts", "/v1/login", "/v1/transfers", "/v1/payees", "/static/app.js", "/v1/otp/verify"], dtype=object
+    )
+    agents = np.array(
+        [
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36",
+            "okhttp/4.12.0",
+            "BankApp/5.2.1 (Android 14; Pixel 8)",
+        ],
+        dtype=object,
+    )
+    chunk = 250_000
+    written = 0
+    for off in range(0, lines, chunk):
+        n = min(chunk, lines - off)
+        offsets = np.sort(rng.integers(0, 86_400_000_000, n))
+        ips = [f"{a}.{b}.{c}.{d}" for a, b, c, d in rng.integers(1, 255, (n, 4))]
+        frame = pl.DataFrame(
+            {
+                "@timestamp": pl.Series([start] * n).dt.replace_time_zone(None).dt.replace_time_zone("UTC")
+                + pl.Series(offsets).cast(pl.Duration("us")),
+                "source.ip": ips,
+                "source.port": rng.integers(1024, 65535, n).astype(np.int32),
+                "url.domain": "api.bank.example",
+                "url.path": paths[rng.integers(0, len(paths), n)].tolist(),
+                "url.query": np.where(rng.random(n) < 0.3, "page=2&size=50", None).tolist(),
+                "http.request.method": np.where(rng.random(n) < 0.7, "GET", "POST").tolist(),
+                "http.version": "1.1",
+                "http.request.id": [f"{x:032x}" for x in rng.integers(0, 2**62, n)],
+                "http.request.referrer": np.where(rng.random(n) < 0.5, "https://ib.bank.example/", None).tolist(),
+                "http.request.bytes": rng.integers(200, 4000, n),
+                "http.response.status_code": rng.choice([200, 200, 200, 302, 401, 404, 500], n).astype(np.int32),
+                "http.response.body.bytes": rng.integers(0, 50_000, n),
+                "event.duration": rng.integers(1, 2_000, n) * 1_000_000,
+                "user_agent.original": agents[rng.integers(0, len(agents), n)].tolist(),
+                "tls.client.ja3": "771,4865-4866-4867,0-23-65281,29-23-24,0",
+            }
+        )
+        write_events(conform(frame), path, "nginx", append=written > 0)
+        written += n
+    return path.stat().st_size
+
+
+def run_mamori(path: Path) -> int:
+    rows = 0
+    for batch in iter_event_batches(path, "nginx"):
+        rows += batch.height
+    return rows
+
+
+def _int(text: str) -> int | None:
+    return None if text == "-" else int(text)
+
+
+def run_re_parse(path: Path) -> int:
+    """Match, then convert to the same typed values the reader produces (no polars frame at the end)."""
+    rows: list[tuple[object, ...]] = []
+    append = rows.append
+    match = NGINX_RE.match
+    fromtimestamp = dt.datetime.fromtimestamp
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            m = match(line.rstrip("\n"))
+            if m is None:
+                continue
+            ip, user, _time, request, status, size, ref, ua, rt, rl, port, host, rid, ja3, msec = m.groups()
+            method, _, rest = request.partition(" ")
+            target, _, version = rest.rpartition(" ")
+            path_part, sep, query = target.partition("?")
+            secs, _, frac = msec.partition(".")
+            ts = fromtimestamp(int(secs), UTC).replace(microsecond=int(frac.ljust(6, "0")))
+            rts, _, rtf = rt.partition(".")
+            append(
+                (
+                    ts,
+                    ip,
+                    None if user == "-" else user,
+                    method,
+                    version.removeprefix("HTTP/"),
+                    host,
+                    path_part,
+                    query if sep else None,
+                    _int(status),
+                    _int(size),
+                    None if ref == "-" else ref,
+                    None if ua == "-" else ua,
+                    int(rts) * 1_000_000_000 + int(rtf.ljust(9, "0")),
+                    _int(rl),
+                    _int(port),
+                    rid,
+                    ja3,
+                )
+            )
+    return len(rows)
+
+
+def run_re_match(path: Path) -> int:
+    rows: list[tuple[str | None, ...]] = []
+    append = rows.append
+    match = NGINX_RE.match
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            m = match(line.rstrip("\n"))
+            if m is not None:
+                append(m.groups())
+    return len(rows)
+
+
+def _timed(fn, path: Path, repeat: int) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    best = float("inf")
+    rows = 0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        rows = fn(path)
+        best = min(best, time.perf_counter() - start)
+    return rows, best
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=1, help="time each reader this many times, keep the best")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="mamori-bench-ingest-") as tmp:
+        path = Path(tmp) / "gateway.log"
+        t0 = time.perf_counter()
+        size = generate(path, args.lines, args.seed)
+        gen_s = time.perf_counter() - t0
+        path.read_bytes()  # warm the page cache so every reader starts equal
+        load_before = os.getloadavg()
+        results = {}
+        for name, fn in (
+            ("mamori", run_mamori),
+            ("re loop (parse)", run_re_parse),
+            ("re loop (match only)", run_re_match),
+        ):
+            rows, secs = _timed(fn, path, args.repeat)
+            if rows != args.lines:
+                sys.exit(f"{name} produced {rows} rows, expected {args.lines}")
+            results[name] = args.lines / secs
+            print(f"{name:22s} {secs:8.2f} s  {results[name]:12,.0f} lines/s")
+        load_after = os.getloadavg()
+
+    ours = results["mamori"]
+    print()
+    print(f"ratio mamori / re loop (parse)      : {ours / results['re loop (parse)']:.2f}x")
+    print(f"ratio mamori / re loop (match only) : {ours / results['re loop (match only)']:.2f}x")
+    print(f"goal: >= 300,000 lines/s and >= 5x the plain loop -> {ours:,.0f} lines/s")
+    print()
+    print(f"dataset  : {args.lines:,} nginx lines, {size / 1e6:.1f} MB, generated in {gen_s:.1f} s, seed {args.seed}")
+    print(
+        f"versions : python {platform.python_version()}, polars {pl.__version__}, numpy {np.__version__}, "
+        f"mamori commit {_commit()}"
+    )
+    print(
+        f"hardware : {os.cpu_count()} CPUs, {platform.machine()}, {platform.platform()}, "
+        f"POLARS_MAX_THREADS={os.environ.get('POLARS_MAX_THREADS', 'default')} (pool {pl.thread_pool_size()})"
+    )
+    print(
+        f"load avg : {load_before[0]:.2f} before, {load_after[0]:.2f} after (other work on the machine slows all three)"
+    )
+
+
+if __name__ == "__main__":
+    main()
