@@ -182,9 +182,9 @@ class _Groups:
         self.gstart = np.maximum.accumulate(np.where(new, pos, 0)) if n else pos
         self.gid = np.cumsum(new) - 1
         self.t = t[self.order]
+        self.frame_t = t
+        self.composite = self.gid.astype(np.int64) * np.int64(n) + self.order
         self.present = np.ones(n, dtype=bool) if present is None else present
-        sizes = np.diff(np.flatnonzero(np.append(new, True))) if n else np.array([0])
-        self.max_group = int(sizes.max()) if sizes.size else 0
         self._starts: dict[int, np.ndarray] = {}
 
     def sort(self, x: np.ndarray) -> np.ndarray:
@@ -199,20 +199,16 @@ class _Groups:
         return out
 
     def window_start(self, window_ns: int) -> np.ndarray:
-        """First position of each row's window ``(t - w, t]`` inside its group."""
+        """First position of each row's window ``(t - w, t]`` inside its group.
+
+        Times are strictly increasing in frame order, so a time threshold becomes a frame index
+        (``searchsorted``), and ``gid * n + frame_index`` is sorted in group order: one more ``searchsorted``
+        finds every window start at once.
+        """
         if window_ns not in self._starts:
-            lo = self.gstart.copy()
-            hi = self.pos.copy()
-            target = self.t - window_ns
-            for _ in range(max(1, int(np.ceil(np.log2(self.max_group + 1))) + 1)):
-                active = lo < hi
-                if not active.any():
-                    break
-                mid = (lo + hi) // 2
-                right = (self.t[mid] <= target) & active
-                lo = np.where(right, mid + 1, lo)
-                hi = np.where(active & ~right, mid, hi)
-            self._starts[window_ns] = lo
+            first_inside = np.searchsorted(self.frame_t, self.t - window_ns, side="right")
+            target = self.gid * np.int64(self.n) + first_inside
+            self._starts[window_ns] = np.searchsorted(self.composite, target, side="left").astype(np.int64)
         return self._starts[window_ns]
 
     def wsum(self, x: np.ndarray, window_ns: int) -> np.ndarray:
