@@ -1,0 +1,279 @@
+"""Score canonical events with a :class:`ScoringModel`, carrying per-entity window state, and raise alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from mamori.detect.alerts import Alert, AlertDeduplicator, AlertSink, alert_id, guess_families
+from mamori.detect.bundle import ScoringModel
+from mamori.detect.config import ScoringConfig
+from mamori.detect.indicators import IndicatorIndex
+from mamori.detect.state import WindowState, canonical_batch
+from mamori.errors import SchemaError
+from mamori.features import extract_features
+from mamori.models import explain
+
+__all__ = ["ScoredBatch", "Scorer"]
+
+logger = logging.getLogger(__name__)
+
+_ENTITY_FIELDS = ("source.ip", "user.name", "user.id", "session.id")
+_REQUEST_FIELDS = ("http.request.method", "url.path", "http.response.status_code", "event.action", "event.outcome")
+
+
+@dataclass
+class ScoredBatch:
+    """The result of scoring a batch.
+
+    Attributes
+    ----------
+    scores : numpy.ndarray
+        Shape ``(n,)``, float32: one score per input event, in input order.
+    threshold : float
+        The model's threshold; ``scores > threshold`` are hits.
+    alerts : list of Alert
+        New alerts raised by this batch (after deduplication).
+    hits : int
+        Events over the threshold (before deduplication).
+    model_version : int
+        Version of the model that scored the batch.
+    model_sha256 : str
+        Its hash.
+    seconds : float
+        Wall time spent.
+    """
+
+    scores: np.ndarray
+    threshold: float
+    alerts: list[Alert] = field(default_factory=list)
+    hits: int = 0
+    model_version: int = 0
+    model_sha256: str = ""
+    seconds: float = 0.0
+
+
+class _Loaded:
+    """A model ready to score: bundle, detector, standardiser, hash (swapped atomically on reload)."""
+
+    def __init__(self, bundle: ScoringModel) -> None:
+        self.bundle = bundle
+        self.detector = bundle.detector()
+        self.standardizer = bundle.standardizer()
+        self.sha256 = bundle.metadata.get("registry_sha256") or bundle.sha256
+        self.feature_config = bundle.feature_config
+
+
+class Scorer:
+    """Scores event batches in arrival order, keeping the window state that windowed features need.
+
+    Parameters
+    ----------
+    model : ScoringModel
+        The model bundle.
+    config : ScoringConfig or None, default=None
+        State budget, deduplication and explanation settings.
+    indicators : IndicatorIndex or None, default=None
+        Shared indicators to attach to alerts.
+    sinks : sequence of AlertSink, default=()
+        Every new alert is emitted to each.
+
+    Notes
+    -----
+    Calls are serialised by a lock: state is updated batch after batch, in call order. Swap the model with
+    :meth:`set_model` at any time; a batch is scored entirely by the model current when it started.
+    """
+
+    def __init__(self, model: ScoringModel, config: ScoringConfig | None = None,
+                 indicators: IndicatorIndex | None = None, sinks: Sequence[AlertSink] = ()) -> None:
+        self.config = config or ScoringConfig()
+        self.indicators = indicators
+        self.sinks = list(sinks)
+        self._loaded = _Loaded(model)
+        fc = self._loaded.feature_config
+        self.state = WindowState(self.config.horizon_seconds, self.config.max_state_events,
+                                 population_seconds=fc.window_seconds(fc.long_window))
+        self.dedup = AlertDeduplicator(self.config.dedup_seconds, self.config.max_dedup_entities)
+        self._lock = threading.Lock()
+        self.events_scored = 0
+        self.hits = 0
+        self.alerts_raised = 0
+
+    # ---- model --------------------------------------------------------------------------------------------
+    @property
+    def model(self) -> ScoringModel:
+        """The current model bundle."""
+        return self._loaded.bundle
+
+    @property
+    def model_sha256(self) -> str:
+        """Hash of the current model (registry hash when loaded from the registry)."""
+        return str(self._loaded.sha256)
+
+    def set_model(self, model: ScoringModel) -> None:
+        """Swap in a new model (hot reload); the window state is kept when the feature spec is unchanged.
+
+        Parameters
+        ----------
+        model : ScoringModel
+            The new bundle.
+        """
+        loaded = _Loaded(model)  # built outside the lock: scoring continues meanwhile
+        with self._lock:
+            if model.spec.names != self._loaded.bundle.spec.names:
+                logger.warning("new model has another feature spec; window state kept (events are the same)")
+            self._loaded = loaded
+        logger.info("scoring with model %s v%d (%s)", model.name, model.version, loaded.sha256[:12])
+
+    # ---- scoring ------------------------------------------------------------------------------------------
+    def score(self, events: pl.DataFrame, *, related_context: bool = False, explain_alerts: bool = True
+              ) -> ScoredBatch:
+        """Score a batch of canonical events, update the window state, raise and emit alerts.
+
+        Parameters
+        ----------
+        events : polars.DataFrame
+            Canonical events (any subset of the schema; ``@timestamp`` required and non-null), in arrival order.
+            ``labels.*`` columns are ignored.
+        related_context : bool, default=False
+            Prepend only the state rows related to the batch's entities (faster for small batches; same
+            features).
+        explain_alerts : bool, default=True
+            Attach the top contributing features to each new alert.
+
+        Returns
+        -------
+        ScoredBatch
+
+        Raises
+        ------
+        SchemaError
+            If the events do not fit the canonical schema or a timestamp is missing.
+        """
+        started = time.perf_counter()
+        batch = canonical_batch(events, "Scorer.score")
+        if batch.height and batch.get_column("@timestamp").null_count():
+            first = int(batch.get_column("@timestamp").is_null().arg_true()[0])
+            raise SchemaError(f"Scorer.score: event {first} of the batch has no '@timestamp'; every event needs one.")
+        with self._lock:
+            loaded = self._loaded
+            if batch.height == 0:
+                return ScoredBatch(np.zeros(0, dtype=np.float32), loaded.bundle.threshold,
+                                   model_version=loaded.bundle.version, model_sha256=loaded.sha256)
+            context = self.state.context(batch, related=related_context)
+            n_ctx = context.height
+            frame = pl.concat([canonical_batch(context, "state"), batch], how="vertical") if n_ctx else batch
+            fm = extract_features(frame, loaded.feature_config)
+            X = fm.X[n_ctx:]
+            if fm.spec.names != loaded.bundle.spec.names:
+                raise SchemaError(
+                    "Scorer.score: the features extracted now do not match the model's feature spec "
+                    f"({fm.spec.n_features} vs {loaded.bundle.spec.n_features} columns); the model was built with "
+                    "another mamori version or feature config."
+                )
+            Z = loaded.standardizer.transform(X)
+            scores = np.asarray(loaded.detector.decision_function(Z), dtype=np.float32)
+            self.state.append(batch)
+            hit_idx = np.flatnonzero(scores > loaded.bundle.threshold)
+            alerts = self._alerts(batch, Z, scores, hit_idx, loaded, explain_alerts)
+            self.events_scored += batch.height
+            self.hits += hit_idx.size
+            self.alerts_raised += len(alerts)
+        for alert in alerts:
+            for sink in self.sinks:
+                sink.emit(alert)
+        seconds = time.perf_counter() - started
+        logger.debug("scored %d events (%d context) in %.3f s: %d hits, %d alerts", batch.height, n_ctx, seconds,
+                     hit_idx.size, len(alerts))
+        return ScoredBatch(scores, loaded.bundle.threshold, alerts, int(hit_idx.size), loaded.bundle.version,
+                           loaded.sha256, seconds)
+
+    def _alerts(self, batch: pl.DataFrame, Z: np.ndarray, scores: np.ndarray, hit_idx: np.ndarray,
+                loaded: _Loaded, explain_alerts: bool) -> list[Alert]:
+        if hit_idx.size == 0:
+            return []
+        cols = list(dict.fromkeys([*self.config.dedup_by, *_ENTITY_FIELDS, *_REQUEST_FIELDS, "@timestamp",
+                                   "source.as.number", "user_agent.original", "tls.client.ja3", "url.domain"]))
+        rows = batch.select([c for c in cols if c in batch.columns])[hit_idx.tolist()].to_dicts()
+        raised: list[int] = []
+        kinds: list[tuple[str, str]] = []
+        counts: list[int] = []
+        maxima: list[float] = []
+        slots: dict[str, int] = {}
+        for pos, row in enumerate(rows):
+            kind, value = next(((c, row.get(c)) for c in self.config.dedup_by if row.get(c) is not None),
+                               ("event", None))
+            key_value = str(value) if value is not None else f"row-{self.events_scored + int(hit_idx[pos])}"
+            key = f"{kind}={key_value}"
+            score = float(scores[hit_idx[pos]])
+            ts: dt.datetime = row["@timestamp"]
+            if self.dedup.offer(key, ts.timestamp()):
+                slots[key] = len(raised)
+                raised.append(pos)
+                kinds.append((kind, key_value))
+                counts.append(1)
+                maxima.append(score)
+            elif key in slots:  # folded into an alert raised by this same batch
+                counts[slots[key]] += 1
+                maxima[slots[key]] = max(maxima[slots[key]], score)
+        if not raised:
+            return []
+        sel = hit_idx[raised]
+        Zs = Z[sel]
+        fams = guess_families(Zs, loaded.bundle.families, loaded.bundle.centroids)
+        explanations = (
+            explain(loaded.detector, Zs, loaded.bundle.spec, top_k=self.config.top_k, steps=self.config.explain_steps)
+            if explain_alerts and self.config.top_k > 0
+            else None
+        )
+        model_info = {"name": loaded.bundle.name, "version": loaded.bundle.version, "sha256": loaded.sha256}
+        out: list[Alert] = []
+        for j, pos in enumerate(raised):
+            row = rows[pos]
+            kind, value = kinds[j]
+            ts = row["@timestamp"]
+            stamp = ts.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+            entity = {"kind": kind, "value": value, **{c: row[c] for c in _ENTITY_FIELDS if row.get(c) is not None}}
+            top = [] if explanations is None else [
+                {"name": c.name, "group": c.group, "value": round(c.value, 4), "contribution": round(c.contribution, 4)}
+                for c in explanations[j].top
+            ]
+            matches = self.indicators.match(row) if self.indicators is not None else []
+            score = float(scores[sel[j]])
+            alert = Alert(
+                id=alert_id(kind, value, stamp),
+                timestamp=stamp,
+                entity=entity,
+                score=round(score, 4),
+                threshold=round(float(loaded.bundle.threshold), 4),
+                family=fams[j][0],
+                family_similarity=None if fams[j][1] is None else round(fams[j][1], 4),
+                top_features=top,
+                indicators=matches,
+                request={c: row.get(c) for c in _REQUEST_FIELDS},
+                model=model_info,
+                count=counts[j],
+                max_score=round(maxima[j], 4),
+            )
+            out.append(alert)
+        return out
+
+    def stats(self) -> dict[str, object]:
+        """Counters and state size (for metrics and the CLI).
+
+        Returns
+        -------
+        dict
+        """
+        s = self.state.stats()
+        return {"events_scored": self.events_scored, "hits": self.hits, "alerts": self.alerts_raised,
+                "state_events": s.events, "state_entities": s.entities, "state_bytes": s.bytes,
+                "state_evicted": s.evicted, "state_budget": s.max_events, "dedup_entities": len(self.dedup),
+                "suppressed": self.dedup.suppressed}
