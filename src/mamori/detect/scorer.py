@@ -49,6 +49,8 @@ class ScoredBatch:
         Its hash.
     seconds : float
         Wall time spent.
+    alert_rows : list of int
+        Input row of each alert's triggering event.
     """
 
     scores: np.ndarray
@@ -58,6 +60,7 @@ class ScoredBatch:
     model_version: int = 0
     model_sha256: str = ""
     seconds: float = 0.0
+    alert_rows: list[int] = field(default_factory=list)
 
 
 class _Loaded:
@@ -170,7 +173,11 @@ class Scorer:
             context = self.state.context(batch, related=related_context)
             n_ctx = context.height
             frame = pl.concat([canonical_batch(context, "state"), batch], how="vertical") if n_ctx else batch
-            fm = extract_features(frame, loaded.feature_config)
+            try:
+                fm = extract_features(frame, loaded.feature_config)
+            except pl.exceptions.PolarsError as exc:
+                raise SchemaError(f"Scorer.score: features cannot be computed for this batch of {batch.height} "
+                                  f"events: {type(exc).__name__}: {str(exc)[:200]}") from exc
             X = fm.X[n_ctx:]
             if fm.spec.names != loaded.bundle.spec.names:
                 raise SchemaError(
@@ -182,7 +189,7 @@ class Scorer:
             scores = np.asarray(loaded.detector.decision_function(Z), dtype=np.float32)
             self.state.append(batch)
             hit_idx = np.flatnonzero(scores > loaded.bundle.threshold)
-            alerts = self._alerts(batch, Z, scores, hit_idx, loaded, explain_alerts)
+            alerts, alert_rows = self._alerts(batch, Z, scores, hit_idx, loaded, explain_alerts)
             self.events_scored += batch.height
             self.hits += hit_idx.size
             self.alerts_raised += len(alerts)
@@ -193,12 +200,12 @@ class Scorer:
         logger.debug("scored %d events (%d context) in %.3f s: %d hits, %d alerts", batch.height, n_ctx, seconds,
                      hit_idx.size, len(alerts))
         return ScoredBatch(scores, loaded.bundle.threshold, alerts, int(hit_idx.size), loaded.bundle.version,
-                           loaded.sha256, seconds)
+                           loaded.sha256, seconds, alert_rows)
 
     def _alerts(self, batch: pl.DataFrame, Z: np.ndarray, scores: np.ndarray, hit_idx: np.ndarray,
-                loaded: _Loaded, explain_alerts: bool) -> list[Alert]:
+                loaded: _Loaded, explain_alerts: bool) -> tuple[list[Alert], list[int]]:
         if hit_idx.size == 0:
-            return []
+            return [], []
         cols = list(dict.fromkeys([*self.config.dedup_by, *_ENTITY_FIELDS, *_REQUEST_FIELDS, "@timestamp",
                                    "source.as.number", "user_agent.original", "tls.client.ja3", "url.domain"]))
         rows = batch.select([c for c in cols if c in batch.columns])[hit_idx.tolist()].to_dicts()
@@ -224,7 +231,7 @@ class Scorer:
                 counts[slots[key]] += 1
                 maxima[slots[key]] = max(maxima[slots[key]], score)
         if not raised:
-            return []
+            return [], []
         sel = hit_idx[raised]
         Zs = Z[sel]
         fams = guess_families(Zs, loaded.bundle.families, loaded.bundle.centroids)
@@ -263,7 +270,7 @@ class Scorer:
                 max_score=round(maxima[j], 4),
             )
             out.append(alert)
-        return out
+        return out, [int(i) for i in sel]
 
     def stats(self) -> dict[str, object]:
         """Counters and state size (for metrics and the CLI).

@@ -1,0 +1,23 @@
+"""Shared dependencies of the scoring API's routers."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from mamori.detect.api.schemas import ModelInfo
+from mamori.detect.service import ScoringService
+
+__all__ = ["get_service", "model_info"]
+
+
+def get_service(request: Request) -> ScoringService:
+    """The app's scoring service."""
+    service: ScoringService = request.app.state.service
+    return service
+
+
+def model_info(service: ScoringService) -> ModelInfo:
+    """Describe the model in use."""
+    m = service.scorer.model
+    return ModelInfo(name=m.name, version=m.version, sha256=service.scorer.model_sha256, threshold=m.threshold,
+                     n_features=m.spec.n_features, spec_fingerprint=m.spec.fingerprint(), families=list(m.families))

@@ -1,0 +1,1 @@
+"""Routers of the scoring API, one per resource."""

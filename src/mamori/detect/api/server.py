@@ -1,0 +1,34 @@
+"""Run the scoring app with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+from fastapi import FastAPI
+
+__all__ = ["serve"]
+
+logger = logging.getLogger(__name__)
+
+
+def serve(app: FastAPI, *, host: str = "127.0.0.1", port: int = 8080, log_level: str = "warning",
+          certfile: str | None = None, keyfile: str | None = None) -> None:
+    """Serve until interrupted.
+
+    Parameters
+    ----------
+    app : fastapi.FastAPI
+        From :func:`create_app`.
+    host : str, default="127.0.0.1"
+        Interface.
+    port : int, default=8080
+        TCP port.
+    log_level : str, default="warning"
+        uvicorn's log level.
+    certfile, keyfile : str or None, default=None
+        TLS certificate and key (PEM).
+    """
+    logger.info("scoring API on %s:%d", host, port)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, ssl_certfile=certfile,
+                ssl_keyfile=keyfile)
