@@ -299,7 +299,9 @@ class ScoringModel:
                 "create one with `mamori score --train-demo` or ScoringModel.save()."
             ) from exc
         if header.get("format") != BUNDLE_FORMAT:
-            raise SchemaError(f"ScoringModel: {source} has format {header.get('format')!r}, expected {BUNDLE_FORMAT!r}.")
+            raise SchemaError(
+                f"ScoringModel: {source} has format {header.get('format')!r}, expected {BUNDLE_FORMAT!r}."
+            )
         weights = tuple(arrays[f"w{i}"] for i in range(int(header["n_weights"])))
         return cls(
             spec=FeatureSpec.from_dict(header["spec"]),

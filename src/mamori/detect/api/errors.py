@@ -79,6 +79,7 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Pass the request on, counting body bytes."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
