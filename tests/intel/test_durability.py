@@ -50,7 +50,7 @@ def test_acknowledged_objects_survive_kill_9(backend_name: str, tmp_path: Path) 
     # Execute: write continuously, kill -9 in the middle of it
     thread = threading.Thread(target=writer)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while len(acknowledged) < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
     server.kill9()

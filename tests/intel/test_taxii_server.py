@@ -211,6 +211,19 @@ def test_collection_permissions(world: World) -> None:
     assert cols[0]["can_read"] is True and cols[0]["can_write"] is False
 
 
+def test_members_publish_only_as_their_own_organisation(world: World) -> None:
+    cid = new_collection(world)
+    before = everything(world, cid)
+    forged = indicators(2, "10.11")  # created_by Bank A
+    body = assert_error(post(world, cid, forged, "bob"), 403)
+    assert body["details"]["foreign_objects"][0]["created_by_ref"] == BANK_A.id
+    assert everything(world, cid) == before
+    own = [serialize(ip_indicator("10.11.9.9", created_by=identity("Bank B"), tlp="green")),
+           serialize(attack_pattern("OAT-019"))]  # no created_by_ref: fine
+    assert post(world, cid, own, "bob").status_code == 202
+    assert post(world, cid, forged, "admin").status_code == 202  # the operator may relay
+
+
 def test_delete_only_by_author_or_admin(world: World) -> None:
     cid = new_collection(world)
     obj = indicators(1, "10.6")[0]
@@ -277,9 +290,10 @@ def test_bad_input_gets_spec_errors_and_changes_nothing(world: World) -> None:
 
 def test_every_write_is_audited(world: World) -> None:
     cid = new_collection(world)
-    post(world, cid, indicators(3, "10.9"), "bob")
+    post(world, cid, indicators(3, "10.9"), "alice")
     entries = [e for e in world.store.audit.entries() if e.subject == f"collection:{cid}"]
-    assert [(e.actor, e.action) for e in entries] == [("cli", "collection.create"), ("member:bob", "taxii.add_objects")]
+    assert [(e.actor, e.action) for e in entries] == [("cli", "collection.create"),
+                                                      ("member:alice", "taxii.add_objects")]
     assert entries[1].details["added"] == 3
     assert world.store.audit.verify().ok
 
@@ -293,7 +307,8 @@ def test_cli_push_pull_list(world: World, tmp_path: Any) -> None:
     bundle = tmp_path / "in.json"
     objs = indicators(12, "10.10")
     bundle.write_text(json.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objs}))
-    env = {"MAMORI_TAXII_URL": world.server.url, "MAMORI_TAXII_MEMBER": "bob", "MAMORI_TAXII_KEY": world.keys["bob"]}
+    env = {"MAMORI_TAXII_URL": world.server.url, "MAMORI_TAXII_MEMBER": "alice",
+           "MAMORI_TAXII_KEY": world.keys["alice"]}
     runner = CliRunner(env=env | {"COLUMNS": "250"})
     pushed = runner.invoke(app, ["intel", "push", str(bundle), "-c", cid])
     assert pushed.exit_code == 0, pushed.output

@@ -62,7 +62,8 @@ def _check(obj: Any, config: TaxiiConfig) -> IncomingObject:
     tlp = tlp_of(obj) or ("clear" if obj["type"] == "marking-definition" else config.default_tlp)
     return IncomingObject(object_id=obj["id"], type=obj["type"], spec_version=obj.get("spec_version", "2.1"),
                           version=version, raw_version=raw, tlp=tlp,
-                          body=json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
+                          body=json.dumps(obj, separators=(",", ":"), ensure_ascii=False),
+                          created_by=obj.get("created_by_ref"))
 
 
 def parse_envelope(body: bytes, config: TaxiiConfig) -> list[IncomingObject]:

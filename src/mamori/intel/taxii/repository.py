@@ -279,6 +279,8 @@ class IncomingObject:
         TLP 2.0 level that governs who may read it.
     body : str
         Compact JSON text, stored and served as is.
+    created_by : str or None, default=None
+        The object's ``created_by_ref``.
     """
 
     object_id: str
@@ -288,6 +290,7 @@ class IncomingObject:
     raw_version: str
     tlp: str
     body: str
+    created_by: str | None = None
 
 
 def _lock_key(collection_id: str) -> int:
@@ -419,7 +422,21 @@ class TaxiiRepository:
         -------
         dict
             The TAXII status resource.
+
+        Raises
+        ------
+        PermissionDeniedError
+            When a non-admin member publishes an object whose ``created_by_ref`` is not its organisation's
+            identity (objects without ``created_by_ref`` are accepted).
         """
+        foreign = [{"id": o.object_id, "created_by_ref": o.created_by} for o in objects
+                   if o.created_by is not None and o.created_by != member.identity_id]
+        if foreign and not member.admin:
+            raise PermissionDeniedError(
+                f"member {member.name} may only publish objects created by its own organisation "
+                f"({member.identity_id}); {len(foreign)} object(s) name another creator, e.g. "
+                f"{foreign[0]['id']} created_by_ref {foreign[0]['created_by_ref']}; nothing was stored",
+                {"foreign_objects": foreign[:50]})
         status_id = str(uuid.uuid4())
         successes: list[dict[str, str]] = []
         with self.store.write() as session:
