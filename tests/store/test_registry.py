@@ -78,3 +78,23 @@ def test_tampered_weights_are_detected(store: Store) -> None:
         s.execute(update(ModelBlobRow).where(ModelBlobRow.sha256 == h).values(data=b"evil"))
     with pytest.raises(StoreError, match="do not match"):
         store.models.get(h)
+
+
+def test_concurrent_registrations_of_equal_weights(store: Store) -> None:
+    import threading
+
+    errors: list[Exception] = []
+
+    def work(version: int) -> None:
+        try:
+            store.models.register("m", version, _weights(9))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(v,)) for v in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len({r.sha256 for r in store.models.list()}) == 1 and len(store.models.list()) == 6

@@ -25,6 +25,7 @@ __all__ = ["ModelCheckpoint", "ModelRecord", "ModelRegistry", "arrays_to_bytes",
 logger = logging.getLogger(__name__)
 
 _MAGIC = b"MAMORIW1"
+_REGISTRY_LOCK = 7_270_003
 
 
 def arrays_to_bytes(arrays: Sequence[np.ndarray]) -> bytes:
@@ -214,6 +215,7 @@ class ModelRegistry:
                              f"{exc}") from exc
         digest = hashlib.sha256(blob).hexdigest()
         with self.store.write() as session:
+            self.store.lock(session, _REGISTRY_LOCK)  # concurrent registrations of equal weights share one blob
             if session.get(ModelBlobRow, digest) is None:
                 session.add(ModelBlobRow(sha256=digest, data=blob))
             row = ModelRow(name=name, version=int(version), sha256=digest, size_bytes=len(blob), fmt=fmt,
