@@ -53,6 +53,8 @@ def test_line_batches_across_chunk_boundaries() -> None:
     lines = [b"a" * n for n in (0, 1, 5, 17, 3, 40, 2)] + [b"z" * 100, b"tail"]
     data = b"\n".join(lines)  # no final newline
     batches = list(iter_line_batches(io.BytesIO(data), "t", chunk_bytes=7, max_line_bytes=50, batch_lines=3))
+    for b in batches:
+        b.materialize()
     seen: list[str] = []
     numbers: list[int] = []
     bad: list[tuple[int, str]] = []

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 
 import polars as pl
 
+from mamori.events._source import looks_compressed
 from mamori.events._text import (
     dash_null,
     parse_bool,
@@ -275,11 +276,27 @@ _NGINX_UNESCAPE = (
 )
 
 
-def _nginx_fast(df: pl.DataFrame) -> pl.DataFrame:
-    """The fast path for lines in exactly the writer's layout: string splits and prefix checks, no regex.
+def _dash_int(expr: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
+    """(value, valid): '-' is null; anything else must cast to ``dtype``."""
+    value = pl.when(expr == "-").then(None).otherwise(expr.cast(dtype, strict=False))
+    return value, (expr == "-") | value.is_not_null()
 
-    Returns the :func:`finalize` columns plus ``_ok``; rows with ``_ok`` false must be re-parsed by
-    :func:`_nginx_general`. ``@timestamp`` comes from ``msec=`` (the ``[time_local]`` field is not re-read).
+
+def _millis(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(integer milliseconds, valid) of 'S.mmm' text with exactly three decimals, as nginx writes them."""
+    value = expr.str.replace(".", "", literal=True).cast(pl.Int64, strict=False)
+    valid = (expr.str.slice(-4, 1) == ".") & (expr.str.len_bytes() >= 5) & (value >= 0)
+    return value, valid
+
+
+def _nginx_layout_select(
+    lf: pl.LazyFrame, max_line_bytes: int | None = None, *, whole_chunk: bool = False
+) -> pl.LazyFrame:
+    """The writer's layout from the quote-separated pieces ``field_0`` ... ``field_14`` of each line.
+
+    String splits and prefix checks only, no regex; values come out in their canonical dtypes. Adds ``_ok``
+    (the line is exactly in the layout and every value converts). ``@timestamp`` comes from ``msec=`` (the
+    ``[time_local]`` field is not re-read).
     """
     f = [pl.col(f"field_{i}") for i in range(15)]
     head = [pl.col("_h").struct.field(f"field_{i}") for i in range(7)]
@@ -287,24 +304,23 @@ def _nginx_fast(df: pl.DataFrame) -> pl.DataFrame:
     tail = [pl.col("_t").struct.field(f"field_{i}") for i in range(6)]
     req = [pl.col("_r").struct.field(f"field_{i}") for i in range(3)]
     url = [pl.col("_u").struct.field(f"field_{i}") for i in range(2)]
-    msec = [pl.col("_ms").struct.field(f"field_{i}") for i in range(2)]
-    lf = (
-        df.lazy()
-        .with_columns(pl.col("text").str.splitn('"', 15).alias("_p"))
-        .unnest("_p")
-        .with_columns(
-            f[0].str.splitn(" ", 7).alias("_h"),
-            f[2].str.splitn(" ", 5).alias("_m"),
-            f[6].str.splitn(" ", 6).alias("_t"),
-            f[1].str.splitn(" ", 3).alias("_r"),
-            f[12].str.strip_prefix(" msec=").str.splitn(".", 2).alias("_ms"),
-        )
-        .with_columns(req[1].str.splitn("?", 2).alias("_u"))
+    lf = lf.with_columns(
+        f[0].str.splitn(" ", 7).alias("_h"),
+        f[2].str.splitn(" ", 5).alias("_m"),
+        f[6].str.splitn(" ", 6).alias("_t"),
+        f[1].str.splitn(" ", 3).alias("_r"),
+    ).with_columns(
+        req[1].str.splitn("?", 2).alias("_u"),
+        tail[1].str.strip_prefix("request_time=").alias("_rt"),
+        f[12].str.strip_prefix(" msec=").alias("_msec"),
     )
-    secs = msec[0].cast(pl.Int64, strict=False)
-    frac = msec[1].str.pad_end(6, "0").cast(pl.Int64, strict=False)
-    rt = tail[1].str.strip_prefix("request_time=")
-    duration = seconds_to_ns(rt)
+    rt = pl.col("_rt")
+    rt_ms, rt_ok = _millis(rt)
+    msec, msec_ok = _millis(pl.col("_msec"))
+    status, status_ok = _dash_int(mid[1], pl.Int32())
+    size, size_ok = _dash_int(mid[2], pl.Int64())
+    req_len, req_len_ok = _dash_int(tail[2].str.strip_prefix("request_length="), pl.Int64())
+    port, port_ok = _dash_int(tail[3].str.strip_prefix("remote_port="), pl.Int32())
     ok = (
         (head[5] == "")
         & head[6].is_null()
@@ -323,22 +339,28 @@ def _nginx_fast(df: pl.DataFrame) -> pl.DataFrame:
         & (f[8] == " request_id=")
         & (f[10] == " ja3=")
         & f[12].str.starts_with(" msec=")
-        & f[13].is_null()
+        & (pl.lit(True) if whole_chunk else f[13].is_null())  # whole chunks: the length check in the caller
         & (req[0].str.len_bytes() > 0)
         & req[1].str.starts_with("/")
         & req[2].str.starts_with("HTTP/")
         & ~req[2].str.contains(" ", literal=True)
-        & secs.is_not_null()
-        & frac.is_not_null()
-        & (msec[1].str.len_bytes() <= 6)
-        & ((rt == "-") | duration.is_not_null())
-    ).fill_null(False)
-    out = lf.select(
+        & msec_ok
+        & ((rt == "-") | rt_ok)
+        & status_ok
+        & size_ok
+        & req_len_ok
+        & port_ok
+    )
+    length = pl.sum_horizontal([c.str.len_bytes().fill_null(0) for c in f[:13]]) + 12
+    if max_line_bytes is not None:
+        ok = ok & (length <= max_line_bytes)
+    return lf.select(
         "line_no",
         "text",
-        ok.alias("_ok"),
+        ok.fill_null(False).alias("_ok"),
+        length.cast(pl.Int64).alias("_len"),
         pl.lit(None, dtype=pl.String).alias("reason"),
-        pl.from_epoch(secs * 1_000_000 + frac, time_unit="us").dt.replace_time_zone("UTC").alias("@timestamp"),
+        pl.from_epoch(msec * 1000, time_unit="us").dt.replace_time_zone("UTC").alias("@timestamp"),
         dash_null(head[0]).alias("source.ip"),
         dash_null(head[2]).alias("user.name"),
         req[0].alias("http.request.method"),
@@ -346,20 +368,73 @@ def _nginx_fast(df: pl.DataFrame) -> pl.DataFrame:
         dash_null(f[7]).alias("url.domain"),
         url[0].alias("url.path"),
         url[1].alias("url.query"),
-        dash_null(mid[1]).alias("http.response.status_code"),
-        dash_null(mid[2]).alias("http.response.body.bytes"),
+        status.alias("http.response.status_code"),
+        size.alias("http.response.body.bytes"),
         dash_null(f[3]).alias("http.request.referrer"),
         dash_null(f[5]).alias("user_agent.original"),
-        duration.alias("event.duration"),
-        dash_null(tail[2].str.strip_prefix("request_length=")).alias("http.request.bytes"),
-        dash_null(tail[3].str.strip_prefix("remote_port=")).alias("source.port"),
+        pl.when(rt == "-").then(None).otherwise(rt_ms * 1_000_000).alias("event.duration"),
+        req_len.alias("http.request.bytes"),
+        port.alias("source.port"),
         dash_null(f[9]).alias("http.request.id"),
         dash_null(f[11]).alias("tls.client.ja3"),
-    ).collect()
+    )
+
+
+def _nginx_fast(df: pl.DataFrame) -> pl.DataFrame:
+    """The fast path for lines in exactly the writer's layout (see :func:`_nginx_layout_select`).
+
+    Returns the :func:`finalize` columns plus ``_ok``; rows with ``_ok`` false must be re-parsed by
+    :func:`_nginx_general`.
+    """
+    lf = df.lazy().with_columns(pl.col("text").str.splitn('"', 15).alias("_p")).unnest("_p")
+    out = _nginx_layout_select(lf).collect()
     if bool(df.get_column("text").str.contains("\\", literal=True).any()):
         out = _unescape_cols(out, _NGINX_UNESCAPE)
     ok_col = out.get_column("_ok")
-    return finalize(out.drop("_ok")).with_columns(ok_col)
+    return finalize(out.drop("_ok", "_len")).with_columns(ok_col)
+
+
+_QUOTE_SPLIT_SCHEMA = {f"field_{i}": pl.String for i in range(16)}
+
+
+def parse_nginx_chunk(raw: bytes, first_line: int, max_line_bytes: int) -> pl.DataFrame | None:
+    """Parse a whole chunk of lines in the writer's layout straight from bytes, or return None.
+
+    polars' CSV reader with ``"`` as the separator and no quoting cuts every line at its quotes (in Rust,
+    in parallel); the pieces go through :func:`_nginx_layout_select`. Returns canonical events only when
+    every line is in the layout and every value converts; otherwise None, and the caller parses the chunk
+    line by line (quarantining what does not parse). ``raw`` must hold complete lines, no final newline.
+    """
+    if not raw or raw.endswith(b"\n") or b"\r" in raw or looks_compressed(raw):
+        return None
+    try:
+        pieces = pl.read_csv(
+            raw,
+            has_header=False,
+            separator='"',
+            quote_char=None,
+            schema=_QUOTE_SPLIT_SCHEMA,
+            truncate_ragged_lines=True,
+            missing_columns="insert",
+            empty_string_is_null=False,
+        )
+    except (pl.exceptions.PolarsError, OSError):
+        return None  # e.g. invalid UTF-8: the line path finds and quarantines the line
+    n = pieces.height
+    lf = pieces.lazy().with_columns(
+        pl.int_range(first_line, first_line + n, dtype=pl.Int64).alias("line_no"),
+        pl.lit(None, dtype=pl.String).alias("text"),
+    )
+    out = _nginx_layout_select(lf, max_line_bytes, whole_chunk=True).collect()
+    if not bool(out.get_column("_ok").all()):
+        return None
+    # Every line has its 12 quotes (``_ok`` needs field 12); if the pieces' lengths plus 12 quotes per line and
+    # the newlines add up to the chunk, no line has more quotes than that (empty trailing pieces included).
+    if int(out.get_column("_len").sum()) + n - 1 != len(raw):
+        return None
+    if b"\\" in raw:
+        out = _unescape_cols(out, _NGINX_UNESCAPE)
+    return out.drop("line_no", "text", "reason", "_ok", "_len")
 
 
 def parse_nginx(df: pl.DataFrame) -> pl.DataFrame:

@@ -29,15 +29,32 @@ ProgressCallback = Callable[[int], None]
 class LineBatch:
     r"""Consecutive physical lines of one source.
 
-    ``lines`` holds every line (without its newline and trailing '\\r'), starting at line number
+    ``lines`` holds every line (without its newline and trailing '\r'), starting at line number
     ``first_line``; lines already rejected at byte level are empty strings there and listed in ``bad``
-    as ``(line_no, raw bytes, reason, detail, full length)``.
+    as ``(line_no, raw bytes, reason, detail, full length)``. A batch may arrive *unsplit*: ``lines`` is
+    None and ``raw`` holds the bytes (so a fast parser can read them directly); :meth:`materialize` splits it.
     """
 
     source: str
     first_line: int
-    lines: pl.Series
+    lines: pl.Series | None
     bad: list[tuple[int, bytes, str, str, int]] = field(default_factory=list)
+    raw: bytes | None = None
+    n_lines: int = 0
+    max_line_bytes: int = MAX_LINE_BYTES
+
+    def __post_init__(self) -> None:
+        if self.lines is not None:
+            self.n_lines = self.lines.len()
+
+    def materialize(self) -> pl.Series:
+        """Split ``raw`` into ``lines`` (and ``bad``) if not done yet; return ``lines``."""
+        if self.lines is None:
+            assert self.raw is not None
+            split = _split_complete(self.raw, self.source, self.first_line, self.max_line_bytes)
+            self.lines, self.bad = split.lines, split.bad
+        assert self.lines is not None
+        return self.lines
 
 
 def display_name(path: Path) -> str:
@@ -136,7 +153,7 @@ def iter_streams(path: Path) -> Iterator[tuple[str, IO[bytes]]]:
 
 def _fast_lines(data: bytes) -> pl.Series:
     """Cut bytes into lines in Rust, validating UTF-8; raise PolarsError on invalid UTF-8."""
-    if data and _UNIT_SEPARATOR not in data and not data.endswith(b"\n"):
+    if data and _UNIT_SEPARATOR not in data and not data.endswith(b"\n") and not looks_compressed(data):
         # polars' CSV reader with a separator that does not occur and no quoting is a fast, parallel line
         # splitter; blank lines come back as nulls, so line numbers stay exact.
         frame = pl.read_csv(data, has_header=False, separator="\x1f", quote_char=None, schema={"text": pl.String})
@@ -146,6 +163,12 @@ def _fast_lines(data: bytes) -> pl.Series:
 
 
 _UNIT_SEPARATOR = b"\x1f"
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
+
+
+def looks_compressed(data: bytes) -> bool:
+    """True if ``data`` starts like gzip, zstd or zlib, which polars' CSV reader would try to decompress."""
+    return data[:4].startswith(_COMPRESSED_MAGIC)
 
 
 def _split_complete(data: bytes, source: str, first_line: int, max_line_bytes: int) -> LineBatch:
@@ -153,7 +176,7 @@ def _split_complete(data: bytes, source: str, first_line: int, max_line_bytes: i
     bad: list[tuple[int, bytes, str, str, int]] = []
     try:
         lines = _fast_lines(data)
-    except pl.exceptions.PolarsError:
+    except (pl.exceptions.PolarsError, OSError):
         parts = data.split(b"\n")
         decoded: list[str] = []
         for i, part in enumerate(parts):
@@ -216,17 +239,18 @@ def iter_line_batches(
     skipping: tuple[int, bytes, int] | None = None
 
     def emit(data: bytes, start: int) -> Iterator[LineBatch]:
-        batch = _split_complete(data, source, start, max_line_bytes)
-        n = batch.lines.len()
+        n = data.count(b"\n") + 1
         if n <= batch_lines:
-            yield batch
+            yield LineBatch(source, start, None, raw=data, n_lines=n, max_line_bytes=max_line_bytes)
             return
+        batch = _split_complete(data, source, start, max_line_bytes)
+        lines = batch.materialize()
         for off in range(0, n, batch_lines):
             lo, hi = start + off, start + off + batch_lines
             yield LineBatch(
                 source=source,
                 first_line=lo,
-                lines=batch.lines.slice(off, batch_lines),
+                lines=lines.slice(off, batch_lines),
                 bad=[b for b in batch.bad if lo <= b[0] < hi],
             )
 
@@ -262,7 +286,7 @@ def iter_line_batches(
         else:
             complete, carry = data[:last_nl], data[last_nl + 1 :]
             for batch in emit(complete, line_no):
-                line_no = batch.first_line + batch.lines.len()
+                line_no = batch.first_line + batch.n_lines
                 yield batch
         if len(carry) > max_line_bytes:
             skipping = (line_no, carry[:KEEP_BYTES], len(carry))

@@ -22,6 +22,7 @@ from mamori.events._parsers import (
     LINE_PARSERS,
     MIN_FIELDS,
     count_fields,
+    parse_nginx_chunk,
 )
 from mamori.events._source import MAX_LINE_BYTES, LineBatch, ProgressCallback, iter_line_batches, iter_streams
 from mamori.events.formats import READ_FORMATS
@@ -177,6 +178,19 @@ def _parse_line_batch(
     return conform(good, source=_READER_NAMES[fmt]), bad, blank_count
 
 
+def _parse_batch(fmt: str, batch: LineBatch) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Parse one batch (on a worker thread): the nginx whole-chunk fast path if it applies, else line by line."""
+    if fmt == "nginx" and batch.lines is None and batch.raw is not None:
+        fast = parse_nginx_chunk(batch.raw, batch.first_line, batch.max_line_bytes)
+        if fast is not None:
+            return conform(fast, source="read_nginx"), _NO_BAD, 0
+    lines = batch.materialize()
+    return _parse_line_batch(fmt, lines, batch.first_line, {b[0] for b in batch.bad})
+
+
+_NO_BAD = pl.DataFrame(schema={"line_no": pl.Int64, "text": pl.String, "reason": pl.String, "field": pl.String})
+
+
 def _resolve_format(path: Path, fmt: str) -> str:
     if fmt == "auto":
         from mamori.events.detect import detect_format
@@ -305,7 +319,7 @@ def _iter_lines(
             reasons[reason] += 1
             if quarantine is not None:
                 quarantine.add(source, line_no, raw, reason, detail, raw_bytes=full)
-        summary.lines += batch.lines.len()
+        summary.lines += batch.n_lines
         summary.blank += blank
         summary.parsed += good.height
         summary.add_reasons(reasons)
@@ -317,7 +331,7 @@ def _iter_lines(
                 sum(reasons.values()),
                 source,
                 batch.first_line,
-                batch.first_line + batch.lines.len() - 1,
+                batch.first_line + batch.n_lines - 1,
                 rejected[0][3],
                 where,
             )
@@ -332,8 +346,7 @@ def _iter_lines(
             for batch in iter_line_batches(
                 stream, source, batch_lines=batch_lines, progress=progress, max_line_bytes=max_line_bytes
             ):
-                bad_lines = {b[0] for b in batch.bad}
-                future = pool.submit(_parse_line_batch, fmt, batch.lines, batch.first_line, bad_lines)
+                future = pool.submit(_parse_batch, fmt, batch)
                 pending.append((batch, future))
                 while len(pending) > PARSE_THREADS:
                     done_batch, done = pending.popleft()
