@@ -83,7 +83,8 @@ class TaxiiClient:
         self._server = Server(self.url, user=member, password=api_key, verify=verify)
 
     def _api_root(self) -> Any:
-        root = _call(f"discovery at {self.url}", lambda: self._server.default or self._server.api_roots[0])
+        root = _call(f"discovery at {self.url}",
+                     lambda: self._server.default or next(iter(self._server.api_roots), None))
         if root is None:
             raise IntelError(f"the TAXII server at {self.url} lists no API root")
         return root
