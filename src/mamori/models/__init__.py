@@ -9,6 +9,8 @@ from mamori.models.base import TorchDetector
 from mamori.models.classifier import AttackClassifier
 from mamori.models.evaluate import evaluate_by_family, evaluate_scores, tpr_at_fpr
 from mamori.models.explain import Explanation, FeatureContribution, explain
+from mamori.models.hybrid import HybridDetector, ReconstructionScorer, ScoreStats, anomaly_log_score
+from mamori.models.text import MessageClassifier, TextFeaturizer
 from mamori.models.threshold import ThresholdCalibrator, calibrate_threshold
 
 __all__ = [
@@ -16,8 +18,14 @@ __all__ = [
     "AutoencoderDetector",
     "Explanation",
     "FeatureContribution",
+    "HybridDetector",
+    "MessageClassifier",
+    "ReconstructionScorer",
+    "ScoreStats",
+    "TextFeaturizer",
     "ThresholdCalibrator",
     "TorchDetector",
+    "anomaly_log_score",
     "calibrate_threshold",
     "evaluate_by_family",
     "evaluate_scores",

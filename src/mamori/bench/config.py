@@ -1,0 +1,65 @@
+"""Settings of a ``mamori bench`` run."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["BenchConfig"]
+
+
+class BenchConfig(BaseModel):
+    """How a benchmark run splits, trains and judges.
+
+    Parameters
+    ----------
+    institutions : int, default=10
+        Simulated institutions ``K`` sharing the training pool.
+    alpha : float, default=0.3
+        Dirichlet concentration of the non-IID split (smaller = more skewed).
+    seed : int, default=0
+        Seed of the institution split and of every model.
+    rounds : int, default=20
+        Federated rounds.
+    local_epochs : int, default=2
+        Epochs per round on each member; local-only and centralized models train ``rounds * local_epochs``
+        epochs so every regime makes the same number of passes.
+    hidden : tuple of int, default=(64, 32)
+        Hidden layers of the classifier (``(32,)`` is used for text datasets' message classifier).
+    ae_hidden : tuple of int, default=(64, 16)
+        Encoder widths of the autoencoder.
+    batch_size : int, default=256
+        Mini-batch size.
+    learning_rate : float, default=1e-3
+        Adam learning rate of the tabular models.
+    validation_share : float, default=0.15
+        Share of each institution's rows held out (never trained on) to choose F1 thresholds and calibrate
+        the hybrid score. The test split is never used for any choice.
+    min_rows : int, default=20
+        Every institution gets at least this many rows.
+    autoencoder : bool, default=True
+        Train the autoencoder and the hybrid (not for text datasets).
+    local_anomaly : bool, default=True
+        Also train each institution's own autoencoder (for the local-only hybrid).
+    references : bool, default=True
+        Centralized scikit-learn references: HistGradientBoosting and IsolationForest on normal rows.
+    max_reference_rows : int, default=200_000
+        Rows the references are fitted on at most (a seeded sample beyond that).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    institutions: int = Field(default=10, ge=2, le=200)
+    alpha: float = Field(default=0.3, gt=0.0)
+    seed: int = 0
+    rounds: int = Field(default=20, ge=1)
+    local_epochs: int = Field(default=2, ge=1)
+    hidden: tuple[int, ...] = (64, 32)
+    ae_hidden: tuple[int, ...] = (64, 16)
+    batch_size: int = Field(default=256, ge=8)
+    learning_rate: float = Field(default=1e-3, gt=0.0)
+    validation_share: float = Field(default=0.15, gt=0.0, lt=0.9)
+    min_rows: int = Field(default=20, ge=5)
+    autoencoder: bool = True
+    local_anomaly: bool = True
+    references: bool = True
+    max_reference_rows: int = Field(default=200_000, ge=100)

@@ -1,0 +1,472 @@
+"""``mamori bench``: split a public dataset among institutions, train every regime and reference, judge alike."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from mamori.bench.config import BenchConfig
+from mamori.bench.dataset import BenchDataset
+from mamori.bench.metrics import best_f1_threshold, score_metrics
+from mamori.bench.references import fit_hist_gradient_boosting, fit_isolation_forest
+from mamori.bench.split import dirichlet_split, split_skew
+from mamori.errors import ConfigError
+from mamori.features import FeatureStats, Standardizer
+from mamori.federation import EstimatorTrainer, FederationConfig, RoundReport, run_federation
+from mamori.models import (
+    AttackClassifier,
+    AutoencoderDetector,
+    HybridDetector,
+    MessageClassifier,
+    ReconstructionScorer,
+    ScoreStats,
+)
+
+__all__ = ["ProgressCallback", "RESULT_KEYS", "aggregate_seeds", "run_bench", "run_bench_seeds"]
+
+logger = logging.getLogger(__name__)
+
+#: ``progress(stage, done, total)``; the CLI renders it as progress bars.
+ProgressCallback = Callable[[str, int, int], None]
+
+#: Rows of the results table, in display order: (model, regime).
+RESULT_KEYS: tuple[tuple[str, str], ...] = (
+    ("classifier", "local median"),
+    ("classifier", "local worst"),
+    ("classifier", "federated"),
+    ("classifier", "centralized"),
+    ("autoencoder", "local median"),
+    ("autoencoder", "local worst"),
+    ("autoencoder", "federated"),
+    ("autoencoder", "centralized"),
+    ("hybrid", "local median"),
+    ("hybrid", "local worst"),
+    ("hybrid", "federated"),
+    ("hybrid", "centralized"),
+    ("hist_gradient_boosting", "centralized"),
+    ("isolation_forest", "centralized"),
+)
+_METRICS = ("roc_auc", "pr_auc", "f1", "tpr_at_1pct_fpr")
+
+
+@dataclass
+class _Member:
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+
+
+class _Identity:
+    """Stand-in scaler for datasets whose vectors are already normalised."""
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(X, dtype=np.float32)
+
+
+def _members(dataset: BenchDataset, config: BenchConfig) -> tuple[list[_Member], list[np.ndarray]]:
+    parts = dirichlet_split(
+        dataset.category_train, config.institutions, config.alpha, config.seed, min_rows=config.min_rows
+    )
+    members = []
+    for k, idx in enumerate(parts):
+        rng = np.random.default_rng([config.seed, k, 7])
+        idx = idx.copy()
+        rng.shuffle(idx)
+        n_val = max(1, int(round(len(idx) * config.validation_share)))
+        val, train = np.sort(idx[:n_val]), np.sort(idx[n_val:])
+        members.append(
+            _Member(
+                name=f"inst-{k:02d}",
+                X_train=dataset.X_train[train],
+                y_train=dataset.y_train[train],
+                X_val=dataset.X_train[val],
+                y_val=dataset.y_train[val],
+            )
+        )
+    return members, parts
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in ("mamori", "flwr", "torch", "scikit-learn", "numpy", "polars"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _summarise_local(per_member: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Median and worst institution, metric by metric (worst = lowest; NaNs, e.g. single-class, count as 0)."""
+    median: dict[str, Any] = {}
+    worst: dict[str, Any] = {}
+    for metric in (*_METRICS, "precision", "recall"):
+        values = np.array([m[metric] for m in per_member.values()], dtype=np.float64)
+        values = np.where(np.isnan(values), 0.0, values)
+        median[metric] = float(np.median(values))
+        worst[metric] = float(values.min())
+        worst[f"{metric}_institution"] = list(per_member)[int(np.argmin(values))]
+    return median, worst
+
+
+class _Context:
+    """Everything one run shares: data, scalers, judging."""
+
+    def __init__(self, dataset: BenchDataset, config: BenchConfig, members: list[_Member]) -> None:
+        self.dataset = dataset
+        self.config = config
+        self.members = members
+        self.n_features = dataset.n_features
+        self.text = not dataset.standardise
+        if dataset.standardise:
+            self.member_stats = [FeatureStats.from_matrix(m.X_train) for m in members]
+            self.scaler: Standardizer | _Identity = Standardizer().fit_stats(FeatureStats.merge(self.member_stats))
+        else:
+            self.member_stats = []
+            self.scaler = _Identity()
+        self.X_test = self.scaler.transform(dataset.X_test)
+        self.X_val = np.concatenate([self.scaler.transform(m.X_val) for m in members])
+        self.y_val = np.concatenate([m.y_val for m in members])
+
+    def own_scaler(self, k: int) -> Standardizer | _Identity:
+        if not self.dataset.standardise:
+            return _Identity()
+        return Standardizer().fit_stats(self.member_stats[k])
+
+    def classifier(self, epochs: int) -> AttackClassifier:
+        c = self.config
+        if self.text:
+            return MessageClassifier(epochs=epochs, seed=c.seed)
+        return AttackClassifier(
+            hidden_layers=c.hidden, epochs=epochs, batch_size=c.batch_size, learning_rate=c.learning_rate, seed=c.seed
+        )
+
+    def autoencoder(self, epochs: int) -> AutoencoderDetector:
+        c = self.config
+        return AutoencoderDetector(
+            hidden_layers=c.ae_hidden,
+            epochs=epochs,
+            batch_size=c.batch_size,
+            learning_rate=c.learning_rate,
+            seed=c.seed,
+        )
+
+    def judge(
+        self, score: Callable[[np.ndarray], np.ndarray], X_val: np.ndarray, y_val: np.ndarray, X_test: np.ndarray
+    ) -> dict[str, Any]:
+        threshold = best_f1_threshold(y_val, score(X_val)) if len(y_val) else math.inf
+        metrics = score_metrics(
+            self.dataset.y_test,
+            score(X_test),
+            threshold,
+            categories=self.dataset.category_test,
+            unseen=self.dataset.unseen_categories,
+        )
+        metrics["threshold"] = threshold
+        return metrics
+
+    def federate(
+        self,
+        make: Callable[[], Any],
+        trainers_data: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+        stage: str,
+        report: ProgressCallback,
+    ) -> tuple[Any, dict[str, Any]]:
+        c = self.config
+        seed_model = make()
+        seed_model.init_weights(self.n_features)
+        trainers = []
+        for _name, Xtr, ytr, Xev, yev in trainers_data:
+            est = make()
+            est.init_weights(self.n_features)
+            trainers.append(EstimatorTrainer(est, Xtr, ytr, Xev, yev))
+        n = len(trainers)
+        fed_config = FederationConfig(
+            num_rounds=c.rounds,
+            local_epochs=c.local_epochs,
+            min_train_nodes=n,
+            min_available_nodes=n,
+            min_evaluate_nodes=n,
+            evaluate_initial=False,
+            seed=c.seed,
+        )
+
+        def on_round(r: RoundReport) -> None:
+            report(stage, r.server_round, c.rounds)
+
+        started = time.perf_counter()
+        flwr_logger = logging.getLogger("flwr")
+        level = flwr_logger.level
+        flwr_logger.setLevel(logging.WARNING)  # Flower logs every round at INFO; the bench reports progress itself
+        try:
+            fed = run_federation(
+                trainers,
+                seed_model.get_weights(),
+                fed_config,
+                on_round=on_round,
+                member_names=[t[0] for t in trainers_data],
+            )
+        finally:
+            flwr_logger.setLevel(level)
+        model = make()
+        model.init_weights(self.n_features)
+        model.set_weights(fed.arrays)
+        history = [
+            {
+                "round": r.server_round,
+                "loss": None if r.evaluate_loss is None else float(r.evaluate_loss),
+                "pr_auc": float(r.evaluate_metrics.get("pr_auc", float("nan"))),
+                "bytes": int(r.bytes_down + r.bytes_up),
+            }
+            for r in fed.history
+        ]
+        info = {
+            "members": n,
+            "rounds": history,
+            "bytes_total": int(sum(h["bytes"] for h in history)),
+            "final_hash": fed.weights_hash,
+            "seconds": time.perf_counter() - started,
+        }
+        return model, info
+
+
+def run_bench(
+    dataset: BenchDataset, config: BenchConfig | None = None, *, progress: ProgressCallback | None = None
+) -> dict[str, Any]:
+    """Split ``dataset`` among institutions; train local-only, federated and centralized models and references.
+
+    Every model sees the same rows: each institution's share of the training pool minus a held-out validation
+    part. Models are judged on the whole test split; F1 thresholds and the hybrid's benign score scales come
+    from validation rows only (federated: pooled through sums; local-only: the institution's own).
+
+    Parameters
+    ----------
+    dataset : BenchDataset
+        From :func:`~mamori.bench.load_dataset`.
+    config : BenchConfig or None, default=None
+        Institutions, alpha, seed, rounds; None uses ``BenchConfig()``.
+    progress : callable or None, default=None
+        ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    dict
+        ``meta`` (config, versions, hardware, seconds), ``dataset`` (counts and split notes), ``split`` (skew
+        per institution), ``results`` (``"model/regime"`` -> metrics, for every pair of :data:`RESULT_KEYS` that
+        ran), ``local`` (per-institution metrics), ``federation`` (rounds and bytes per federated model),
+        ``seconds`` per stage.
+    """
+    started = time.perf_counter()
+    report = progress or (lambda stage, done, total: None)
+    config = config or BenchConfig()
+    c = config
+    members, parts = _members(dataset, c)
+    skew = split_skew(parts, dataset.category_train, dataset.y_train, [m.name for m in members])
+    ctx = _Context(dataset, c, members)
+    epochs = c.rounds * c.local_epochs
+    use_ae = c.autoencoder and not ctx.text
+    results: dict[str, Any] = {}
+    local: dict[str, dict[str, Any]] = {"classifier": {}, "autoencoder": {}, "hybrid": {}}
+    seconds: dict[str, float] = {}
+    federation: dict[str, Any] = {}
+
+    # (a) local-only: each institution alone, with its own feature statistics.
+    t0 = time.perf_counter()
+    for k, m in enumerate(members):
+        scaler = ctx.own_scaler(k)
+        Xtr, Xval, Xte = scaler.transform(m.X_train), scaler.transform(m.X_val), scaler.transform(dataset.X_test)
+        clf = ctx.classifier(epochs).fit(Xtr, m.y_train)
+        local["classifier"][m.name] = ctx.judge(clf.decision_function, Xval, m.y_val, Xte)
+        benign_tr = Xtr[m.y_train == 0]
+        benign_val = Xval[m.y_val == 0]
+        if use_ae and c.local_anomaly and len(benign_tr) >= 2 and len(benign_val) >= 2:
+            ae = ReconstructionScorer(ctx.autoencoder(epochs).fit(benign_tr)).fit(benign_val)
+            local["autoencoder"][m.name] = ctx.judge(ae.decision_function, Xval, m.y_val, Xte)
+            hybrid = HybridDetector(clf, ae).calibrate(benign_val)
+            local["hybrid"][m.name] = ctx.judge(hybrid.decision_function, Xval, m.y_val, Xte)
+        elif use_ae and c.local_anomaly:
+            # No normal traffic of its own: no autoencoder; the institution's hybrid is its classifier alone.
+            nan = {k2: math.nan for k2 in (*_METRICS, "precision", "recall")}
+            local["autoencoder"][m.name] = {**nan, "note": "no benign rows: no autoencoder"}
+            local["hybrid"][m.name] = {**local["classifier"][m.name], "note": "classifier only (no benign rows)"}
+        report("local-only", k + 1, len(members))
+    for model, per in local.items():
+        if per:
+            results[f"{model}/local median"], results[f"{model}/local worst"] = _summarise_local(per)
+    seconds["local"] = time.perf_counter() - t0
+
+    # (b) federated over Flower, with consortium-wide feature statistics.
+    t0 = time.perf_counter()
+    scaled = [
+        (m.name, ctx.scaler.transform(m.X_train), m.y_train, ctx.scaler.transform(m.X_val), m.y_val) for m in members
+    ]
+    fed_clf, federation["classifier"] = ctx.federate(
+        lambda: ctx.classifier(c.local_epochs), scaled, "federated classifier", report
+    )
+    results["classifier/federated"] = ctx.judge(fed_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
+    if use_ae:
+        ae_data = [
+            (name, Xtr[ytr == 0], np.zeros(int((ytr == 0).sum()), dtype=np.int64), Xv, yv)
+            for name, Xtr, ytr, Xv, yv in scaled
+            if int((ytr == 0).sum()) >= 2
+        ]
+        fed_ae, federation["autoencoder"] = ctx.federate(
+            lambda: ctx.autoencoder(c.local_epochs), ae_data, "federated autoencoder", report
+        )
+        # Two secure sums over the members' benign validation rows: per-feature error sums, then score histograms.
+        scorer = ReconstructionScorer(fed_ae)
+        benign_vals = [Xv[yv == 0] for _n, _Xt, _yt, Xv, yv in scaled if (yv == 0).sum() >= 1]
+        sums = [scorer.member_sums(Xb) for Xb in benign_vals]
+        scorer.fit_sums(np.sum([s[0] for s in sums], axis=0), sum(s[1] for s in sums))
+        results["autoencoder/federated"] = ctx.judge(scorer.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
+        hybrid = HybridDetector(fed_clf, scorer)
+        parts_stats = [hybrid.member_stats(Xb) for Xb in benign_vals]
+        hybrid.calibrate_stats(ScoreStats.merge(p[0] for p in parts_stats), ScoreStats.merge(p[1] for p in parts_stats))
+        results["hybrid/federated"] = ctx.judge(hybrid.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
+        results["hybrid/federated"]["calibration"] = {
+            "benign_validation_rows": hybrid.classifier_stats_.count,
+            "members": len(parts_stats),
+        }
+    seconds["federated"] = time.perf_counter() - t0
+
+    # (c) centralized on pooled rows: the upper bound no real consortium may run.
+    t0 = time.perf_counter()
+    X_pool = np.concatenate([s[1] for s in scaled])
+    y_pool = np.concatenate([s[2] for s in scaled])
+    cen_clf = ctx.classifier(epochs).fit(X_pool, y_pool)
+    results["classifier/centralized"] = ctx.judge(cen_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
+    report("centralized", 1, 2 if use_ae else 1)
+    if use_ae:
+        cen_ae = ReconstructionScorer(ctx.autoencoder(epochs).fit(X_pool[y_pool == 0])).fit(ctx.X_val[ctx.y_val == 0])
+        results["autoencoder/centralized"] = ctx.judge(cen_ae.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
+        hybrid = HybridDetector(cen_clf, cen_ae).calibrate(ctx.X_val[ctx.y_val == 0])
+        results["hybrid/centralized"] = ctx.judge(hybrid.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
+        report("centralized", 2, 2)
+    del X_pool
+    seconds["centralized"] = time.perf_counter() - t0
+
+    # (d) centralized scikit-learn references on the same pooled rows (raw features).
+    if c.references:
+        t0 = time.perf_counter()
+        X_raw = np.concatenate([m.X_train for m in members])
+        y_raw = np.concatenate([m.y_train for m in members])
+        X_val_raw = np.concatenate([m.X_val for m in members])
+        with threadpool_limits(1):  # deterministic and polite on a shared machine
+            hgb = fit_hist_gradient_boosting(X_raw, y_raw, seed=c.seed, max_rows=c.max_reference_rows)
+        results["hist_gradient_boosting/centralized"] = ctx.judge(
+            hgb.decision_function, X_val_raw, ctx.y_val, dataset.X_test
+        )
+        report("references", 1, 2)
+        iso = fit_isolation_forest(X_raw[y_raw == 0], seed=c.seed, max_rows=c.max_reference_rows)
+        results["isolation_forest/centralized"] = ctx.judge(
+            lambda X: -iso.score_samples(X), X_val_raw, ctx.y_val, dataset.X_test
+        )
+        report("references", 2, 2)
+        seconds["references"] = time.perf_counter() - t0
+
+    seconds["total"] = time.perf_counter() - started
+    return {
+        "meta": {
+            "dataset": dataset.name,
+            "config": config.model_dump(mode="json"),
+            "versions": _versions(),
+            "hardware": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
+            "method": (
+                "Dirichlet split of the training pool over categories; each institution holds out "
+                f"{config.validation_share:.0%} of its rows for validation. Every model is judged on the whole test "
+                "split; F1 uses a threshold chosen on validation rows; TPR at 1% FPR, ROC-AUC and PR-AUC (average "
+                "precision) rank raw scores (logits for classifiers)."
+            ),
+        },
+        "dataset": dataset.describe(),
+        "split": skew,
+        "results": {f"{m}/{r}": results[f"{m}/{r}"] for m, r in RESULT_KEYS if f"{m}/{r}" in results},
+        "local": {k: v for k, v in local.items() if v},
+        "federation": federation,
+        "seconds": seconds,
+    }
+
+
+def aggregate_seeds(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Mean and standard deviation over seeds of every headline metric.
+
+    Parameters
+    ----------
+    runs : sequence of dict
+        Outputs of :func:`run_bench` with different seeds.
+
+    Returns
+    -------
+    dict
+        ``"model/regime"`` -> metric -> ``{"mean", "std", "n"}`` (std with ``ddof=1``; 0 for one seed); the
+        seen/unseen figures appear as ``unseen.tpr_at_1pct_fpr`` and so on.
+    """
+    if not runs:
+        raise ConfigError("aggregate_seeds: no runs given.")
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for key in runs[0]["results"]:
+        per_metric: dict[str, list[float]] = {}
+        for run in runs:
+            r = run["results"].get(key, {})
+            for metric in _METRICS:
+                per_metric.setdefault(metric, []).append(float(r.get(metric, math.nan)))
+            for group in ("seen", "unseen"):
+                if group in r:
+                    for metric in ("pr_auc", "tpr_at_1pct_fpr"):
+                        per_metric.setdefault(f"{group}.{metric}", []).append(float(r[group][metric]))
+        out[key] = {
+            metric: {
+                "mean": float(np.mean(v)),
+                "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+                "n": len(v),
+            }
+            for metric, v in per_metric.items()
+        }
+    return out
+
+
+def run_bench_seeds(
+    dataset: BenchDataset,
+    config: BenchConfig,
+    seeds: Sequence[int],
+    *,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Run :func:`run_bench` once per seed (institution split and model seeds change; the dataset does not).
+
+    Parameters
+    ----------
+    dataset : BenchDataset
+        The dataset.
+    config : BenchConfig
+        Settings; its ``seed`` is replaced by each of ``seeds``.
+    seeds : sequence of int
+        At least one seed.
+    progress : callable or None, default=None
+        ``progress(stage, done, total)``; stages are prefixed with ``seed N:``.
+
+    Returns
+    -------
+    dict
+        ``runs`` (each :func:`run_bench` output) and ``aggregate`` (:func:`aggregate_seeds`).
+    """
+    if not seeds:
+        raise ConfigError("run_bench_seeds: give at least one seed.")
+    runs = []
+    for s in seeds:
+        cb = None if progress is None else (lambda stage, d, t, s=s: progress(f"seed {s}: {stage}", d, t))
+        runs.append(run_bench(dataset, config.model_copy(update={"seed": int(s)}), progress=cb))
+    return {"runs": runs, "aggregate": aggregate_seeds(runs)}

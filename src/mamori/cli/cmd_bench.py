@@ -1,0 +1,155 @@
+"""``mamori bench``: local-only vs federated vs centralized training on a public (or your own) labelled dataset."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mamori.cli.app import app
+from mamori.cli.progress import stage_progress
+
+_LABELS = {
+    "classifier": "classifier (MLP)",
+    "autoencoder": "autoencoder (label-free)",
+    "hybrid": "hybrid",
+    "hist_gradient_boosting": "HistGradientBoosting",
+    "isolation_forest": "IsolationForest (normal only)",
+}
+
+
+def _fmt(value: Any, std: float | None = None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if std is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} ± {std:.3f}"
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _table(results: dict[str, Any], title: str, unseen: bool) -> Table:
+    cols = ["model", "regime", "ROC-AUC", "PR-AUC", "F1", "TPR@1%FPR"]
+    if unseen:
+        cols += ["TPR@1%FPR seen", "TPR@1%FPR unseen"]
+    table = Table(*cols, title=title)
+    for key, r in results.items():
+        model, regime = key.split("/")
+        row = [_LABELS.get(model, model), regime]
+        if "mean" in next(iter(r.values()), {}):  # aggregated over seeds
+            row += [_fmt(r[m]["mean"], r[m]["std"]) for m in ("roc_auc", "pr_auc", "f1", "tpr_at_1pct_fpr")]
+            if unseen:
+                for g in ("seen", "unseen"):
+                    a = r.get(f"{g}.tpr_at_1pct_fpr")
+                    row.append(_fmt(a["mean"], a["std"]) if a else "—")
+        else:
+            row += [_fmt(r.get(m)) for m in ("roc_auc", "pr_auc", "f1", "tpr_at_1pct_fpr")]
+            if unseen:
+                row += [_fmt(r.get(g, {}).get("tpr_at_1pct_fpr")) for g in ("seen", "unseen")]
+        table.add_row(*row)
+    return table
+
+
+@app.command("bench")
+def bench_command(
+    dataset: str = typer.Argument(..., help="nsl-kdd, csic, sms, or generic (with --mapping) / a mapping .toml."),
+    institutions: int = typer.Option(10, "--institutions", "-k", min=2, help="Simulated institutions."),
+    alpha: float = typer.Option(0.3, "--alpha", min=0.001, help="Dirichlet concentration of the non-IID split."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the institution split and the models."),
+    seeds: str | None = typer.Option(None, "--seeds", help="Comma-separated seeds (e.g. 0,1,2): mean ± std."),
+    rounds: int = typer.Option(20, "--rounds", min=1, help="Federated rounds."),
+    local_epochs: int = typer.Option(2, "--local-epochs", min=1, help="Epochs per round on each institution."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Folder of the public datasets (default $MAMORI_DATA_DIR or ../shared/data)."
+    ),
+    mapping: Path | None = typer.Option(None, "--mapping", help="TOML mapping of a generic dataset."),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the train/test split (CSIC, SMS, generic)."),
+    max_train: int | None = typer.Option(None, "--max-train", help="NSL-KDD: sample this many training rows."),
+    no_references: bool = typer.Option(False, "--no-references", help="Skip HistGradientBoosting / IsolationForest."),
+    no_local_anomaly: bool = typer.Option(
+        False, "--no-local-anomaly", help="Skip each institution's own autoencoder (faster)."
+    ),
+    out: Path = typer.Option(Path("mamori-out/bench"), "--out", help="Folder for results-<dataset>.json."),
+) -> None:
+    """Split a labelled dataset among institutions; compare local-only, federated, centralized and references."""
+    from mamori.bench import BenchConfig, load_dataset, run_bench, run_bench_seeds, split_skew  # noqa: F401
+
+    console = Console()
+    seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else [seed]
+    ds = load_dataset(dataset, data_dir=data_dir, mapping=mapping, split_seed=split_seed, max_train=max_train)
+    info = ds.describe()
+    console.print(
+        f"[bold]{ds.name}[/]: {info['train_rows']:,} training rows ({info['train_attacks']:,} attacks), "
+        f"{info['test_rows']:,} test rows ({info['test_attacks']:,} attacks), {info['features']} features"
+    )
+    notes = info["notes"]
+    if "removed_duplicates" in notes:
+        extra = (
+            f", {notes['removed_label_conflicts']:,} with conflicting labels"
+            if "removed_label_conflicts" in notes
+            else ""
+        )
+        console.print(f"deduplication removed {notes['removed_duplicates']:,} duplicate rows{extra} before splitting")
+    if info["unseen_test_categories"]:
+        console.print(
+            f"{info['unseen_test_attacks']:,} test attacks belong to {len(info['unseen_test_categories'])} "
+            "categories never seen in training"
+        )
+    config = BenchConfig(
+        institutions=institutions,
+        alpha=alpha,
+        seed=seed_list[0],
+        rounds=rounds,
+        local_epochs=local_epochs,
+        references=not no_references,
+        local_anomaly=not no_local_anomaly,
+    )
+    with stage_progress() as progress:
+        if len(seed_list) == 1:
+            runs = [run_bench(ds, config, progress=progress)]
+            aggregate = None
+        else:
+            both = run_bench_seeds(ds, config, seed_list, progress=progress)
+            runs, aggregate = both["runs"], both["aggregate"]
+    skew = runs[0]["split"]
+    table = Table(
+        "institution",
+        "rows",
+        "attacks",
+        "attack share",
+        "categories",
+        "dominant",
+        title=(
+            f"non-IID split (seed {seed_list[0]}, alpha {alpha}): mean total-variation distance "
+            f"{skew['mean_tv_distance']:.2f}, {skew['attack_only']} attack-only, {skew['benign_only']} benign-only"
+        ),
+    )
+    for r in skew["institutions"]:
+        table.add_row(
+            r["institution"],
+            f"{r['rows']:,}",
+            f"{r['attacks']:,}",
+            f"{r['attack_share']:.2f}",
+            str(r["categories"]),
+            f"{r['dominant']} ({r['dominant_share']:.0%})",
+        )
+    console.print(table)
+    unseen = bool(info["unseen_test_categories"])
+    if aggregate is None:
+        console.print(_table(runs[0]["results"], f"{ds.name}: test split, seed {seed_list[0]}", unseen))
+    else:
+        console.print(_table(aggregate, f"{ds.name}: test split, mean ± std over seeds {seed_list}", unseen))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"results-{ds.name}.json"
+    payload = {"runs": runs, "aggregate": aggregate, "seeds": seed_list}
+    path.write_text(json.dumps(payload, indent=2, default=_json_default, allow_nan=True), encoding="utf-8")
+    console.print(f"results: {path.resolve()}  ({sum(r['seconds']['total'] for r in runs):.0f} s)")
