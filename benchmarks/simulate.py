@@ -56,18 +56,25 @@ def main() -> None:
     print(f"hardware: cpus={os.cpu_count()} platform={platform.platform()} machine={platform.machine()}")
     print(f"config: banks={config.banks} days={config.days} seed={config.seed} scale={config.scale}")
 
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average (1 min) at start: {load:.1f}  (other processes share the cores; see CPU time)")
     t0 = time.perf_counter()
+    c0 = time.process_time()
     consortium = simulate_consortium(
         config, progress=lambda msg, done, total: print(f"  {msg} ({time.perf_counter() - t0:.1f} s)", flush=True)
     )
     generated = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     n = consortium.n_events
     attacks = sum(int(f["labels.is_attack"].sum()) for f in consortium.events.values())
     customers = sum(p.customers for p in consortium.profiles)
     print(f"dataset: {customers:,} customers, {n:,} events ({attacks:,} attack, {attacks / n:.2%})")
     for p in consortium.profiles:
         print(f"  {p.bank_id}: {p.customers:,} customers, {consortium.events[p.bank_id].height:,} events")
-    print(f"GENERATE: {n:,} events in {generated:.1f} s = {n / generated:,.0f} events/s")
+    print(
+        f"GENERATE: {n:,} events in {generated:.1f} s wall = {n / generated:,.0f} events/s "
+        f"(CPU time {cpu:.1f} s, all threads)"
+    )
     hours, customers_ = [], []
     for frame in consortium.events.values():  # per bank, so no 6M-row copy is made
         benign = frame.lazy().filter(~pl.col("labels.is_attack")).select("@timestamp", "user.id")
