@@ -184,7 +184,7 @@ def _sessions(
 
     Returns the rows and, per row, the session and step indices (for amounts, payees, ...).
     """
-    sess, slot, first = expand_slots(steps, counts)  # type: ignore[arg-type]
+    sess, slot, first = expand_slots(steps, counts)
     kinds = np.array([s.kind for s in steps])[slot]
     status = np.array([s.status for s in steps])[slot]
     med = np.array([s.gap_s for s in steps])[slot]
@@ -1029,7 +1029,7 @@ def _concat(parts: list[Rows]) -> Rows:
     if any(p.ja3 is not None for p in parts):
         if not all(p.ja3 is not None for p in parts):
             raise ValueError("_concat: set ja3 on every part or none")
-        out.ja3 = np.concatenate([p.ja3 for p in parts])  # type: ignore[misc]
+        out.ja3 = np.concatenate([p.ja3 for p in parts if p.ja3 is not None])
     if any(p.amount is not None for p in parts):
         out.amount = np.concatenate([p.amount if p.amount is not None else np.full(len(p), np.nan) for p in parts])
     if any(p.referrer is not None for p in parts):

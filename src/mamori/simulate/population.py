@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -268,7 +269,7 @@ class _Slot:
     authed: bool  # rows of this slot carry user.id / session.id
 
 
-def expand_slots(slots: list[_Slot], counts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def expand_slots(slots: Sequence[object], counts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Expand per-session slot counts into rows ordered by session then slot.
 
     Returns
