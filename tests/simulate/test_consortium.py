@@ -13,6 +13,7 @@ from mamori.simulate import (
     GATEWAY_EXTENSIONS,
     Consortium,
     SimulationConfig,
+    iter_bank_events,
     simulate_consortium,
     simulate_to_disk,
     write_consortium,
@@ -47,6 +48,13 @@ def test_streaming_writer_matches_the_in_memory_one(tmp_path: Path) -> None:
     for rel in _files(a):
         assert filecmp.cmp(a / rel, b / rel, shallow=False), rel
     assert summary.equals(simulate_consortium(TINY).summary())
+
+
+def test_iter_bank_events_matches_simulate_consortium() -> None:
+    whole = simulate_consortium(TINY)
+    banks = [(p.bank_id, f) for p, f in iter_bank_events(TINY)]
+    assert [b for b, _ in banks] == whole.bank_ids
+    assert all(f.equals(whole.events[b]) for b, f in banks)
 
 
 def test_different_seeds_give_different_traffic() -> None:

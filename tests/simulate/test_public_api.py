@@ -7,6 +7,7 @@ def test_public_api_is_pinned() -> None:
         "BankProfile", "BankTarget", "BolaEnumeration", "BrokeragePump", "Campaign", "CampaignPlan", "Consortium",
         "CredentialStuffing", "CredentialStuffingLowSlow", "FakeAccounts", "InfostealerReplay", "Injection",
         "PasswordSpraying", "Scraping", "SimSwap", "SimulationConfig", "app_events", "default_bank_profiles",
+        "iter_bank_events",
         "plan_campaigns", "simulate_bank", "simulate_consortium", "simulate_to_disk", "write_bank",
         "write_consortium",
     ])  # fmt: skip
