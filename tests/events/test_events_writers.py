@@ -126,3 +126,17 @@ def test_join_can_drop_unmatched() -> None:
     assert joined.get_column("user.id").to_list() == [None, "u1"]
     kept = join_on_request_id(gw, app)
     assert kept.get_column("user.id").to_list() == [None, "u1", "u2", "u3"]
+
+
+def test_parse_lines_in_memory() -> None:
+    from mamori.events import parse_lines
+
+    lines = [*render_lines(sample_events(), "envoy").to_list(), "", "not an envoy line"]
+    events, rejected = parse_lines(lines, "envoy", source="tail", first_line=10)
+    assert events.height == 4
+    assert rejected.rows() == [
+        (15, "not an envoy line", "field_count", rejected.get_column("detail")[0]),
+    ]
+    assert rejected.get_column("detail")[0].startswith("read_envoy: line 15 of 'tail' has 4 fields")
+    with pytest.raises(SchemaError, match="not a line format"):
+        parse_lines(lines, "csic")

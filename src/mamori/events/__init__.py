@@ -12,7 +12,14 @@ from mamori.events.formats import (
     project_to_format,
 )
 from mamori.events.quarantine import REASONS, Quarantine
-from mamori.events.readers import DEFAULT_BATCH_LINES, ReadResult, ReadSummary, iter_event_batches, read_events
+from mamori.events.readers import (
+    DEFAULT_BATCH_LINES,
+    ReadResult,
+    ReadSummary,
+    iter_event_batches,
+    parse_lines,
+    read_events,
+)
 from mamori.events.schema import (
     AUTH_ACTIONS,
     EVENT_SCHEMA,
@@ -45,6 +52,7 @@ __all__ = [
     "iter_event_batches",
     "join_on_request_id",
     "load_mapping",
+    "parse_lines",
     "project_to_format",
     "read_csic",
     "read_csic_files",

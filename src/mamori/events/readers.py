@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,7 @@ from mamori.events.formats import READ_FORMATS
 from mamori.events.quarantine import Quarantine
 from mamori.events.schema import EVENT_SCHEMA, conform, empty_events
 
-__all__ = ["DEFAULT_BATCH_LINES", "ReadResult", "ReadSummary", "iter_event_batches", "read_events"]
+__all__ = ["DEFAULT_BATCH_LINES", "ReadResult", "ReadSummary", "iter_event_batches", "parse_lines", "read_events"]
 
 logger = logging.getLogger(__name__)
 
@@ -189,6 +189,44 @@ def _parse_batch(fmt: str, batch: LineBatch) -> tuple[pl.DataFrame, pl.DataFrame
 
 
 _NO_BAD = pl.DataFrame(schema={"line_no": pl.Int64, "text": pl.String, "reason": pl.String, "field": pl.String})
+
+
+def parse_lines(
+    lines: Sequence[str] | pl.Series, fmt: str, *, source: str = "lines", first_line: int = 1
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parse lines already in memory (a tailed log, an HTTP request body) with a line format's reader.
+
+    Parameters
+    ----------
+    lines : sequence of str or polars.Series
+        The lines, without their newlines.
+    fmt : str
+        One of :data:`~mamori.events.FORMATS` (``nginx``, ``alb``, ``envoy``, ``envoy-json``, ``ecs``).
+    source : str, default="lines"
+        Names the input in the rejection messages.
+    first_line : int, default=1
+        The line number of ``lines[0]``.
+
+    Returns
+    -------
+    events : polars.DataFrame
+        Canonical events of the lines that parsed, in order.
+    rejected : polars.DataFrame
+        ``line_no`` (Int64), ``text``, ``reason`` (a code from :data:`~mamori.events.REASONS`) and ``detail``
+        (the message) of the lines that did not; blank lines are in neither.
+
+    Raises
+    ------
+    SchemaError
+        If ``fmt`` is not a line format.
+    """
+    if fmt not in LINE_PARSERS:
+        raise SchemaError(f"parse_lines: {fmt!r} is not a line format; expected one of {', '.join(LINE_PARSERS)}.")
+    series = lines if isinstance(lines, pl.Series) else pl.Series("text", list(lines), dtype=pl.String)
+    good, bad, _blank = _parse_line_batch(fmt, series.alias("text"), first_line, set())
+    details = [line_detail(fmt, source, n, t, r, c) for n, t, r, c in bad.iter_rows()]
+    rejected = bad.select("line_no", "text", "reason").with_columns(pl.Series("detail", details, dtype=pl.String))
+    return good, rejected
 
 
 def _resolve_format(path: Path, fmt: str) -> str:
