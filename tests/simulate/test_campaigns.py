@@ -193,3 +193,15 @@ def test_every_family_has_a_named_generator_with_parameters() -> None:
         assert cls.model_fields, cls.__name__
     with pytest.raises(ValueError):
         CredentialStuffingLowSlow(max_tries_per_ip=3)
+
+
+def test_waves_put_every_family_in_every_segment_of_the_period() -> None:
+    cfg = SimulationConfig(banks=3, days=4, seed=2, scale=0.004, waves=2)
+    c = simulate_consortium(cfg)
+    frame = c.all_events().filter(pl.col("labels.is_attack"))
+    middle = pl.datetime(2025, 4, 22, 15, time_zone="UTC")  # 2025-04-23 00:00 JST
+    first = set(frame.filter(pl.col("@timestamp") < middle)["labels.attack_family"].unique())
+    second = set(frame.filter(pl.col("@timestamp") >= middle)["labels.attack_family"].unique())
+    families = {p.family for p in c.campaigns}
+    assert first == families and second == families
+    assert len({p.campaign_id for p in c.campaigns}) == 2 * len(families)

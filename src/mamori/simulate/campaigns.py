@@ -1082,45 +1082,50 @@ def plan_campaigns(config: SimulationConfig, profiles: list[BankProfile]) -> lis
     t0 = start_us(config.start)
     period = config.days * DAY_US
     plans: list[CampaignPlan] = []
-    for number, (family, cls) in enumerate(CAMPAIGN_TYPES.items(), start=1):
+    generators: dict[str, Campaign] = {}
+    for family, cls in CAMPAIGN_TYPES.items():
         try:
-            gen = cls.model_validate(config.campaign_params.get(family, {}))
+            generators[family] = cls.model_validate(config.campaign_params.get(family, {}))
         except ValidationError as exc:
             raise ConfigError(
                 f"SimulationConfig.campaign_params[{family!r}] is invalid for {cls.__name__}: {exc}"
             ) from exc
-        banks = [p for p in profiles if p.intensity(family) > 0]
-        if not banks:
-            continue
-        duration = int(min(gen.duration_hours * HOUR_US, period * 0.9))
-        targets: dict[str, BankTarget] = {}
-        if family == "credential_stuffing_low_slow":
-            assert isinstance(gen, CredentialStuffingLowSlow)  # noqa: S101
-            order = [banks[i] for i in rng.permutation(len(banks))]
-            stagger = int(min(gen.stagger_hours * HOUR_US, max(0, period - duration) / max(1, len(order))))
-            first = t0 + int(rng.uniform(0.05, 0.2) * period)
-            for k, p in enumerate(order):
-                s = min(first + k * stagger, t0 + period - duration)
-                targets[p.bank_id] = _target(s, s + duration, p.intensity(family))
-        elif family == "brokerage_pump":
-            s = _market_window(rng, config, duration)
-            for p in banks:
-                jitter = int(rng.integers(-5, 6)) * MIN_US
-                targets[p.bank_id] = _target(s + jitter, s + jitter + duration, p.intensity(family))
-        else:
-            for p in banks:
-                s = t0 + int(rng.random() * max(1, period - duration))
-                targets[p.bank_id] = _target(s, s + duration, p.intensity(family))
-        plans.append(
-            CampaignPlan(
-                campaign_id=f"cmp-{config.seed:04d}-{number:02d}",
-                family=family,
-                number=number,
-                generator=cls.__name__,
-                params=gen.model_dump(mode="json"),
-                targets=targets,
+    segment = period // config.waves
+    for wave in range(config.waves):
+        seg0 = t0 + wave * segment
+        for index, (family, gen) in enumerate(generators.items(), start=1):
+            number = wave * len(generators) + index
+            banks = [p for p in profiles if p.intensity(family) > 0]
+            if not banks:
+                continue
+            duration = int(min(gen.duration_hours * HOUR_US, segment * 0.9))
+            targets: dict[str, BankTarget] = {}
+            if isinstance(gen, CredentialStuffingLowSlow):
+                order = [banks[i] for i in rng.permutation(len(banks))]
+                stagger = int(min(gen.stagger_hours * HOUR_US, max(0, segment - duration) / max(1, len(order))))
+                first = seg0 + int(rng.uniform(0.05, 0.2) * segment)
+                for k, p in enumerate(order):
+                    start = min(first + k * stagger, seg0 + segment - duration)
+                    targets[p.bank_id] = _target(start, start + duration, p.intensity(family))
+            elif isinstance(gen, BrokeragePump):
+                start = _market_window(rng, config, duration, seg0, seg0 + segment)
+                for p in banks:
+                    jitter = int(rng.integers(-5, 6)) * MIN_US
+                    targets[p.bank_id] = _target(start + jitter, start + jitter + duration, p.intensity(family))
+            else:
+                for p in banks:
+                    start = seg0 + int(rng.random() * max(1, segment - duration))
+                    targets[p.bank_id] = _target(start, start + duration, p.intensity(family))
+            plans.append(
+                CampaignPlan(
+                    campaign_id=f"cmp-{config.seed:04d}-{number:02d}",
+                    family=family,
+                    number=number,
+                    generator=type(gen).__name__,
+                    params=gen.model_dump(mode="json"),
+                    targets=targets,
+                )
             )
-        )
     return plans
 
 
@@ -1132,11 +1137,12 @@ def _target(s: int, e: int, intensity: float) -> BankTarget:
     )
 
 
-def _market_window(rng: np.random.Generator, config: SimulationConfig, duration: int) -> int:
-    """A start inside TSE trading hours (09:00-11:30, 12:30-15:00 JST) on a weekday of the period."""
+def _market_window(rng: np.random.Generator, config: SimulationConfig, duration: int, lo: int, hi: int) -> int:
+    """A start in TSE trading hours (09:00-11:30, 12:30-15:00 JST) on a weekday starting in [lo, hi)."""
     t0 = start_us(config.start)
-    weekdays = [d for d in range(config.days) if (config.start + dt.timedelta(days=d)).weekday() < 5]
-    day = weekdays[int(rng.integers(0, len(weekdays)))] if weekdays else 0
+    days = [d for d in range(config.days) if lo <= t0 + d * DAY_US < hi] or [int((lo - t0) // DAY_US)]
+    weekdays = [d for d in days if (config.start + dt.timedelta(days=d)).weekday() < 5] or days
+    day = weekdays[int(rng.integers(0, len(weekdays)))]
     hour = float(rng.choice([9.5, 10.0, 12.75, 13.5, 14.0]))
     s = t0 + day * DAY_US + int(hour * HOUR_US)
     return int(min(s, t0 + config.days * DAY_US - duration))

@@ -52,6 +52,10 @@ class SimulationConfig(BaseModel):
     campaign_params : dict of str to dict, default={}
         Per-family overrides of the generator parameters, e.g. ``{"scraping": {"interval_s": 1.0}}``
         (field names of the generator classes in :mod:`mamori.simulate.campaigns`).
+    waves : int, default=1
+        How many times each campaign family runs per bank: the period is cut into ``waves`` equal segments
+        and every family gets one campaign (new id, new infrastructure) in each, so a train/test split in
+        time sees every family on both sides when ``waves >= 2``.
     aggregators : bool, default=True
         Simulate legitimate account aggregators (consented personal-finance apps polling from cloud ASNs),
         benign traffic that looks a little like scraping.
@@ -67,6 +71,7 @@ class SimulationConfig(BaseModel):
     attack_scale: float = Field(1.0, ge=0.0, le=50.0)
     campaign_mix: dict[str, dict[str, float]] = Field(default_factory=dict)
     campaign_params: dict[str, dict[str, object]] = Field(default_factory=dict)
+    waves: int = Field(1, ge=1, le=10)
     aggregators: bool = True
 
     @field_validator("campaign_mix")
