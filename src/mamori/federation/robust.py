@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mamori.errors import FederationError
 from mamori.federation.trainer import ConfigValue, LocalTrainer
-from mamori.federation.update_check import UpdateCheckReport, UpdateStats, check_updates, flatten
+from mamori.federation.update_check import UpdateCheckReport, check_updates, flatten
 
 if TYPE_CHECKING:
     from mamori.federation.config import FederationConfig
@@ -397,12 +397,3 @@ class ClippedTrainer:
     ) -> tuple[float, int, dict[str, float]]:
         """Evaluate with the wrapped trainer."""
         return self.trainer.evaluate(arrays, config)
-
-
-def stats_by_member(reports: Iterable[UpdateCheckReport]) -> dict[str, list[UpdateStats]]:
-    """Group the rows of several rounds' reports by member (helper for reports and tests)."""
-    out: dict[str, list[UpdateStats]] = {}
-    for report in reports:
-        for row in report.members:
-            out.setdefault(row.member, []).append(row)
-    return out
