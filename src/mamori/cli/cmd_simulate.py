@@ -31,6 +31,7 @@ def simulate_command(
     scale: float = typer.Option(1.0, "--scale", help="Multiplier on customer counts (1.0: ~6M events a week)."),
     attack_scale: float = typer.Option(1.0, "--attack-scale", help="Multiplier on campaign intensity (0: benign)."),
     start: str = typer.Option("2025-04-21", "--start", help="First day (JST), YYYY-MM-DD."),
+    waves: int = typer.Option(1, "--waves", help="Campaigns per family per bank, one per segment of the period."),
     quick: bool = typer.Option(False, "--quick", help=f"Tiny run: scale {QUICK_SCALE}, {QUICK_DAYS} days."),
 ) -> None:
     """Simulate N banks' API traffic with attack campaigns and write logs plus ground truth per bank."""
@@ -46,7 +47,7 @@ def simulate_command(
         scale, days = min(scale, QUICK_SCALE), min(days, QUICK_DAYS)
     try:
         config = SimulationConfig(
-            banks=banks, days=days, seed=seed, scale=scale, attack_scale=attack_scale, start=start_date
+            banks=banks, days=days, seed=seed, scale=scale, attack_scale=attack_scale, start=start_date, waves=waves
         )
     except ValidationError as exc:
         raise ConfigError(f"invalid simulate options: {exc}") from exc
