@@ -129,6 +129,8 @@ def run_comparison(
     consortium_scaler = Standardizer().fit_stats(FeatureStats.merge(member_stats))
 
     results: dict[str, Any] = {}
+    # regime -> bank -> (scaler, scoring function): kept to score other banks' attacks (see _unseen_families).
+    scorers: dict[str, dict[str, tuple[Standardizer, Callable[[np.ndarray], np.ndarray]]]] = {}
 
     # (a) each member alone, with its own statistics.
     start = time.perf_counter()
@@ -137,6 +139,7 @@ def run_comparison(
         own_scaler = Standardizer().fit_stats(stats)
         model = _classifier(config, epochs).fit(own_scaler.transform(m.X_train), m.y_train)
         local[m.name] = _judge(m, own_scaler, model.decision_function, config.target_fpr)
+        scorers.setdefault("local", {})[m.name] = (own_scaler, model.decision_function)
         report("local-only", i + 1, len(members))
     results["local"] = {"banks": local, "seconds": time.perf_counter() - start}
 
@@ -187,6 +190,7 @@ def run_comparison(
     federated = {
         m.name: _judge(m, consortium_scaler, global_model.decision_function, config.target_fpr) for m in members
     }
+    scorers["federated"] = {m.name: (consortium_scaler, global_model.decision_function) for m in members}
     rounds = [
         {
             "round": r.server_round,
@@ -217,10 +221,39 @@ def run_comparison(
     central = {
         m.name: _judge(m, consortium_scaler, central_model.decision_function, config.target_fpr) for m in members
     }
+    scorers["centralized"] = {m.name: (consortium_scaler, central_model.decision_function) for m in members}
     report("centralized", 1, 1)
     results["centralized"] = {"banks": central, "seconds": time.perf_counter() - start}
 
     for regime in results.values():
         regime["families"] = _pool_families(regime["banks"])
         regime["mean_pr_auc"] = _mean_pr_auc(regime["banks"])
+    results["unseen_families"] = _unseen_families(members, results, scorers)
     return results
+
+
+def _unseen_families(
+    members: Sequence[MemberData],
+    results: dict[str, Any],
+    scorers: dict[str, dict[str, tuple[Standardizer, Callable[[np.ndarray], np.ndarray]]]],
+) -> list[dict[str, Any]]:
+    """Score, per bank, the attack families absent from its own training data, as they hit the other banks.
+
+    The family's test-period events as they hit the *other* banks are scored with the bank's own model (local)
+    or the global model, at the bank's own calibrated threshold: the question a bank asks is "if this attack
+    reaches us tomorrow, do we alert?". Banks' route names differ, so this also tests transfer across banks.
+    """
+    rows = []
+    for m in members:
+        seen = set(m.family_train[m.y_train == 1].tolist())
+        others = [o for o in members if o.name != m.name]
+        families = sorted({f for o in others for f in o.family_test[o.y_test == 1].tolist()} - seen)
+        for family in families:
+            X = np.concatenate([o.X_test[(o.family_test == family) & (o.y_test == 1)] for o in others])
+            row: dict[str, Any] = {"bank": m.name, "family": family, "n": int(X.shape[0])}
+            for regime, by_bank in scorers.items():
+                scaler, score = by_bank[m.name]
+                threshold = results[regime]["banks"][m.name]["threshold"]
+                row[f"recall_{regime}"] = float((score(scaler.transform(X)) > threshold).mean())
+            rows.append(row)
+    return rows
