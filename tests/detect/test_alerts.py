@@ -7,8 +7,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
-
 from detect_support import free_port
+
 from mamori.detect import Alert, AlertDeduplicator, JsonlAlertSink, WebhookAlertSink, guess_families
 
 

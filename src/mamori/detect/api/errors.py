@@ -92,30 +92,29 @@ class BodySizeLimit:
                 if too_big:
                     await self._reject(send)
                     return
+        # Read the body up to the limit before the app sees it (bodies are parsed whole anyway), then replay it.
+        chunks: list[bytes] = []
         received = 0
-        started = False
-
-        async def limited_receive() -> dict[str, Any]:
-            nonlocal received
-            message: dict[str, Any] = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_bytes:
                 await self._reject(send)
+                return
+            chunks.append(chunk)
+            more = bool(message.get("more_body", False))
+        body = b"".join(chunks)
+        replayed = False
 
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return dict(await receive())
 
-class _TooLarge(Exception):
-    """Raised inside receive() when a streamed body passes the limit."""
+        await self.app(scope, replay, send)
