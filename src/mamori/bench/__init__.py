@@ -17,7 +17,7 @@ from mamori.bench.config import BenchConfig
 from mamori.bench.dataset import BenchDataset, default_data_dir
 from mamori.bench.generic import GenericMapping, load_generic
 from mamori.bench.metrics import best_f1_threshold, score_metrics
-from mamori.bench.references import fit_hist_gradient_boosting, fit_isolation_forest
+from mamori.bench.references import fit_hist_gradient_boosting, fit_isolation_forest, fit_logistic_regression
 from mamori.bench.registry import DATASETS, load_dataset
 from mamori.bench.runner import RESULT_KEYS, aggregate_seeds, run_bench, run_bench_seeds
 from mamori.bench.split import dirichlet_split, split_skew
@@ -39,6 +39,7 @@ __all__ = [
     "dirichlet_split",
     "fit_hist_gradient_boosting",
     "fit_isolation_forest",
+    "fit_logistic_regression",
     "load_csic",
     "load_dataset",
     "load_generic",

@@ -19,6 +19,7 @@ _LABELS = {
     "autoencoder": "autoencoder (label-free)",
     "hybrid": "hybrid",
     "hist_gradient_boosting": "HistGradientBoosting",
+    "logistic_regression": "LogisticRegression",
     "isolation_forest": "IsolationForest (normal only)",
 }
 
