@@ -56,6 +56,9 @@ ENTITY_COLUMNS: tuple[str, ...] = (
     "tls.client.ja3",
 )
 
+#: Entities whose behaviour features only use the long window (see mamori.features.behaviour).
+_LONG_ONLY = frozenset({"source.as.number", "tls.client.ja3"})
+
 
 @dataclass(frozen=True)
 class StateStats:
@@ -130,15 +133,19 @@ class WindowState:
         if tail.height == 0:
             return tail
         if related:
+            oldest = batch.get_column("@timestamp").min()
+            since = None if oldest is None else oldest - dt.timedelta(seconds=self.population_seconds)
+            recent = pl.lit(True) if since is None else pl.col("@timestamp") > since
             cond = pl.lit(False)
             for col in ENTITY_COLUMNS:
                 values = batch.get_column(col).drop_nulls().unique()
                 if values.len():
-                    cond = cond | pl.col(col).is_in(values.implode())
-            oldest = batch.get_column("@timestamp").min()
-            if oldest is not None:
-                since = oldest - dt.timedelta(seconds=self.population_seconds)
-                logins = (pl.col("event.action") == "login") & (pl.col("@timestamp") > since)
+                    match = pl.col(col).is_in(values.implode())
+                    # TLS fingerprints and networks are shared by many clients, and their features only look at
+                    # the long window: older rows of theirs cannot change the batch's features.
+                    cond = cond | ((match & recent) if col in _LONG_ONLY else match)
+            if since is not None:
+                logins = (pl.col("event.action") == "login") & recent
                 login_names = tail.filter(logins).get_column("user.name").drop_nulls().unique()
                 cond = cond | logins.fill_null(False)
                 if login_names.len():

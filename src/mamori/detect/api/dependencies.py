@@ -17,7 +17,16 @@ def get_service(request: Request) -> ScoringService:
 
 
 def model_info(service: ScoringService) -> ModelInfo:
-    """Describe the model in use."""
+    """Describe the model in use (cached per model)."""
     m = service.scorer.model
-    return ModelInfo(name=m.name, version=m.version, sha256=service.scorer.model_sha256, threshold=m.threshold,
+    cached = _INFO.get(id(m))
+    if cached is not None and cached[0] is m:
+        return cached[1]
+    info = ModelInfo(name=m.name, version=m.version, sha256=service.scorer.model_sha256, threshold=m.threshold,
                      n_features=m.spec.n_features, spec_fingerprint=m.spec.fingerprint(), families=list(m.families))
+    _INFO.clear()
+    _INFO[id(m)] = (m, info)
+    return info
+
+
+_INFO: dict[int, tuple[object, ModelInfo]] = {}
