@@ -155,3 +155,24 @@ def test_cli_bench_on_a_generic_table(tmp_path: Path) -> None:
     payload = json.loads((out / "results-flows.json").read_text())
     assert payload["seeds"] == [0, 1]
     assert payload["aggregate"]["classifier/federated"]["roc_auc"]["n"] == 2
+
+
+def test_cli_table_renders_single_and_aggregated_results() -> None:
+    from mamori.cli.cmd_bench import _table
+
+    single = {
+        "classifier/federated": {
+            "roc_auc": 0.9,
+            "pr_auc": 0.8,
+            "f1": 0.7,
+            "tpr_at_1pct_fpr": 0.5,
+            "unseen": {"tpr_at_1pct_fpr": 0.2},
+        }
+    }
+    agg = {
+        "classifier/federated": {
+            m: {"mean": 0.5, "std": 0.1, "n": 2} for m in ("roc_auc", "pr_auc", "f1", "tpr_at_1pct_fpr")
+        }
+    }
+    assert _table(single, "t", unseen=True).row_count == 1
+    assert _table(agg, "t", unseen=False).row_count == 1

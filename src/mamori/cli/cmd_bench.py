@@ -46,7 +46,7 @@ def _table(results: dict[str, Any], title: str, unseen: bool) -> Table:
     for key, r in results.items():
         model, regime = key.split("/")
         row = [_LABELS.get(model, model), regime]
-        if "mean" in next(iter(r.values()), {}):  # aggregated over seeds
+        if isinstance(r.get("roc_auc"), dict):  # aggregated over seeds
             row += [_fmt(r[m]["mean"], r[m]["std"]) for m in ("roc_auc", "pr_auc", "f1", "tpr_at_1pct_fpr")]
             if unseen:
                 for g in ("seen", "unseen"):
@@ -121,6 +121,10 @@ def bench_command(
         else:
             both = run_bench_seeds(ds, config, seed_list, progress=progress)
             runs, aggregate = both["runs"], both["aggregate"]
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"results-{ds.name}.json"
+    payload = {"runs": runs, "aggregate": aggregate, "seeds": seed_list}
+    path.write_text(json.dumps(payload, indent=2, default=_json_default, allow_nan=True), encoding="utf-8")
     skew = runs[0]["split"]
     table = Table(
         "institution",
@@ -149,8 +153,4 @@ def bench_command(
         console.print(_table(runs[0]["results"], f"{ds.name}: test split, seed {seed_list[0]}", unseen))
     else:
         console.print(_table(aggregate, f"{ds.name}: test split, mean ± std over seeds {seed_list}", unseen))
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"results-{ds.name}.json"
-    payload = {"runs": runs, "aggregate": aggregate, "seeds": seed_list}
-    path.write_text(json.dumps(payload, indent=2, default=_json_default, allow_nan=True), encoding="utf-8")
     console.print(f"results: {path.resolve()}  ({sum(r['seconds']['total'] for r in runs):.0f} s)")
