@@ -21,6 +21,8 @@ CHUNK_BYTES = 16 * 1024 * 1024
 MAX_LINE_BYTES = 1024 * 1024
 #: Bytes of an over-long line kept for the quarantine record.
 KEEP_BYTES = 65536
+#: Bytes at the end of a chunk searched for its last newline before the chunk is read (plain files).
+PROBE_BYTES = 65536
 
 ProgressCallback = Callable[[int], None]
 
@@ -227,6 +229,7 @@ def iter_line_batches(
     max_line_bytes: int = MAX_LINE_BYTES,
     batch_lines: int = 200_000,
     progress: ProgressCallback | None = None,
+    first_line: int = 1,
 ) -> Iterator[LineBatch]:
     """Read ``stream`` in chunks and yield batches of at most ``batch_lines`` complete lines.
 
@@ -234,25 +237,12 @@ def iter_line_batches(
     skipped to its end (its first ``KEEP_BYTES`` bytes kept for the quarantine), never held whole.
     """
     carry = b""
-    line_no = 1
+    line_no = first_line
     # When inside an over-long line: (its line number, first bytes, length so far)
     skipping: tuple[int, bytes, int] | None = None
 
     def emit(data: bytes, start: int) -> Iterator[LineBatch]:
-        n = data.count(b"\n") + 1
-        if n <= batch_lines:
-            yield LineBatch(source, start, None, raw=data, n_lines=n, max_line_bytes=max_line_bytes)
-            return
-        batch = _split_complete(data, source, start, max_line_bytes)
-        lines = batch.materialize()
-        for off in range(0, n, batch_lines):
-            lo, hi = start + off, start + off + batch_lines
-            yield LineBatch(
-                source=source,
-                first_line=lo,
-                lines=lines.slice(off, batch_lines),
-                bad=[b for b in batch.bad if lo <= b[0] < hi],
-            )
+        return _emit(data, start, source, batch_lines, max_line_bytes)
 
     def skipped(state: tuple[int, bytes, int]) -> LineBatch:
         no, head, length = state
@@ -295,3 +285,121 @@ def iter_line_batches(
         yield skipped(skipping)
     elif carry:
         yield from emit(carry, line_no)
+
+
+def _emit(data: bytes, start: int, source: str, batch_lines: int, max_line_bytes: int) -> Iterator[LineBatch]:
+    """Batches of the complete lines in ``data`` (no final newline), the first being line ``start``."""
+    n = data.count(b"\n") + 1
+    if n <= batch_lines:
+        yield LineBatch(source, start, None, raw=data, n_lines=n, max_line_bytes=max_line_bytes)
+        return
+    batch = _split_complete(data, source, start, max_line_bytes)
+    lines = batch.materialize()
+    for off in range(0, n, batch_lines):
+        lo, hi = start + off, start + off + batch_lines
+        yield LineBatch(
+            source=source,
+            first_line=lo,
+            lines=lines.slice(off, batch_lines),
+            bad=[b for b in batch.bad if lo <= b[0] < hi],
+        )
+
+
+def _iter_plain_batches(
+    path: Path,
+    source: str,
+    *,
+    chunk_bytes: int,
+    max_line_bytes: int,
+    batch_lines: int,
+    progress: ProgressCallback | None,
+) -> Iterator[LineBatch]:
+    """:func:`iter_line_batches` for a plain file, reading each chunk exactly up to its last newline.
+
+    The end of the chunk is probed first (its last 64 KiB), so each chunk is read once, straight into the
+    bytes handed to the parser: no carry-over to join and no second copy to cut it. Positional reads, not a
+    memory map, so a file truncated while it is read (logrotate's copytruncate) cannot crash the process.
+    Anything unusual (a line longer than the probe at a chunk boundary, a file that shrinks) hands the rest
+    of the file to :func:`iter_line_batches`.
+    """
+    probe_bytes = min(chunk_bytes, PROBE_BYTES)
+    with path.open("rb", buffering=0) as fh:
+        pos, line_no = 0, 1
+
+        def stream_rest() -> Iterator[LineBatch]:
+            fh.seek(pos)
+            return iter_line_batches(
+                fh,  # type: ignore[arg-type]
+                source,
+                chunk_bytes=chunk_bytes,
+                max_line_bytes=max_line_bytes,
+                batch_lines=batch_lines,
+                progress=progress,
+                first_line=line_no,
+            )
+
+        while True:
+            fh.seek(pos + chunk_bytes - probe_bytes)
+            probe = fh.read(probe_bytes) or b""
+            if len(probe) == probe_bytes:
+                nl = probe.rfind(b"\n")
+                if nl < 0:
+                    yield from stream_rest()
+                    return
+                length = chunk_bytes - probe_bytes + nl
+                fh.seek(pos)
+                data = fh.read(length) or b""
+                if len(data) != length:
+                    yield from stream_rest()
+                    return
+                consumed = length + 1
+            else:
+                fh.seek(pos)
+                data = fh.read() or b""
+                if not data:
+                    return
+                consumed = len(data)
+                if data.endswith(b"\n"):  # one final newline ends the last line
+                    data = data[:-1]
+            if progress is not None:
+                progress(consumed)
+            for batch in _emit(data, line_no, source, batch_lines, max_line_bytes):
+                line_no = batch.first_line + batch.n_lines
+                yield batch
+            pos += consumed
+            if len(probe) != probe_bytes:
+                return
+
+
+def iter_path_batches(
+    path: Path,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    batch_lines: int = 200_000,
+    progress: ProgressCallback | None = None,
+) -> Iterator[LineBatch]:
+    """Batches of lines of a file (plain, gzip, or each member of a zip), as :func:`iter_line_batches`.
+
+    A plain file is read chunk by chunk up to a newline (see :func:`_iter_plain_batches`); anything else
+    (gzip, zip members) is streamed.
+    """
+    if path.is_file() and not is_zip(path) and not _is_gzip(path):
+        yield from _iter_plain_batches(
+            path,
+            display_name(path),
+            chunk_bytes=chunk_bytes,
+            max_line_bytes=max_line_bytes,
+            batch_lines=batch_lines,
+            progress=progress,
+        )
+        return
+    for source, stream in iter_streams(path):
+        yield from iter_line_batches(
+            stream,
+            source,
+            chunk_bytes=chunk_bytes,
+            max_line_bytes=max_line_bytes,
+            batch_lines=batch_lines,
+            progress=progress,
+        )

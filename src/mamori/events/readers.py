@@ -24,7 +24,7 @@ from mamori.events._parsers import (
     count_fields,
     parse_nginx_chunk,
 )
-from mamori.events._source import MAX_LINE_BYTES, LineBatch, ProgressCallback, iter_line_batches, iter_streams
+from mamori.events._source import MAX_LINE_BYTES, LineBatch, ProgressCallback, iter_path_batches
 from mamori.events.formats import READ_FORMATS
 from mamori.events.quarantine import Quarantine
 from mamori.events.schema import EVENT_SCHEMA, conform, empty_events
@@ -380,17 +380,14 @@ def _iter_lines(
     # the next chunk is read; results are handed out strictly in file order.
     with ThreadPoolExecutor(max_workers=PARSE_THREADS, thread_name_prefix="mamori-parse") as pool:
         pending: deque[tuple[LineBatch, Future[tuple[pl.DataFrame, pl.DataFrame, int]]]] = deque()
-        for source, stream in iter_streams(src):
-            for batch in iter_line_batches(
-                stream, source, batch_lines=batch_lines, progress=progress, max_line_bytes=max_line_bytes
-            ):
-                future = pool.submit(_parse_batch, fmt, batch)
-                pending.append((batch, future))
-                while len(pending) > PARSE_THREADS:
-                    done_batch, done = pending.popleft()
-                    good = finish(done_batch, done.result())
-                    if good.height:
-                        yield good
+        for batch in iter_path_batches(src, batch_lines=batch_lines, progress=progress, max_line_bytes=max_line_bytes):
+            future = pool.submit(_parse_batch, fmt, batch)
+            pending.append((batch, future))
+            while len(pending) > PARSE_THREADS:
+                done_batch, done = pending.popleft()
+                good = finish(done_batch, done.result())
+                if good.height:
+                    yield good
         while pending:
             done_batch, done = pending.popleft()
             good = finish(done_batch, done.result())
