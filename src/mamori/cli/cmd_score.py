@@ -60,7 +60,7 @@ def score_command(
     max_state_events: int = typer.Option(100_000, "--max-state-events", help="Window-state budget in events."),
     dedup_window: str = typer.Option("10m", "--dedup-window", help="One alert per entity per this window."),
     no_explain: bool = typer.Option(False, "--no-explain", help="Skip contributing features (faster)."),
-    batch_lines: int = typer.Option(200_000, "--batch-lines", help="Lines per chunk (batch mode)."),
+    batch_lines: int = typer.Option(250_000, "--batch-lines", help="Events per scoring call (batch mode)."),
     quarantine_path: Path | None = typer.Option(None, "--quarantine", "-q", help="JSON-lines file for bad lines."),
     train_demo: Path | None = typer.Option(None, "--train-demo",
                                            help="Train a small model on a simulated consortium, save it here, exit."),
