@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 
 import polars as pl
 
-from mamori.events._source import looks_compressed
+from mamori.events._source import _UNIT_SEPARATOR, looks_compressed
 from mamori.events._text import (
     dash_null,
     parse_bool,
@@ -396,14 +396,94 @@ def _nginx_fast(df: pl.DataFrame) -> pl.DataFrame:
 
 _QUOTE_SPLIT_SCHEMA = {f"field_{i}": pl.String for i in range(16)}
 
+_COMBINED_HEAD = r"^\S+ \S+ \S+ \[[^\]]*\] $"  # the general pattern's ip ident user [time], up to the quote
+_COMBINED_MID = r"^ (?:\d{3}|-) (?:\d+|-) $"
+_NGINX_TIME = "%d/%b/%Y:%H:%M:%S %z"
+
+
+def _nginx_combined_select(lf: pl.LazyFrame, max_line_bytes: int | None) -> pl.LazyFrame:
+    """Plain combined lines (``main`` too: trailing fields without ``key=``) from quote-separated pieces.
+
+    The whole-chunk twin of :func:`_nginx_general` for lines its first (unescaped-quote) pattern matches
+    with no recognised trailing key: the same checks on the pieces ``field_0`` ... ``field_15``, the same
+    values, no capturing regex. ``_line_len`` (each line's length in bytes) gives the number of quotes in
+    the line, so a missing piece is told from an empty one and a line with more than 15 quotes (pieces cut
+    off) is refused. ``_ok`` is false for anything else (the caller then parses line by line).
+    """
+    f = [pl.col(f"field_{i}") for i in range(16)]
+    head, mid, rest = f[0], f[2], f[6:]
+    lf = lf.with_columns(
+        head.str.find(" ", literal=True).alias("_s0"),
+        head.str.find(" [", literal=True).alias("_lb"),
+        f[1].str.splitn(" ", 3).alias("_r"),
+        mid.str.splitn(" ", 4).alias("_m"),
+    )
+    s0, lb = pl.col("_s0"), pl.col("_lb")
+    req = [pl.col("_r").struct.field(f"field_{i}") for i in range(3)]
+    lf = lf.with_columns(
+        head.str.slice(lb + 2, head.str.len_bytes() - lb - 4).alias("_time"),
+        req[1].str.splitn("?", 2).alias("_u"),
+    )
+    url = [pl.col("_u").struct.field(f"field_{i}") for i in range(2)]
+    mid_parts = [pl.col("_m").struct.field(f"field_{i}") for i in range(3)]
+    ts = pl.col("_time").str.strptime(pl.Datetime("us", "UTC"), _NGINX_TIME, strict=False)
+    status, status_ok = _dash_int(mid_parts[1], pl.Int32())
+    size, size_ok = _dash_int(mid_parts[2], pl.Int64())
+    # ident and user are '-' in almost every log: only other lines pay for the capturing pattern.
+    dashes = head.str.slice(s0, 6) == " - - ["
+    user = pl.when(~dashes).then(head).str.extract(r"^\S+ \S+ (\S+) ", 1)
+    quotes = pl.col("_line_len").cast(pl.Int64) - pl.sum_horizontal([c.str.len_bytes().fill_null(0) for c in f])
+    # what follows the user agent's closing quote: nothing, or whitespace then anything without a key=value
+    no_key = ~pl.any_horizontal([c.str.contains("=", literal=True).fill_null(False) for c in rest])
+    tail_ok = ((rest[0] == "") & (quotes == 6)) | (rest[0].str.contains(r"^\s") & no_key)
+    ok = (
+        head.str.contains(_COMBINED_HEAD)
+        & mid.str.contains(_COMBINED_MID)
+        & (f[4] == " ")
+        & f[5].is_not_null()
+        & tail_ok
+        & req[2].str.contains(_VERSION_RE)
+        & req[1].str.contains(_ORIGIN_FORM)
+        & (req[0].str.len_bytes() > 0)
+        & ts.is_not_null()
+        & status_ok
+        & size_ok
+    )
+    length = pl.col("_line_len").cast(pl.Int64)
+    ok = ok & quotes.is_between(6, 15)
+    if max_line_bytes is not None:
+        ok = ok & (length <= max_line_bytes)
+    none = pl.lit(None, dtype=pl.String)
+    return lf.select(
+        "line_no",
+        "text",
+        ok.fill_null(False).alias("_ok"),
+        length.cast(pl.Int64).alias("_len"),
+        none.alias("reason"),
+        ts.alias("@timestamp"),
+        dash_null(head.str.head(s0)).alias("source.ip"),
+        pl.when(~dashes).then(dash_null(user)).alias("user.name"),
+        req[0].alias("http.request.method"),
+        req[2].str.strip_prefix("HTTP/").alias("http.version"),
+        none.alias("url.domain"),
+        url[0].alias("url.path"),
+        url[1].alias("url.query"),
+        status.alias("http.response.status_code"),
+        size.alias("http.response.body.bytes"),
+        dash_null(f[3]).alias("http.request.referrer"),
+        dash_null(f[5]).alias("user_agent.original"),
+    )
+
 
 def parse_nginx_chunk(raw: bytes, first_line: int, max_line_bytes: int) -> pl.DataFrame | None:
-    """Parse a whole chunk of lines in the writer's layout straight from bytes, or return None.
+    """Parse a whole chunk of lines in one layout straight from bytes, or return None.
 
     polars' CSV reader with ``"`` as the separator and no quoting cuts every line at its quotes (in Rust,
-    in parallel); the pieces go through :func:`_nginx_layout_select`. Returns canonical events only when
-    every line is in the layout and every value converts; otherwise None, and the caller parses the chunk
-    line by line (quarantining what does not parse). ``raw`` must hold complete lines, no final newline.
+    in parallel); the pieces go through :func:`_nginx_layout_select` (the writer's layout) or
+    :func:`_nginx_combined_select` (plain combined, or combined with trailing fields that hold no
+    ``key=value``), chosen by the chunk's first line. Returns canonical events only when every line is in
+    that layout and every value converts; otherwise None, and the caller parses the chunk line by line
+    (quarantining what does not parse). ``raw`` must hold complete lines, no final newline.
     """
     if not raw or raw.endswith(b"\n") or b"\r" in raw or looks_compressed(raw):
         return None
@@ -425,11 +505,24 @@ def parse_nginx_chunk(raw: bytes, first_line: int, max_line_bytes: int) -> pl.Da
         pl.int_range(first_line, first_line + n, dtype=pl.Int64).alias("line_no"),
         pl.lit(None, dtype=pl.String).alias("text"),
     )
-    out = _nginx_layout_select(lf, max_line_bytes, whole_chunk=True).collect()
+    # The layout of the chunk's first line picks the select; any line in another layout sends the chunk
+    # to the line-by-line path.
+    first_tail = pieces.item(0, "field_12") if n else None
+    if isinstance(first_tail, str) and first_tail.startswith(" msec="):
+        out = _nginx_layout_select(lf, max_line_bytes, whole_chunk=True).collect()
+    else:
+        if _UNIT_SEPARATOR in raw:
+            return None
+        lines = pl.read_csv(raw, has_header=False, separator="\x1f", quote_char=None, schema={"_line": pl.String})
+        if lines.height != n:
+            return None
+        lf = lf.with_columns(pl.lit(lines.get_column("_line").str.len_bytes()).alias("_line_len"))
+        out = _nginx_combined_select(lf, max_line_bytes).collect()
     if not bool(out.get_column("_ok").all()):
         return None
-    # Every line has its 12 quotes (``_ok`` needs field 12); if the pieces' lengths plus 12 quotes per line and
-    # the newlines add up to the chunk, no line has more quotes than that (empty trailing pieces included).
+    # ``_len`` counts each line's pieces plus the quotes between them (12 in the writer's layout, which
+    # ``_ok`` requires); if that and the newlines add up to the chunk, no line had more quotes than the
+    # 15 the reader keeps apart (empty trailing pieces included), so no piece was cut off.
     if int(out.get_column("_len").sum()) + n - 1 != len(raw):
         return None
     if b"\\" in raw:
