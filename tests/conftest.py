@@ -11,23 +11,7 @@ os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def data_dir() -> Path:
-    """The folder of public datasets: $MAMORI_DATA_DIR, else ../shared/data beside the repository."""
-    return Path(os.environ.get("MAMORI_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
-
-
-def require_dataset(relative: str) -> Path:
-    """Return the dataset's path, or skip (fail under MAMORI_REQUIRE_DATA=1) with a clear reason."""
-    path = data_dir() / relative
-    if not path.exists():
-        reason = f"dataset {relative!r} not found under {data_dir()} (set MAMORI_DATA_DIR)"
-        if os.environ.get("MAMORI_REQUIRE_DATA") == "1":
-            pytest.fail(reason + "; MAMORI_REQUIRE_DATA=1 makes this a failure")
-        pytest.skip(reason)
-    return path
+from mamori_testing import REPO_ROOT, data_dir, require_dataset  # noqa: F401  (re-exported)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from conftest import require_dataset
+from mamori_testing import require_dataset
 from mamori.bench import csic_events, csic_request_key, load_dataset
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import require_dataset
+from mamori_testing import require_dataset
 from mamori.events import Quarantine, detect_format, read_csic, read_csic_files, read_events
 
 EXPECTED = {"normalTrafficTraining": 36_000, "normalTrafficTest": 36_000, "anomalousTrafficTest": 25_065}
