@@ -212,9 +212,9 @@ def score(args: argparse.Namespace) -> None:
             }
         )
     print(f"\nModSecurity + OWASP CRS on {len(reqs)} CSIC test requests ({int(y.sum())} anomalous), 127.0.0.1")
-    print(
-        f"{'PL':>3} {'logged':>7} {'ROC-AUC':>8} {'TPR@1%FPR':>10} {'(score>=)':>9} {'TPR@5':>7} {'FPR@5':>7} {'req/s':>7}"
-    )
+    header = ("PL", "logged", "ROC-AUC", "TPR@1%FPR", "(score>=)", "TPR@5", "FPR@5", "req/s")
+    widths = (3, 7, 8, 10, 9, 7, 7, 7)
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
     for r in rows:
         print(
             f"{r['paranoia_level']:>3} {r['logged']:>7} {r['roc_auc']:>8.3f} {r['tpr_at_1pct_fpr']:>10.3f} "

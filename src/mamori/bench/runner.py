@@ -138,6 +138,11 @@ class _Context:
         else:
             self.member_stats = []
             self.scaler = _Identity()
+        # The attack-class weight of the federated and centralized classifiers: one consortium-wide value from the
+        # summed label counts (a secure sum), so members with skewed label mixes optimise the same objective.
+        n_pos = float(sum(m.y_train.sum() for m in members))
+        n_neg = float(sum(len(m.y_train) for m in members)) - n_pos
+        self.pos_weight = float(min(max(n_neg / max(n_pos, 1.0), 1.0), 100.0))
         self.X_test = self.scaler.transform(dataset.X_test)
         self.X_val = np.concatenate([self.scaler.transform(m.X_val) for m in members])
         self.y_val = np.concatenate([m.y_val for m in members])
@@ -147,12 +152,17 @@ class _Context:
             return _Identity()
         return Standardizer().fit_stats(self.member_stats[k])
 
-    def classifier(self, epochs: int) -> AttackClassifier:
+    def classifier(self, epochs: int, pos_weight: float | str = "balanced") -> AttackClassifier:
         c = self.config
         if self.text:
-            return MessageClassifier(epochs=epochs, seed=c.seed)
+            return MessageClassifier(epochs=epochs, seed=c.seed, pos_weight=pos_weight)
         return AttackClassifier(
-            hidden_layers=c.hidden, epochs=epochs, batch_size=c.batch_size, learning_rate=c.learning_rate, seed=c.seed
+            hidden_layers=c.hidden,
+            epochs=epochs,
+            batch_size=c.batch_size,
+            learning_rate=c.learning_rate,
+            seed=c.seed,
+            pos_weight=pos_weight,
         )
 
     def autoencoder(self, epochs: int) -> AutoencoderDetector:
@@ -315,7 +325,7 @@ def run_bench(
         (m.name, ctx.scaler.transform(m.X_train), m.y_train, ctx.scaler.transform(m.X_val), m.y_val) for m in members
     ]
     fed_clf, federation["classifier"] = ctx.federate(
-        lambda: ctx.classifier(c.local_epochs), scaled, "federated classifier", report
+        lambda: ctx.classifier(c.local_epochs, ctx.pos_weight), scaled, "federated classifier", report
     )
     results["classifier/federated"] = ctx.judge(fed_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
     if use_ae:
@@ -347,7 +357,7 @@ def run_bench(
     t0 = time.perf_counter()
     X_pool = np.concatenate([s[1] for s in scaled])
     y_pool = np.concatenate([s[2] for s in scaled])
-    cen_clf = ctx.classifier(epochs).fit(X_pool, y_pool)
+    cen_clf = ctx.classifier(epochs, ctx.pos_weight).fit(X_pool, y_pool)
     results["classifier/centralized"] = ctx.judge(cen_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
     report("centralized", 1, 2 if use_ae else 1)
     if use_ae:
