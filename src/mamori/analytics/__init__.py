@@ -1,0 +1,36 @@
+"""Privacy-preserving cross-bank campaign analytics: keyed-hash sketches, secure sum, campaign indicators.
+
+Members sketch keyed hashes (:class:`ConsortiumKey`, which the coordinator does not hold) of the sources and
+targets of failed logins per window (:class:`CountMinSketch`), the coordinator secure-sums the sketches
+(:func:`secure_sum`), members resolve the items seen at ``min_banks`` or more banks (:func:`run_analytics`)
+into STIX campaign indicators (:func:`campaign_objects`) published over TAXII (:func:`publish_campaign`).
+See ``docs/cross-bank.md``.
+"""
+
+from mamori.analytics.campaigns import campaign_objects, confidence_of, publish_campaign
+from mamori.analytics.config import SKETCH_KINDS, AnalyticsConfig
+from mamori.analytics.engine import AnalyticsResult, Finding, WindowRound, dp_sigma, run_analytics
+from mamori.analytics.items import ITEM_SCHEMA, extract_items
+from mamori.analytics.keys import ConsortiumKey
+from mamori.analytics.secure_sum import MaskingMember, SecureSumCoordinator, secure_sum
+from mamori.analytics.sketch import CountMinSketch
+
+__all__ = [
+    "ITEM_SCHEMA",
+    "SKETCH_KINDS",
+    "AnalyticsConfig",
+    "AnalyticsResult",
+    "ConsortiumKey",
+    "CountMinSketch",
+    "Finding",
+    "MaskingMember",
+    "SecureSumCoordinator",
+    "WindowRound",
+    "campaign_objects",
+    "confidence_of",
+    "dp_sigma",
+    "extract_items",
+    "publish_campaign",
+    "run_analytics",
+    "secure_sum",
+]
