@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from mamori_testing import require_dataset
 from mamori.bench import csic_events, csic_request_key, load_dataset
+from mamori_testing import require_dataset
 
 
 def test_csic_key_matches_get_and_post_twins() -> None:

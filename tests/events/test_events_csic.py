@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from mamori_testing import require_dataset
 from mamori.events import Quarantine, detect_format, read_csic, read_csic_files, read_events
+from mamori_testing import require_dataset
 
 EXPECTED = {"normalTrafficTraining": 36_000, "normalTrafficTest": 36_000, "anomalousTrafficTest": 25_065}
 
