@@ -149,7 +149,9 @@ class _NodeTrainer:
     def _trainer(self) -> EstimatorTrainer:
         path = self.node_config.get("data-path")
         if not path:
-            raise ConfigError("mamori client_app: the SuperNode has no data-path in --node-config; set data_path in node.toml.")
+            raise ConfigError(
+                "mamori client_app: the SuperNode has no data-path in --node-config; set data_path in node.toml."
+            )
         return _member(str(path), _hidden(self.node_config.get("hidden", _HIDDEN_DEFAULT)), self.seed)
 
     def _pull(self, arrays: list[np.ndarray], config: dict[str, Any]) -> None:
@@ -197,7 +199,9 @@ def _server_main(grid: Grid, context: Context) -> None:
     model_name = str(rc.get("model-name", "consortium-attack-classifier"))
     store_url = str(rc.get("store-url", ""))
     if not store_url:
-        raise ConfigError("mamori server_app: run config has no store-url; start runs with `mamori coordinator run-round`.")
+        raise ConfigError(
+            "mamori server_app: run config has no store-url; start runs with `mamori coordinator run-round`."
+        )
     hidden = _hidden(rc.get("hidden", _HIDDEN_DEFAULT))
     seed = int(rc.get("seed", 1))
     timeout = float(rc.get("round-timeout", 120.0))

@@ -1,0 +1,79 @@
+"""``mamori coordinator``: run the Flower SuperLink for the consortium and start federated runs."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from mamori.cli.app import app
+from mamori.deploy import load_consortium_config, run_federated, start_superlink, stop_process, sync_members
+from mamori.errors import FederationError
+
+coordinator_app = typer.Typer(help="The consortium coordinator (Flower SuperLink).", no_args_is_help=True)
+app.add_typer(coordinator_app, name="coordinator")
+console = Console()
+
+CONFIG_OPTION = typer.Option(Path("consortium.toml"), "--config", help="consortium.toml")
+
+
+def _audit(cfg_store_url: str):  # type: ignore[no-untyped-def]
+    from mamori.store import AuditLog, open_store
+
+    return AuditLog(open_store(cfg_store_url))
+
+
+@coordinator_app.command("start")
+def start_command(config: Path = CONFIG_OPTION) -> None:
+    """Start the SuperLink, register members' keys, and run the schedule until stopped (Ctrl-C / SIGTERM)."""
+    cfg = load_consortium_config(config)
+    proc = start_superlink(cfg)
+    stopping = {"flag": False}
+
+    def _stop(*_: object) -> None:
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        sync_members(cfg, _audit(cfg.resolved_store_url))
+        console.print(f"SuperLink on {cfg.coordinator.host}:{cfg.coordinator.port} (pid {proc.pid})")
+        interval = cfg.schedule.interval_minutes * 60
+        next_run = time.monotonic() + interval if interval else None
+        while not stopping["flag"] and proc.poll() is None:
+            if next_run is not None and time.monotonic() >= next_run:
+                outcome = run_federated(cfg, more_rounds=cfg.federation.num_rounds)
+                console.print(f"scheduled run: code {outcome.returncode}, rounds {outcome.rounds_before} -> "
+                              f"{outcome.rounds_after}, {outcome.seconds:.1f} s")
+                next_run = time.monotonic() + interval
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_process(proc)
+
+
+@coordinator_app.command("sync-members")
+def sync_command(config: Path = CONFIG_OPTION) -> None:
+    """Register active member keys with the running SuperLink and unregister revoked ones."""
+    cfg = load_consortium_config(config)
+    for name, node_id in sync_members(cfg, _audit(cfg.resolved_store_url)).items():
+        console.print(f"{name}: node {node_id}")
+
+
+@coordinator_app.command("run-round")
+def run_round_command(
+    config: Path = CONFIG_OPTION,
+    rounds: int | None = typer.Option(None, help="Rounds beyond the last checkpoint (default: up to num_rounds)."),
+) -> None:
+    """Start a federated run on the running SuperLink and wait for it to end."""
+    cfg = load_consortium_config(config)
+    outcome = run_federated(cfg, more_rounds=rounds)
+    console.print(f"run: code {outcome.returncode}, rounds {outcome.rounds_before} -> {outcome.rounds_after}, "
+                  f"{outcome.seconds:.1f} s")
+    if outcome.returncode != 0:
+        raise FederationError(
+            f"coordinator run-round: flwr run failed (code {outcome.returncode}): {outcome.log[-800:]}"
+        )

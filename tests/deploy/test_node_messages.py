@@ -1,0 +1,96 @@
+"""What a member's node sends: weights and scalar metrics only - no event row, no raw identifier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
+from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
+
+from mamori.deploy.flowerapp import client_app, load_member_matrices, new_model
+
+
+@pytest.fixture(scope="module")
+def member_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mamori.simulate import SimulationConfig, iter_bank_events
+
+    out = tmp_path_factory.mktemp("member") / "events.parquet"
+    _, events = next(iter(iter_bank_events(SimulationConfig(banks=1, days=1, scale=0.01, seed=5))))
+    events.write_parquet(out)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def task_identity() -> object:
+    """Flower's process-wide task identity (what a SuperNode's ClientApp process has)."""
+    from flwr.supercore.task_identity import TaskIdentity
+
+    saved = {k: vars(TaskIdentity).get(k) for k in ("_task_id", "_run_id", "_node_id")}
+    TaskIdentity.task_id = 1
+    TaskIdentity.run_id = 1
+    TaskIdentity.node_id = 0
+    yield TaskIdentity
+    for key, value in saved.items():
+        setattr(TaskIdentity, key, value)
+
+
+def _wire_bytes(message: Message) -> bytes:
+    objects = get_all_nested_objects(message)
+    return b"".join(obj.deflate() for obj in objects.values())
+
+
+def _identifiers(path: Path) -> set[str]:
+    """Every distinct string value of the events (IPs, user names, URLs, agents, ids ...)."""
+    events = pl.read_parquet(path)
+    values: set[str] = set()
+    for name, dtype in events.schema.items():
+        if dtype == pl.String and not name.startswith("labels."):
+            values.update(v for v in events.get_column(name).drop_nulls().unique().to_list() if len(v) >= 5)
+    return values
+
+
+def _send(kind: str, parquet: Path, model_dir: Path) -> tuple[Message, list[np.ndarray]]:
+    X_tr, _, _, _ = load_member_matrices(parquet)  # noqa: N806
+    weights = new_model(X_tr.shape[1], (16,), 1).get_weights()
+    config = ConfigRecord({"server-round": 1, "local-epochs": 1})
+    content = RecordDict({"arrays": ArrayRecord(weights), "config": config})
+    message = Message(content, dst_node_id=7, message_type=kind)
+    message.metadata.__dict__["_message_id"] = "m1"
+    context = Context(run_id=1, node_id=7, state=RecordDict(), run_config={}, node_config={
+        "data-path": str(parquet), "node-name": "bank-x", "hidden": "16", "model-dir": str(model_dir)})
+    return client_app(message=message, context=context), weights
+
+
+@pytest.mark.parametrize("kind", ["train", "evaluate"])
+def test_replies_hold_only_weights_and_scalar_metrics(kind: str, member_parquet: Path, tmp_path: Path) -> None:
+    reply, weights = _send(kind, member_parquet, tmp_path / "model")
+    assert not reply.has_error(), reply.error if reply.has_error() else None
+    content = reply.content
+    assert not content.config_records
+    assert set(content.metric_records) == {"metrics"}
+    assert all(isinstance(v, (int, float)) for v in content.metric_records["metrics"].values())
+    if kind == "train":
+        assert set(content.array_records) == {"arrays"}
+        sent = content.array_records["arrays"].to_numpy_ndarrays()
+        assert [a.shape for a in sent] == [w.shape for w in weights]  # the model's shapes, nothing else
+    else:
+        assert not content.array_records
+        pulled = np.load(tmp_path / "model" / "global.npz")  # the global model reached the scoring side
+        assert int(pulled["server_round"]) == 1
+
+    wire = _wire_bytes(reply)
+    identifiers = _identifiers(member_parquet)
+    assert len(identifiers) > 50
+    leaked = [v for v in identifiers if v.encode() in wire]
+    assert leaked == []
+    assert b"bank-x" not in wire and str(member_parquet).encode() not in wire
+
+    # no feature row travels either: no 16+-byte run of any row's float32 bytes is in the reply
+    X_tr, _, _, _ = load_member_matrices(member_parquet)  # noqa: N806
+    rows = X_tr[np.flatnonzero(np.count_nonzero(X_tr, axis=1) >= 8)[:200]]
+    for row in rows:
+        nz = row[row != 0]
+        assert nz[:8].astype(np.float32).tobytes() not in wire

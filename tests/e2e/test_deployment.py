@@ -1,0 +1,127 @@
+"""Coordinator (SuperLink) and member SuperNodes as separate processes on 127.0.0.1, TLS and node auth on."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mamori.deploy import (
+    ConsortiumConfig,
+    NodeConfig,
+    completed_rounds,
+    init_ca,
+    issue_node_key,
+    issue_server_cert,
+    register_node_key,
+    run_federated,
+    start_node,
+    start_superlink,
+    stop_process,
+    sync_members,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for p in reversed(started):
+        stop_process(p, timeout_s=5)
+
+
+def _node(root: Path, name: str, port: int, data: Path) -> NodeConfig:
+    return NodeConfig(
+        name=name, superlink=f"127.0.0.1:{port}", ca_cert=root / "pki" / "ca.crt",
+        private_key=root / "keys" / f"{name}.key", data_path=data, model_dir=root / name / "model",
+        runtime_port=_free_port(),
+    )
+
+
+def test_rounds_over_tls_with_node_auth_restart_and_intruder(
+    tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    from mamori.simulate import SimulationConfig, iter_bank_events
+
+    data = {}
+    for profile, events in iter_bank_events(SimulationConfig(banks=3, days=1, scale=0.01, seed=3)):
+        data[profile.bank_id] = tmp_path / f"{profile.bank_id}.parquet"
+        events.write_parquet(data[profile.bank_id])
+    names = sorted(data)
+    members, intruder = names[:2], names[2]
+    pki = tmp_path / "pki"
+    init_ca(pki)
+    issue_server_cert(pki)
+    for n in names:
+        _, pub = issue_node_key(tmp_path / "keys", n)
+        if n in members:
+            register_node_key(pki, n, pub)
+    assert (pki / "ca.key").stat().st_mode & 0o777 == 0o600
+
+    port = _free_port()
+    cfg = ConsortiumConfig.model_validate({
+        "coordinator": {"port": port, "state_dir": tmp_path / "state", "pki_dir": pki},
+        "federation": {"num_rounds": 2, "min_train_nodes": 2, "min_available_nodes": 2, "round_timeout_s": 150,
+                       "hidden": "16"},
+    })
+    from mamori.store import AuditLog, open_store
+
+    link = start_superlink(cfg)
+    procs.append(link)
+    store = open_store(cfg.resolved_store_url)
+    audit = AuditLog(store)
+    ids = sync_members(cfg, audit)
+    assert sorted(ids) == members
+    for n in members:
+        procs.append(start_node(_node(tmp_path, n, port, data[n]), tmp_path / f"{n}.log"))
+    bad = _node(tmp_path, intruder, port, data[intruder])
+    procs.append(start_node(bad, tmp_path / "intruder.log"))
+
+    # round 1
+    t0 = time.perf_counter()
+    first = run_federated(cfg, more_rounds=1, timeout_s=240)
+    assert first.returncode == 0, first.log
+    assert (first.rounds_before, first.rounds_after) == (0, 1)
+    one_round_s = time.perf_counter() - t0
+    for n in members:
+        model = np.load(tmp_path / n / "model" / "global.npz")
+        assert int(model["server_round"]) == 1
+
+    # the unregistered node never joined: the run used exactly the two registered nodes
+    assert "Sampled 2 nodes (out of 2)" in first.log
+    intruder_log = (tmp_path / "intruder.log").read_text()
+    assert "Received" not in intruder_log
+
+    # coordinator SIGKILLed and restarted on the same database: the nodes rejoin by themselves,
+    # the next run resumes from round 1's checkpoint
+    stop_process(link, sig=signal.SIGKILL, timeout_s=2)
+    procs.remove(link)
+    link = start_superlink(cfg)
+    procs.append(link)
+    second = run_federated(cfg, timeout_s=240)
+    assert second.returncode == 0, second.log
+    assert (second.rounds_before, second.rounds_after) == (1, 2), second.log
+    assert completed_rounds(cfg) == 2
+    actions = [e.action for e in audit.entries()]
+    assert actions.count("node.register") == 2
+    assert actions.count("federation.run_start") == 2
+    starts = [json.loads(e.details) if isinstance(e.details, str) else e.details
+              for e in audit.entries() if e.action == "federation.run_start"]
+    assert [s["resume_from"] for s in starts] == [0, 1]
+    store.close()
+    print(f"one round with 2 nodes: {one_round_s:.1f} s; second run {second.seconds:.1f} s")
