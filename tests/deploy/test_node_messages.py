@@ -12,6 +12,8 @@ from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
 from mamori.deploy.flowerapp import client_app, load_member_matrices, new_model
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def member_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:

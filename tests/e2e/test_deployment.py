@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import subprocess
@@ -16,11 +15,14 @@ import pytest
 from mamori.deploy import (
     ConsortiumConfig,
     NodeConfig,
+    audit_refusals,
     completed_rounds,
     init_ca,
     issue_node_key,
     issue_server_cert,
+    key_fingerprint,
     register_node_key,
+    revoke_node,
     run_federated,
     start_node,
     start_superlink,
@@ -63,7 +65,7 @@ def test_rounds_over_tls_with_node_auth_restart_and_intruder(
         data[profile.bank_id] = tmp_path / f"{profile.bank_id}.parquet"
         events.write_parquet(data[profile.bank_id])
     names = sorted(data)
-    members, intruder = names[:2], names[2]
+    members, intruder_name = names[:2], names[2]
     pki = tmp_path / "pki"
     init_ca(pki)
     issue_server_cert(pki)
@@ -89,23 +91,28 @@ def test_rounds_over_tls_with_node_auth_restart_and_intruder(
     assert sorted(ids) == members
     for n in members:
         procs.append(start_node(_node(tmp_path, n, port, data[n]), tmp_path / f"{n}.log"))
-    bad = _node(tmp_path, intruder, port, data[intruder])
+    bad = _node(tmp_path, intruder_name, port, data[intruder_name])
     procs.append(start_node(bad, tmp_path / "intruder.log"))
 
     # round 1
     t0 = time.perf_counter()
     first = run_federated(cfg, more_rounds=1, timeout_s=240)
-    assert first.returncode == 0, first.log
+    assert first.ok, first.log
     assert (first.rounds_before, first.rounds_after) == (0, 1)
     one_round_s = time.perf_counter() - t0
     for n in members:
         model = np.load(tmp_path / n / "model" / "global.npz")
         assert int(model["server_round"]) == 1
 
-    # the unregistered node never joined: the run used exactly the two registered nodes
+    assert first.log.count("Received 2 results and 0 failures") == 2, first.log  # train and evaluate
+
+    # the unregistered node was refused (Flower exits it) and never got a task; the refusal is audited
     assert "Sampled 2 nodes (out of 2)" in first.log
-    intruder_log = (tmp_path / "intruder.log").read_text()
-    assert "Received" not in intruder_log
+    intruder = procs[-1]
+    assert intruder.wait(timeout=60) != 0
+    assert "Receiving" not in (tmp_path / "intruder.log").read_text()
+    refused = audit_refusals(cfg, audit)
+    assert refused and set(refused) == {key_fingerprint((tmp_path / "keys" / f"{intruder_name}.pub").read_text())}
 
     # coordinator SIGKILLed and restarted on the same database: the nodes rejoin by themselves,
     # the next run resumes from round 1's checkpoint
@@ -114,14 +121,20 @@ def test_rounds_over_tls_with_node_auth_restart_and_intruder(
     link = start_superlink(cfg)
     procs.append(link)
     second = run_federated(cfg, timeout_s=240)
-    assert second.returncode == 0, second.log
+    assert second.ok, second.log
     assert (second.rounds_before, second.rounds_after) == (1, 2), second.log
     assert completed_rounds(cfg) == 2
+    assert second.log.count("Received 2 results and 0 failures") == 2, second.log
+
+    # revoking a member unregisters its key from the SuperLink, audited
+    revoke_node(pki, members[1])
+    assert sorted(sync_members(cfg, audit)) == [members[0]]
     actions = [e.action for e in audit.entries()]
+    assert actions.count("node.unregister") == 1
+    assert "federation.member_failed" not in actions and "federation.round_failed" not in actions
     assert actions.count("node.register") == 2
     assert actions.count("federation.run_start") == 2
-    starts = [json.loads(e.details) if isinstance(e.details, str) else e.details
-              for e in audit.entries() if e.action == "federation.run_start"]
+    starts = [e.details for e in audit.entries() if e.action == "federation.run_start"]
     assert [s["resume_from"] for s in starts] == [0, 1]
     store.close()
     print(f"one round with 2 nodes: {one_round_s:.1f} s; second run {second.seconds:.1f} s")

@@ -73,7 +73,7 @@ def run_round_command(
     outcome = run_federated(cfg, more_rounds=rounds)
     console.print(f"run: code {outcome.returncode}, rounds {outcome.rounds_before} -> {outcome.rounds_after}, "
                   f"{outcome.seconds:.1f} s")
-    if outcome.returncode != 0:
+    if not outcome.ok:
         raise FederationError(
             f"coordinator run-round: flwr run failed (code {outcome.returncode}): {outcome.log[-800:]}"
         )

@@ -28,6 +28,7 @@ from mamori.deploy.pki import (
 )
 from mamori.deploy.runtime import (
     RunOutcome,
+    audit_refusals,
     completed_rounds,
     flower_env,
     node_command,
@@ -50,6 +51,7 @@ __all__ = [
     "PKIPaths",
     "RunOutcome",
     "ScheduleSection",
+    "audit_refusals",
     "completed_rounds",
     "flower_env",
     "init_ca",

@@ -33,7 +33,7 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 
-from mamori.errors import ConfigError
+from mamori.errors import ConfigError, FederationError
 from mamori.federation import EstimatorTrainer, FederationConfig, weights_hash
 from mamori.federation.clientapp import build_client_app
 from mamori.federation.strategy import build_strategy
@@ -146,13 +146,15 @@ class _NodeTrainer:
         self.node_config = node_config
         self.seed = seed
 
-    def _trainer(self) -> EstimatorTrainer:
+    def _trainer(self, config: dict[str, Any]) -> EstimatorTrainer:
         path = self.node_config.get("data-path")
         if not path:
             raise ConfigError(
                 "mamori client_app: the SuperNode has no data-path in --node-config; set data_path in node.toml."
             )
-        return _member(str(path), _hidden(self.node_config.get("hidden", _HIDDEN_DEFAULT)), self.seed)
+        # the coordinator names the architecture in every message; the node's own setting is a fallback
+        hidden = config.get("hidden", self.node_config.get("hidden", _HIDDEN_DEFAULT))
+        return _member(str(path), _hidden(hidden), self.seed)
 
     def _pull(self, arrays: list[np.ndarray], config: dict[str, Any]) -> None:
         model_dir = self.node_config.get("model-dir")
@@ -160,11 +162,11 @@ class _NodeTrainer:
             _save_global(str(model_dir), arrays, int(config.get("server_round", 0)))
 
     def fit(self, arrays: list[np.ndarray], config: dict[str, Any]) -> tuple[list[np.ndarray], int, dict[str, float]]:
-        return self._trainer().fit(arrays, config)
+        return self._trainer(config).fit(arrays, config)
 
     def evaluate(self, arrays: list[np.ndarray], config: dict[str, Any]) -> tuple[float, int, dict[str, float]]:
         self._pull(arrays, config)
-        return self._trainer().evaluate(arrays, config)
+        return self._trainer(config).evaluate(arrays, config)
 
 
 _NODE: dict[str, Any] = {}
@@ -222,7 +224,7 @@ def _server_main(grid: Grid, context: Context) -> None:
     versions = [r.version for r in registry.list(model_name)]
     if versions:
         done = max(versions)
-        initial = registry.get("latest", name=model_name).arrays
+        initial = registry.get("latest", name=model_name).arrays()
         logger.info("resuming %s from round %d", model_name, done)
     else:
         initial = new_model(n_features(), hidden, seed).get_weights()
@@ -239,9 +241,20 @@ def _server_main(grid: Grid, context: Context) -> None:
     def quorum(phase: str, server_round: int, replies: list[Message]) -> None:
         ok = sum(1 for r in replies if not r.has_error())
         failed = len(replies) - ok
+        needed = config.min_train_nodes if phase == "train" else config.min_evaluate_nodes
         if failed:
+            errors = sorted({r.error.reason[:200] for r in replies if r.has_error()})
             audit.append("coordinator", "federation.member_failed", f"model:{model_name}",
-                         {"round": done + server_round, "phase": phase, "failed": failed, "ok": ok})
+                         {"round": done + server_round, "phase": phase, "failed": failed, "ok": ok,
+                          "errors": errors})
+        if ok < needed:
+            audit.append("coordinator", "federation.round_failed", f"model:{model_name}",
+                         {"round": done + server_round, "phase": phase, "ok": ok, "needed": needed})
+            raise FederationError(
+                f"mamori server_app: round {done + server_round} {phase}: {ok} member(s) answered successfully, "
+                f"at least {needed} required (min_{phase}_nodes); {failed} failed or timed out. The last "
+                f"completed round ({done + server_round - 1}) stays checkpointed; see the members' SuperNode logs."
+            )
 
     strategy = build_strategy(config, quorum)
 
@@ -261,8 +274,8 @@ def _server_main(grid: Grid, context: Context) -> None:
         initial_arrays=ArrayRecord([np.ascontiguousarray(a) for a in initial]),
         num_rounds=remaining,
         timeout=timeout,
-        train_config=ConfigRecord({"local-epochs": config.local_epochs}),
-        evaluate_config=ConfigRecord({}),
+        train_config=ConfigRecord({"local-epochs": config.local_epochs, "hidden": ",".join(map(str, hidden))}),
+        evaluate_config=ConfigRecord({"hidden": ",".join(map(str, hidden))}),
         evaluate_fn=end_of_round,
     )
     audit.append("coordinator", "federation.run_end", f"model:{model_name}",

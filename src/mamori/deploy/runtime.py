@@ -13,9 +13,11 @@ and any descendants that left it (Flower's SuperExec starts its own session).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,12 +26,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+
 from mamori.deploy.config import ConsortiumConfig, NodeConfig
 from mamori.deploy.pki import PKIPaths, load_members
 from mamori.errors import ConfigError, FederationError
 
 __all__ = [
     "RunOutcome",
+    "audit_refusals",
     "completed_rounds",
     "flower_env",
     "node_command",
@@ -248,6 +253,58 @@ def sync_members(cfg: ConsortiumConfig, audit: object | None = None) -> dict[str
     return {n: v["node_id"] for n, v in registered.items()}
 
 
+_REFUSAL_RE = re.compile(
+    r"Attempted to register SuperNode with public key: b'(-----BEGIN PUBLIC KEY-----.*?-----END PUBLIC KEY-----)"
+)
+
+
+def audit_refusals(cfg: ConsortiumConfig, audit: object | None = None) -> list[str]:
+    """Record SuperNodes the SuperLink refused (unknown or revoked keys) since the last call.
+
+    Flower refuses them itself (``/v1/fleet/activate-node`` answers 412, ``ApiError:2004``) and
+    logs the offending public key; this reads the new part of ``state_dir/superlink.log``.
+
+    Parameters
+    ----------
+    cfg : ConsortiumConfig
+        The consortium configuration.
+    audit : mamori.store.AuditLog or None, default=None
+        Receives one ``node.refused`` entry per refusal, with the key's fingerprint and, when the
+        key is a revoked member's, that member's name.
+
+    Returns
+    -------
+    list of str
+        Fingerprints (``SHA256:<hex>``) of the refused keys, in log order.
+    """
+    state = _state(cfg)
+    log_path, offset_path = state / "superlink.log", state / "superlink.log.audited"
+    if not log_path.exists():
+        return []
+    offset = int(offset_path.read_text()) if offset_path.exists() else 0
+    size = log_path.stat().st_size
+    if size < offset:  # log replaced
+        offset = 0
+    with open(log_path, "rb") as f:
+        f.seek(offset)
+        data = f.read()
+    text = data.decode("utf-8", "replace")
+    by_fp = {m.fingerprint: m.name for m in load_members(cfg.coordinator.pki_dir).values()}
+    found = []
+    for pem in _REFUSAL_RE.findall(text):
+        key = serialization.load_pem_public_key(pem.replace("\\n", "\n").encode())
+        der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        fp = "SHA256:" + hashlib.sha256(der).hexdigest()
+        found.append(fp)
+        if audit is not None:
+            audit.append("coordinator", "node.refused", f"key:{fp}",  # type: ignore[attr-defined]
+                         {"fingerprint": fp, "member": by_fp.get(fp), "reason": "key not registered"})
+    offset_path.write_text(str(offset + len(data)))
+    if found:
+        logger.warning("SuperLink refused %d SuperNode connection(s) with unknown keys", len(found))
+    return found
+
+
 def write_app_dir(cfg: ConsortiumConfig) -> Path:
     """Write the Flower app directory (``pyproject.toml`` naming mamori's apps) into the state directory.
 
@@ -313,6 +370,8 @@ class RunOutcome:
         Wall time.
     rounds_before, rounds_after : int
         Completed rounds in the model registry before and after.
+    target_rounds : int
+        The round the run was asked to reach.
     log : str
         The tail of the streamed run log.
     """
@@ -321,7 +380,16 @@ class RunOutcome:
     seconds: float
     rounds_before: int
     rounds_after: int
+    target_rounds: int
     log: str
+
+    @property
+    def ok(self) -> bool:
+        """True when ``flwr run`` succeeded and every requested round was checkpointed.
+
+        ``flwr run --stream`` exits 0 even when the ServerApp raised, so the checkpoints decide.
+        """
+        return self.returncode == 0 and self.rounds_after >= self.target_rounds
 
 
 def completed_rounds(cfg: ConsortiumConfig) -> int:
@@ -372,7 +440,7 @@ def run_federated(cfg: ConsortiumConfig, *, more_rounds: int | None = None, time
     seconds = time.perf_counter() - started
     after = completed_rounds(cfg)
     logger.info("flwr run: code %d, %.1f s, rounds %d -> %d", r.returncode, seconds, before, after)
-    return RunOutcome(r.returncode, seconds, before, after, (r.stdout + r.stderr)[-6000:])
+    return RunOutcome(r.returncode, seconds, before, after, target, (r.stdout + r.stderr)[-6000:])
 
 
 def node_command(node: NodeConfig) -> list[str]:
@@ -458,7 +526,8 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeo
     timeout_s : float, default=10.0
         Grace period.
     """
-    pids = [proc.pid, *_descendants(proc.pid)] if proc.poll() is None else []
+    # Only while the pid is still ours (running or an unreaped zombie, whose children still list it as parent).
+    pids = [proc.pid, *_descendants(proc.pid)] if proc.returncode is None else []
     own = os.getpgrp()
     for p in pids:
         try:

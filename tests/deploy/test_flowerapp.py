@@ -1,0 +1,82 @@
+"""mamori's deployment ServerApp/ClientApp driven through the in-process grid (fast, no sockets)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flwr.app import Context, RecordDict
+from flwr.common.constant import SUPERLINK_NODE_ID
+from flwr.supercore.task_identity import TaskIdentity
+
+from mamori.deploy.flowerapp import client_app, server_app
+from mamori.errors import FederationError
+from mamori.federation.inprocess import InProcessGrid
+from mamori.store import AuditLog, ModelRegistry, open_store
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def member_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    from mamori.simulate import SimulationConfig, iter_bank_events
+
+    out = tmp_path_factory.mktemp("members")
+    paths = []
+    for profile, events in iter_bank_events(SimulationConfig(banks=2, days=1, scale=0.01, seed=7)):
+        paths.append(out / f"{profile.bank_id}.parquet")
+        events.write_parquet(paths[-1])
+    return paths
+
+
+@pytest.fixture(autouse=True)
+def task_identity() -> Iterator[None]:
+    saved = {k: vars(TaskIdentity).get(k) for k in ("_task_id", "_run_id", "_node_id")}
+    TaskIdentity.task_id = 1
+    TaskIdentity.run_id = 1
+    TaskIdentity.node_id = SUPERLINK_NODE_ID
+    yield
+    for key, value in saved.items():
+        setattr(TaskIdentity, key, value)
+
+
+def _run(paths: list[str], store_url: str, rounds: int, tmp: Path) -> None:
+    node_ids = [11, 12]
+    grid = InProcessGrid(client_app, node_ids, run_id=1, default_timeout=60)
+    for i, node_id in enumerate(node_ids):
+        grid._contexts[node_id].node_config.update(  # what --node-config gives a SuperNode
+            {"data-path": paths[i], "node-name": f"bank-{i}", "model-dir": str(tmp / f"model-{i}")}
+        )
+    run_config = {"num-rounds": rounds, "store-url": store_url, "hidden": "8", "min-train-nodes": 2,
+                  "min-available-nodes": 2, "round-timeout": 60.0}
+    context = Context(run_id=1, node_id=SUPERLINK_NODE_ID, node_config={}, state=RecordDict(), run_config=run_config)
+    try:
+        server_app(grid, context)
+    finally:
+        grid.close()
+
+
+def test_resume_from_the_last_checkpoint(member_files: list[Path], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    paths = [str(p) for p in member_files]
+    _run(paths, url, 1, tmp_path)
+    _run(paths, url, 2, tmp_path)  # "restarted coordinator": resumes after round 1
+    _run(paths, url, 2, tmp_path)  # nothing left to do
+    store = open_store(url)
+    assert [r.version for r in ModelRegistry(store).list("consortium-attack-classifier")] == [0, 1, 2]
+    starts = [e.details for e in AuditLog(store).entries() if e.action == "federation.run_start"]
+    assert [s["resume_from"] for s in starts] == [0, 1, 2]
+    assert (tmp_path / "model-0" / "global.npz").is_file()
+    store.close()
+
+
+def test_round_below_minimum_fails_and_keeps_last_checkpoint(member_files: list[Path], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    with pytest.raises(FederationError, match="round 1 train: 1 member"):
+        _run([str(member_files[0]), str(tmp_path / "missing.parquet")], url, 1, tmp_path)
+    store = open_store(url)
+    assert [r.version for r in ModelRegistry(store).list()] == [0]
+    actions = [e.action for e in AuditLog(store).entries()]
+    assert "federation.member_failed" in actions and "federation.round_failed" in actions
+    store.close()
