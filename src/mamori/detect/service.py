@@ -54,7 +54,8 @@ class ScoringService:
         self.scorer = scorer
         self.max_batch_events = max_batch_events
         self.metrics = ServiceMetrics()
-        self._queue: asyncio.Queue[tuple[pl.DataFrame, asyncio.Future[RequestResult]]] | None = None
+        self._queue: asyncio.Queue[tuple[pl.DataFrame | list[dict[str, Any]], asyncio.Future[RequestResult]]] | None \
+            = None
         self._worker: asyncio.Task[None] | None = None
         self.started_at = time.time()
         self._on_model()
@@ -96,32 +97,68 @@ class ScoringService:
         await self._queue.put((events, future))
         return await future
 
+    async def score_rows(self, rows: list[dict[str, Any]]) -> RequestResult:
+        """Like :meth:`score`, for canonical rows (column -> value); the frame is built once per micro-batch.
+
+        Parameters
+        ----------
+        rows : list of dict
+            Canonical events of one request.
+
+        Returns
+        -------
+        RequestResult
+        """
+        if self._queue is None:
+            raise MamoriError("ScoringService.score_rows: the service is not started (call start() first).")
+        future: asyncio.Future[RequestResult] = asyncio.get_running_loop().create_future()
+        await self._queue.put((rows, future))
+        return await future
+
+    @staticmethod
+    def _frame(part: pl.DataFrame | list[dict[str, Any]]) -> pl.DataFrame:
+        if isinstance(part, pl.DataFrame):
+            return part
+        from mamori.events import EVENT_SCHEMA
+
+        columns = list(part[0]) if part else ["@timestamp"]
+        return pl.from_dicts(part, schema={c: EVENT_SCHEMA[c] for c in columns})
+
     async def _run(self) -> None:
         assert self._queue is not None
         loop = asyncio.get_running_loop()
         while True:
-            items = [await self._queue.get()]
-            n = items[0][0].height
+            raw = [await self._queue.get()]
+            n = len(raw[0][0]) if isinstance(raw[0][0], list) else raw[0][0].height
             while n < self.max_batch_events and not self._queue.empty():
                 item = self._queue.get_nowait()
-                items.append(item)
-                n += item[0].height
-            frames = [f for f, _ in items]
+                raw.append(item)
+                n += len(item[0]) if isinstance(item[0], list) else item[0].height
             try:
-                batch = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+                rows = [r for part, _ in raw if isinstance(part, list) for r in part]
+                if len(rows) == n:  # all requests came as rows: one frame for the whole batch
+                    frames = [self._frame(rows)]
+                    batch = frames[0]
+                    sizes = [len(part) for part, _ in raw]  # type: ignore[arg-type]
+                else:
+                    frames = [self._frame(part) for part, _ in raw]
+                    batch = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+                    sizes = [f.height for f in frames]
+                items = [(size, fut) for size, (_, fut) in zip(sizes, raw, strict=True)]
                 result: ScoredBatch = await loop.run_in_executor(None, self._score_sync, batch)
             except Exception as exc:  # noqa: BLE001 - delivered to each waiting request, which maps it to HTTP
-                if len(items) > 1 and isinstance(exc, MamoriError):
+                if len(raw) > 1 and isinstance(exc, MamoriError):
                     # one bad request must not fail its neighbours: score them one by one
-                    for frame, fut in items:
+                    for part, fut in raw:
                         try:
+                            frame = self._frame(part)
                             single = await loop.run_in_executor(None, self._score_sync, frame)
-                            self._deliver([(frame, fut)], single)
+                            self._deliver([(frame.height, fut)], single)
                         except Exception as one_exc:  # noqa: BLE001
                             if not fut.done():
                                 fut.set_exception(one_exc)
                     continue
-                for _, fut in items:
+                for _, fut in raw:
                     if not fut.done():
                         fut.set_exception(exc)
                 continue
@@ -139,12 +176,12 @@ class ScoringService:
         return result
 
     @staticmethod
-    def _deliver(items: list[tuple[pl.DataFrame, asyncio.Future[RequestResult]]], result: ScoredBatch) -> None:
+    def _deliver(items: list[tuple[int, asyncio.Future[RequestResult]]], result: ScoredBatch) -> None:
         start = 0
         flags = result.scores > result.threshold
         rows = np.asarray(result.alert_rows, dtype=np.int64)
-        for frame, fut in items:
-            stop = start + frame.height
+        for size, fut in items:
+            stop = start + size
             mine = [a.to_dict() for a, r in zip(result.alerts, rows, strict=True) if start <= r < stop]
             if not fut.done():
                 fut.set_result(RequestResult(result.scores[start:stop], flags[start:stop], mine, result.threshold,

@@ -8,9 +8,11 @@ from typing import Annotated
 
 import polars as pl
 from fastapi import APIRouter, Body, Depends
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
 from mamori.detect.api.dependencies import get_service, model_info
-from mamori.detect.api.schemas import EventIn, ScoreBatchIn, ScoreResponse, ScoreResult
+from mamori.detect.api.schemas import EventIn, ScoreBatchIn, ScoreResponse
 from mamori.detect.service import ScoringService
 from mamori.errors import SchemaError
 from mamori.events import EVENT_SCHEMA
@@ -25,46 +27,53 @@ _FIELDS = [(name, info.alias) for name, info in EventIn.model_fields.items()]
 _SCHEMA = {alias: EVENT_SCHEMA[alias] for _, alias in _FIELDS if alias is not None}
 
 
-def events_frame(events: list[EventIn]) -> pl.DataFrame:
-    """Canonical frame of validated events.
+def event_rows(events: list[EventIn]) -> list[dict[str, object]]:
+    """Canonical rows (column -> value) of validated events, timestamps in UTC.
 
     Raises
     ------
     SchemaError
         If a timestamp is outside 1970-2200.
     """
-    columns: dict[str, list[object]] = {alias: [] for _, alias in _FIELDS if alias is not None}
+    rows = []
     for i, ev in enumerate(events):
-        for name, alias in _FIELDS:
-            value = getattr(ev, name)
-            if name == "timestamp":
-                value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-                if not _EARLIEST <= value < _LATEST:
-                    raise SchemaError(
-                        f"POST /v1/score: event {i} has '@timestamp' {value.date()} outside 1970-2200; send the "
-                        "event time in ISO 8601."
-                    )
-            columns[str(alias)].append(value)
-    return pl.DataFrame(columns, schema=_SCHEMA)
+        row = ev.model_dump(by_alias=True)
+        ts = row["@timestamp"]
+        ts = ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts.astimezone(dt.UTC)
+        if not _EARLIEST <= ts < _LATEST:
+            raise SchemaError(
+                f"POST /v1/score: event {i} has '@timestamp' {ts.date()} outside 1970-2200; send the event time in "
+                "ISO 8601."
+            )
+        row["@timestamp"] = ts
+        rows.append(row)
+    return rows
 
 
-@router.post("/score", response_model=ScoreResponse, summary="Score one event or a batch of events",
-             responses={413: {"description": "Body too large"}, 422: {"description": "Invalid events"}})
+def events_frame(events: list[EventIn]) -> pl.DataFrame:
+    """Canonical frame of validated events (see :func:`event_rows`)."""
+    return pl.from_dicts(event_rows(events), schema=_SCHEMA)
+
+
+@router.post("/score", response_model=None, summary="Score one event or a batch of events",
+             responses={200: {"model": ScoreResponse}, 413: {"description": "Body too large"},
+                        422: {"description": "Invalid events"}})
 async def score(
     body: Annotated[EventIn | ScoreBatchIn, Body(description="One event, or {\"events\": [...]} in order.")],
     service: Annotated[ScoringService, Depends(get_service)],
-) -> ScoreResponse:
+) -> JSONResponse:
     """Score events with the current model; alerts are deduplicated per entity and window."""
     started = time.perf_counter()
     events = body.events if isinstance(body, ScoreBatchIn) else [body]
     try:
-        frame = events_frame(events)
-        result = await service.score(frame)
+        result = await service.score_rows(event_rows(events))
     except Exception:
         service.metrics.requests.labels(outcome="error").inc()
         raise
     service.metrics.requests.labels(outcome="ok").inc()
+    results = [{"score": float(s), "alert": bool(a)} for s, a in zip(result.scores.tolist(),
+                                                                      result.alert_flags.tolist(), strict=True)]
+    content = {"model": model_info(service).model_dump(), "results": results, "alerts": result.alerts}
+    response = JSONResponse(jsonable_encoder(content) if result.alerts else content)
     service.metrics.latency.observe(time.perf_counter() - started)
-    results = [ScoreResult(score=float(s), alert=bool(a)) for s, a in zip(result.scores, result.alert_flags,
-                                                                           strict=True)]
-    return ScoreResponse(model=model_info(service), results=results, alerts=result.alerts)
+    return response
