@@ -12,10 +12,12 @@ from mamori.analytics.config import SKETCH_KINDS, AnalyticsConfig
 from mamori.analytics.engine import AnalyticsResult, Finding, WindowRound, dp_sigma, run_analytics
 from mamori.analytics.items import ITEM_SCHEMA, extract_items
 from mamori.analytics.keys import ConsortiumKey
+from mamori.analytics.loop import CAMPAIGN_FEATURE, add_campaign_feature, indicator_hits
 from mamori.analytics.secure_sum import MaskingMember, SecureSumCoordinator, secure_sum
 from mamori.analytics.sketch import CountMinSketch
 
 __all__ = [
+    "CAMPAIGN_FEATURE",
     "ITEM_SCHEMA",
     "SKETCH_KINDS",
     "AnalyticsConfig",
@@ -26,10 +28,12 @@ __all__ = [
     "MaskingMember",
     "SecureSumCoordinator",
     "WindowRound",
+    "add_campaign_feature",
     "campaign_objects",
     "confidence_of",
     "dp_sigma",
     "extract_items",
+    "indicator_hits",
     "publish_campaign",
     "run_analytics",
     "secure_sum",

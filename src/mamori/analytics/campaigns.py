@@ -96,6 +96,10 @@ def campaign_objects(findings: Iterable[Finding], *, name: str, members: int, co
     tokens = [key.token(f.kind, f.value) for f in findings if key and f.kind in ("username", "payee")]
     description = (f"Seen at {banks} member banks by secure-summed keyed-hash sketches; {len(findings)} items "
                    f"flagged ({sum(f.kind == 'ip' for f in findings)} source IPs).")
+    context = [f"{f.kind}={f.value}" for f in findings
+               if f.kind in ("asn", "user_agent", "ja3", "net24") and f.kind not in config.indicator_kinds]
+    if context:
+        description += f" Also common to the campaign (context, not indicators): {'; '.join(context[:50])}."
     if tokens:
         description += f" Keyed-hash tokens of targeted usernames/payees: {', '.join(tokens[:200])}"
     camp = campaign(name, description=description, first_seen=first, last_seen=max(last, first),

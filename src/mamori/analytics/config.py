@@ -30,9 +30,10 @@ class AnalyticsConfig(BaseModel):
         An item is a campaign heavy hitter when at least this many banks saw it (k).
     kinds : tuple of str, default=SKETCH_KINDS
         Which item kinds to sketch.
-    indicator_kinds : tuple of str, default=("ip", "net24", "asn", "user_agent", "ja3")
-        Which flagged kinds become STIX indicators (usernames and payees are published only as keyed
-        hashes in the campaign description, never in clear).
+    indicator_kinds : tuple of str, default=("ip", "net24", "ja3")
+        Which flagged kinds become STIX indicators. ASN and user-agent findings are listed in the campaign
+        description only by default: a cloud ASN or a common browser string is too broad to block on. Usernames and
+        payees are published only as keyed hashes in the campaign description, never in clear.
     net24_min_banks : int, default=4
         k for /24 networks (shared carrier ranges need more banks).
     min_failure_ratio : float, default=0.9
@@ -60,7 +61,7 @@ class AnalyticsConfig(BaseModel):
     depth: int = Field(4, ge=1, le=8)
     min_banks: int = Field(3, ge=2, le=64)
     kinds: tuple[str, ...] = SKETCH_KINDS
-    indicator_kinds: tuple[str, ...] = ("ip", "net24", "asn", "user_agent", "ja3")
+    indicator_kinds: tuple[str, ...] = ("ip", "net24", "ja3")
     net24_min_banks: int = Field(4, ge=2, le=64)
     min_failure_ratio: float = Field(0.9, ge=0, le=1)
     min_failures: int = Field(20, ge=1)

@@ -1,0 +1,99 @@
+"""``mamori analytics``: cross-bank campaign analytics (keyed-hash sketches, secure sum, campaign indicators)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mamori.cli.app import app
+from mamori.errors import ConfigError
+
+analytics_app = typer.Typer(help="Privacy-preserving cross-bank campaign analytics.", no_args_is_help=True)
+app.add_typer(analytics_app, name="analytics")
+
+
+def _load_sim(sim: Path) -> dict[str, pl.DataFrame]:
+    from mamori.events import read_events
+
+    banks = sorted(p for p in sim.iterdir() if p.is_dir() and p.name.startswith("bank-"))
+    out: dict[str, pl.DataFrame] = {}
+    for bank in banks:
+        logs = sorted(bank.glob("gateway.ecs.jsonl*"))
+        if not logs:
+            raise ConfigError(f"analytics run --sim {sim}: {bank.name}/ has no gateway.ecs.jsonl; the sketches need "
+                              "user names and login outcomes, so write the simulation with `mamori simulate --format "
+                              "ecs`, or use --banks to simulate in memory")
+        out[bank.name] = read_events(logs[0], organization_id=bank.name).events
+    if not out:
+        raise ConfigError(f"analytics run --sim {sim}: no bank-*/ folders found (expected `mamori simulate` output)")
+    return out
+
+
+@analytics_app.command("run")
+def run_command(
+    sim: Path | None = typer.Option(None, "--sim", help="A `mamori simulate --format ecs` output folder."),
+    banks: int = typer.Option(5, "--banks", help="Simulate this many banks in memory (when --sim is not given)."),
+    days: int = typer.Option(2, "--days", help="Simulated days."),
+    scale: float = typer.Option(0.02, "--scale", help="Simulated customer scale."),
+    seed: int = typer.Option(1, "--seed", help="Seed of the simulation, the key and the noise."),
+    min_banks: int = typer.Option(3, "--min-banks", "-k", help="Flag items seen at this many banks or more."),
+    horizon_hours: float = typer.Option(72.0, "--horizon-hours", help="Look-back of the presence sketches."),
+    window_minutes: int = typer.Option(60, "--window-minutes", help="Length of one analytics window."),
+    dp_epsilon: float | None = typer.Option(None, "--dp-epsilon", help="Per-window DP epsilon (none by default)."),
+    key_hex: str | None = typer.Option(None, "--key", envvar="MAMORI_CONSORTIUM_KEY",
+                                       help="Consortium key as hex (random per run when absent)."),
+    out: Path | None = typer.Option(None, "--out", help="Write the campaign's STIX objects here (JSON bundle)."),
+    push_url: str | None = typer.Option(None, "--push", help="TAXII discovery URL to publish the campaign to."),
+    collection: str = typer.Option("shared", "--collection", help="TAXII collection id or alias."),
+    member: str | None = typer.Option(None, "--member", envvar="MAMORI_TAXII_MEMBER", help="TAXII member name."),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="MAMORI_TAXII_KEY", help="TAXII API key."),
+) -> None:
+    """Run the windowed protocol over simulated banks and show (and optionally publish) the campaign indicators."""
+    import numpy as np
+
+    from mamori.analytics import AnalyticsConfig, ConsortiumKey, campaign_objects, publish_campaign, run_analytics
+    from mamori.intel import TaxiiClient, serialize
+
+    console = Console(stderr=True)
+    if sim is not None:
+        frames = _load_sim(sim)
+    else:
+        from mamori.simulate import SimulationConfig, simulate_consortium
+
+        frames = simulate_consortium(SimulationConfig(banks=banks, days=days, scale=scale, seed=seed)).events
+    try:
+        config = AnalyticsConfig(min_banks=min_banks, horizon_hours=horizon_hours, window_minutes=window_minutes,
+                                 dp_epsilon=dp_epsilon, seed=seed)
+    except ValueError as exc:
+        raise ConfigError(f"analytics run: invalid option: {exc}") from exc
+    key = ConsortiumKey.from_hex(key_hex) if key_hex else ConsortiumKey(np.random.default_rng(seed).bytes(32))
+    with console.status("secure-summing sketches window by window"):
+        result = run_analytics(frames, key, config)
+    table = Table(title=f"Cross-bank findings ({len(frames)} banks, {len(result.rounds)} windows, k={min_banks})")
+    for col in ("kind", "flagged", "banks", "value"):
+        table.add_column(col)
+    counts: dict[str, int] = {}
+    for f in result.findings.values():
+        counts[f.kind] = counts.get(f.kind, 0) + 1
+    for kind, n in sorted(counts.items()):
+        first = min((f for f in result.findings.values() if f.kind == kind), key=lambda f: f.flagged_at)
+        shown = first.value if kind not in ("username", "payee") else key.token(kind, first.value)
+        table.add_row(kind, str(n), str(first.banks), f"first: {shown[:60]}")
+    Console().print(table)
+    objects = campaign_objects(result.findings.values(), name="cross-bank campaign", members=len(frames),
+                               config=config, key=key)
+    if out is not None:
+        out.write_text(json.dumps({"type": "bundle", "id": "bundle--" + objects[1].id.split("--")[1] if objects
+                                   else "bundle--00000000-0000-4000-8000-000000000000",
+                                   "objects": [serialize(o) for o in objects]}, indent=1))
+        console.print(f"wrote {len(objects)} STIX objects to {out}")
+    if push_url is not None:
+        if not member or not api_key:
+            raise ConfigError("analytics run --push needs --member and --api-key (or MAMORI_TAXII_MEMBER/_KEY)")
+        res = publish_campaign(TaxiiClient(push_url, member, api_key), collection, objects)
+        console.print(f"published to {collection}: {res}")
