@@ -2,7 +2,7 @@
 
 A bank's training rows are grouped by customer (:func:`privacy_units`). Each DP-SGD step samples
 *customers* (Poisson, rate ``q``), takes up to ``rows_per_unit`` of each sampled customer's rows, and
-computes one gradient per customer (the mean loss over those rows) with Opacus' per-sample gradient
+computes one gradient per customer (the loss summed over those rows) with Opacus' per-sample gradient
 engine (``GradSampleModule`` on a ``(customers, rows, features)`` batch); Opacus' ``DPOptimizer``
 clips each customer's gradient to ``max_grad_norm`` and adds Gaussian noise. Everything a customer
 contributes to a step passes through that one clipped gradient, so the guarantee covers all of a
@@ -18,7 +18,7 @@ import logging
 import math
 import warnings
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -53,6 +53,10 @@ class RecordDPConfig(BaseModel):
         Rows of a sampled customer used in one step (a random subset when the customer has more).
     learning_rate : float, default=0.05
         Learning rate of the DP optimizer (Adam).
+    unit_loss : {"sum", "mean"}, default="sum"
+        How a customer's sampled rows make its loss: the sum (a customer with more rows pulls harder, up to
+        the clipping norm - closest to ordinary row-weighted training) or the mean (every customer weighs
+        the same). The guarantee is the same: each customer's gradient is clipped as a whole.
     positive_weight : float or None, default=None
         Weight of attack rows in the loss; None uses ``n_benign / n_attack`` of the member's rows (at
         least 1). The ratio is a count of rows, treated as public.
@@ -66,6 +70,7 @@ class RecordDPConfig(BaseModel):
     expected_batch_units: int = Field(default=256, ge=1)
     rows_per_unit: int = Field(default=16, ge=1)
     learning_rate: float = Field(default=0.05, gt=0.0)
+    unit_loss: Literal["sum", "mean"] = "sum"
     positive_weight: float | None = Field(default=None, gt=0.0)
 
 
@@ -358,7 +363,9 @@ class DPSGDTrainer:
                 logits = gsm(xb).reshape(len(chosen), k)
                 per_row = torch.nn.functional.binary_cross_entropy_with_logits(logits, yb, reduction="none")
                 per_row = per_row * (1.0 + (pos_w - 1.0) * yb) * m
-                per_unit = per_row.sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+                per_unit = per_row.sum(dim=1)
+                if self.dp.unit_loss == "mean":
+                    per_unit = per_unit / m.sum(dim=1).clamp(min=1.0)
                 per_unit.sum().backward()
             optimizer.step()
         trained = gsm._module
