@@ -56,10 +56,11 @@ def issue_command(
         console.print("coordinator certificate reissued; restart the coordinator to use it")
     if node is None:
         return
+    handed_in = public_key is not None
     if public_key is None:
         private, public_key = issue_node_key(out, node, overwrite=force)
         console.print(f"node key pair: [bold]{private}[/] (keep at the member) and {public_key}")
-    if register or public_key is not None:
+    if register or handed_in:
         entry = register_node_key(directory, node, public_key)
         console.print(f"registered {entry.name} {entry.fingerprint}")
 

@@ -23,8 +23,10 @@ Coordinator side
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,18 @@ __all__ = ["client_app", "load_member_matrices", "new_model", "server_app"]
 logger = logging.getLogger(__name__)
 
 _HIDDEN_DEFAULT = "64,32"
+_IMPORTED_AT = time.time()
+
+
+def _process_started_at() -> float:
+    """Wall-clock start of this process (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        btime = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                     if line.startswith("btime"))
+        return btime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return float("nan")
 
 
 def _hidden(value: Any) -> tuple[int, ...]:
@@ -161,12 +175,33 @@ class _NodeTrainer:
         if model_dir:
             _save_global(str(model_dir), arrays, int(config.get("server_round", 0)))
 
+    def _timing(self, phase: str, config: dict[str, Any], started: float, loaded: float) -> None:
+        """Append this message's timings to ``model-dir/timings.jsonl`` (node-local diagnostics)."""
+        model_dir = self.node_config.get("model-dir")
+        if not model_dir:
+            return
+        row = {"phase": phase, "round": int(config.get("server_round", 0)), "process_start": _process_started_at(),
+               "imported": _IMPORTED_AT, "handler_start": started, "data_loaded": loaded, "end": time.time()}
+        Path(str(model_dir)).mkdir(parents=True, exist_ok=True)
+        with open(Path(str(model_dir)) / "timings.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
     def fit(self, arrays: list[np.ndarray], config: dict[str, Any]) -> tuple[list[np.ndarray], int, dict[str, float]]:
-        return self._trainer(config).fit(arrays, config)
+        started = time.time()
+        trainer = self._trainer(config)
+        loaded = time.time()
+        out = trainer.fit(arrays, config)
+        self._timing("train", config, started, loaded)
+        return out
 
     def evaluate(self, arrays: list[np.ndarray], config: dict[str, Any]) -> tuple[float, int, dict[str, float]]:
+        started = time.time()
         self._pull(arrays, config)
-        return self._trainer(config).evaluate(arrays, config)
+        trainer = self._trainer(config)
+        loaded = time.time()
+        out = trainer.evaluate(arrays, config)
+        self._timing("evaluate", config, started, loaded)
+        return out
 
 
 _NODE: dict[str, Any] = {}
@@ -264,11 +299,15 @@ def _server_main(grid: Grid, context: Context) -> None:
         arrays = record.to_numpy_ndarrays()
         global_round = done + server_round
         digest = weights_hash(arrays)
-        registry.register(model_name, global_round, arrays, {"round": global_round, "federation_sha256": digest,
-                                                             "run_id": int(context.run_id)}, actor="coordinator")
+        now = time.time()
+        registry.register(model_name, global_round, arrays,
+                          {"round": global_round, "federation_sha256": digest, "run_id": int(context.run_id),
+                           "round_started_at": clock["round_start"], "round_ended_at": now}, actor="coordinator")
+        clock["round_start"] = now
         logger.info("round %d checkpointed (%s)", global_round, digest[:12])
         return None
 
+    clock = {"round_start": time.time()}
     strategy.start(
         grid=grid,
         initial_arrays=ArrayRecord([np.ascontiguousarray(a) for a in initial]),
