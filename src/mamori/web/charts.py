@@ -1,0 +1,91 @@
+"""A tiny server-side SVG line-chart renderer (no JavaScript, nothing loaded from outside)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from html import escape
+
+__all__ = ["PALETTE", "line_chart"]
+
+# Okabe-Ito colours: distinguishable with colour-vision deficiencies, readable on white.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00", "#000000")
+
+
+def _fmt(v: float) -> str:
+    if v == 0 or 0.01 <= abs(v) < 10_000:
+        return f"{v:.3g}"
+    return f"{v:.2e}"
+
+
+def line_chart(series: Sequence[tuple[str, Sequence[tuple[float, float]]]], *, title: str, x_label: str,
+               y_label: str, chart_id: str, width: int = 560, height: int = 260) -> str:
+    """An accessible inline SVG line chart.
+
+    Parameters
+    ----------
+    series : sequence of (str, sequence of (float, float))
+        Named series of ``(x, y)`` points; non-finite points are skipped.
+    title : str
+        Chart title (also the SVG's accessible name).
+    x_label, y_label : str
+        Axis labels.
+    chart_id : str
+        Unique id prefix within the page.
+    width, height : int, default=560 and 260
+        Size in pixels (the SVG scales with its container).
+
+    Returns
+    -------
+    str
+        SVG markup (escape-safe: every text is HTML-escaped).
+    """
+    pts = [(x, y) for _, s in series for x, y in s if math.isfinite(x) and math.isfinite(y)]
+    left, right, top, bottom = 56, 16, 28, 44
+    pw, ph = width - left - right, height - top - bottom
+    tid = escape(chart_id)
+    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-labelledby="{tid}-title" '
+           f'xmlns="http://www.w3.org/2000/svg"><title id="{tid}-title">{escape(title)}</title>',
+           f'<text x="{left}" y="18" class="chart-title">{escape(title)}</text>']
+    if not pts:
+        out.append(f'<text x="{left}" y="{top + ph / 2}">no data</text></svg>')
+        return "".join(out)
+    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    y0, y1 = min(0.0, min(p[1] for p in pts)), max(p[1] for p in pts)
+    if x1 == x0:
+        x1 = x0 + 1
+    if y1 == y0:
+        y1 = y0 + 1
+
+    def sx(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * pw
+
+    def sy(y: float) -> float:
+        return top + ph - (y - y0) / (y1 - y0) * ph
+
+    out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#ffffff" stroke="#595959"/>')
+    for i in range(5):
+        yv = y0 + (y1 - y0) * i / 4
+        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{sy(yv):.1f}" y2="{sy(yv):.1f}" stroke="#d9d9d9"/>'
+                   f'<text x="{left - 6}" y="{sy(yv) + 4:.1f}" text-anchor="end" class="tick">{_fmt(yv)}</text>')
+    ticks = sorted({p[0] for p in pts})
+    step = max(1, math.ceil(len(ticks) / 10))
+    for xv in ticks[::step]:
+        out.append(f'<text x="{sx(xv):.1f}" y="{top + ph + 16}" text-anchor="middle" class="tick">{_fmt(xv)}</text>')
+    out.append(f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle">{escape(x_label)}</text>'
+               f'<text transform="translate(14 {top + ph / 2}) rotate(-90)" text-anchor="middle">'
+               f'{escape(y_label)}</text>')
+    for k, (name, s) in enumerate(series):
+        colour = PALETTE[k % len(PALETTE)]
+        good = [(x, y) for x, y in s if math.isfinite(x) and math.isfinite(y)]
+        if not good:
+            continue
+        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in good)
+        out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}">'
+                   f'<title>{escape(name)}</title></polyline>')
+        out.extend(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}"/>' for x, y in good)
+        lx = left + 8 + 130 * k
+        out.append(f'<rect x="{lx}" y="{top + 6}" width="10" height="10" fill="{colour}"/>'
+                   f'<text x="{lx + 14}" y="{top + 15}" class="legend">{escape(name)}</text>')
+    out.append("</svg>")
+    return "".join(out)

@@ -1,0 +1,42 @@
+"""Settings of the consortium dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["DashboardConfig"]
+
+
+class DashboardConfig(BaseModel):
+    """How the dashboard behaves.
+
+    Parameters
+    ----------
+    title : str, default="mamori consortium"
+        Shown in every page header.
+    results_dir : Path or None, default=None
+        Folder with ``results.json`` (federated history, per-member metrics) and ``*.html`` assessment
+        reports (e.g. the output of ``mamori demo``); pages that need it say so when it is missing.
+    api_root : str, default="mamori"
+        TAXII API root whose collections the intelligence pages read.
+    session_minutes : int, default=480
+        Lifetime of a login session.
+    secure_cookies : bool, default=False
+        Mark the session cookie ``Secure`` (set it when served over HTTPS).
+    max_objects : int, default=5000
+        Most STIX objects read per collection for a page or an export.
+    privacy_budget : float, default=8.0
+        Epsilon budget per member shown against the ledger's spend.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: str = "mamori consortium"
+    results_dir: Path | None = None
+    api_root: str = Field(default="mamori", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    session_minutes: int = Field(default=480, ge=1)
+    secure_cookies: bool = False
+    max_objects: int = Field(default=5000, ge=1)
+    privacy_budget: float = Field(default=8.0, gt=0)

@@ -1,0 +1,111 @@
+"""Shared fixtures data for the dashboard tests: a store with members, TAXII objects, results, a report."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi.testclient import TestClient
+
+from mamori.intel import campaign, identity, ip_indicator, serialize, sighting
+from mamori.intel.taxii import TaxiiConfig, add_member, create_app, create_collection
+from mamori.store import PrivacyLedger, Store, open_store
+from mamori.web import DashboardConfig, create_dashboard_app
+
+TAXII = "application/taxii+json;version=2.1"
+
+
+@dataclass
+class Consortium:
+    store: Store
+    results_dir: Path
+    keys: dict[str, str]
+    collection: str
+    ids: dict[str, str]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _results() -> dict[str, Any]:
+    rounds = [{"round": r, "loss": 0.7 / (r + 1), "pr_auc": min(0.95, 0.1 + 0.2 * r), "seconds": 0.5,
+               "bytes_down": 1000 * r, "bytes_up": 900 * r, "hash": f"{r:064x}"} for r in range(5)]
+    banks = {b: {"threshold": 0.1, "overall": {"pr_auc": p, "recall": 0.9, "fpr": 0.001}}
+             for b, p in (("bank-a", 0.912), ("bank-b", 0.871))}
+    local = {b: {"threshold": 0.2, "overall": {"pr_auc": p, "recall": 0.8, "fpr": 0.002}}
+             for b, p in (("bank-a", 0.801), ("bank-b", 0.702))}
+    return {"meta": {"title": "test"},
+            "data": {"banks": [{"bank": "bank-a", "train_events": 50_000, "test_events": 9_000},
+                               {"bank": "bank-b", "train_events": 5_000, "test_events": 1_000}]},
+            "regimes": {"federated": {"rounds": rounds, "banks": banks, "strategy": "fedavg",
+                                      "final_hash": rounds[-1]["hash"]},
+                        "local": {"banks": local}},
+            "summary": {}}
+
+
+def build_consortium(tmp: Path) -> Consortium:
+    """Members operator/bank-a/bank-b, one collection, objects at every TLP level, results and a report."""
+    store = open_store(f"sqlite:///{tmp / 'web.db'}")
+    keys: dict[str, str] = {}
+    for name, org, admin in (("operator", "Consortium Ops", True), ("bank-a", "Bank A", False),
+                             ("bank-b", "Bank B", False)):
+        _, keys[name] = add_member(store, name, org, read=("*",), write=("*",), admin=admin, rate_limit=0)
+    coll = create_collection(store, "Consortium feed", alias="feed", description="shared by every member")
+    taxii = TestClient(create_app(store, TaxiiConfig(validation="library")))
+    a, b = identity("Bank A"), identity("Bank B")
+    ind_a = ip_indicator("203.0.113.7", created_by=a, tlp="green", name="Stuffing proxy 203.0.113.7")
+    net_a = ip_indicator("198.51.100.0/24", created_by=a, tlp="amber", name="Proxy pool =cmd")
+    strict_a = ip_indicator("192.0.2.10", created_by=a, tlp="amber+strict", name="Secret of Bank A")
+    camp = campaign("Autumn stuffing wave", created_by=a, tlp="amber", description="one combo list, many banks")
+    strict_b = ip_indicator("192.0.2.20", created_by=b, tlp="amber+strict", name="Secret of Bank B")
+    seen = sighting(ind_a, observed_by=b, count=3, tlp="green")
+    ids = {"ind_a": ind_a.id, "net_a": net_a.id, "strict_a": strict_a.id, "campaign": camp.id,
+           "strict_b": strict_b.id, "sighting": seen.id}
+    for member, objs in (("bank-a", [a, ind_a, net_a, strict_a, camp]), ("bank-b", [b, strict_b, seen])):
+        r = taxii.post(f"/mamori/collections/{coll.id}/objects/", auth=(member, keys[member]),
+                       headers={"Accept": TAXII, "Content-Type": TAXII},
+                       content=json.dumps({"objects": [serialize(o) for o in objs]}))
+        assert r.status_code == 202, r.text
+    ledger = PrivacyLedger(store)
+    ledger.record("bank-a", 1, 1.5, 1e-5, "dp-sgd/poisson-gaussian/rdp", run_id="run-1")
+    ledger.record("bank-b", 1, 2.5, 1e-5, "dp-sgd/poisson-gaussian/rdp", run_id="run-1")
+    store.models.register("attack-classifier", 4, b"weights", {"round": 4})
+    results = tmp / "results"
+    results.mkdir()
+    (results / "results.json").write_text(json.dumps(_results()))
+    (results / "report.html").write_text("<!doctype html><html lang='en'><head><title>Assessment</title></head>"
+                                         "<body><h1>Assessment report</h1></body></html>")
+    return Consortium(store, results, keys, coll.id, ids)
+
+
+class DashboardServer:
+    """The dashboard (and the TAXII server on another port) served by uvicorn in threads on 127.0.0.1."""
+
+    def __init__(self, consortium: Consortium) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        app = create_dashboard_app(consortium.store, DashboardConfig(results_dir=consortium.results_dir))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> DashboardServer:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the dashboard server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
