@@ -10,7 +10,14 @@ import typer
 from rich.console import Console
 
 from mamori.cli.app import app
-from mamori.deploy import load_consortium_config, run_federated, start_superlink, stop_process, sync_members
+from mamori.deploy import (
+    audit_refusals,
+    load_consortium_config,
+    run_federated,
+    start_superlink,
+    stop_process,
+    sync_members,
+)
 from mamori.errors import FederationError
 
 coordinator_app = typer.Typer(help="The consortium coordinator (Flower SuperLink).", no_args_is_help=True)
@@ -38,7 +45,9 @@ def start_command(config: Path = CONFIG_OPTION) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     try:
-        sync_members(cfg, _audit(cfg.resolved_store_url))
+        audit = _audit(cfg.resolved_store_url)
+        sync_members(cfg, audit)
+        last_scan = 0.0
         console.print(f"SuperLink on {cfg.coordinator.host}:{cfg.coordinator.port} (pid {proc.pid})")
         interval = cfg.schedule.interval_minutes * 60
         next_run = time.monotonic() + interval if interval else None
@@ -48,6 +57,10 @@ def start_command(config: Path = CONFIG_OPTION) -> None:
                 console.print(f"scheduled run: code {outcome.returncode}, rounds {outcome.rounds_before} -> "
                               f"{outcome.rounds_after}, {outcome.seconds:.1f} s")
                 next_run = time.monotonic() + interval
+            if time.monotonic() - last_scan > 5:
+                for fp in audit_refusals(cfg, audit):
+                    console.print(f"[red]refused a SuperNode with unknown key {fp}[/]")
+                last_scan = time.monotonic()
             time.sleep(1.0)
     except KeyboardInterrupt:
         pass

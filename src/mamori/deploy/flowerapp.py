@@ -273,15 +273,18 @@ def _server_main(grid: Grid, context: Context) -> None:
         store.close()
         return
 
+    sent: dict[str, set[int]] = {"train": set(), "evaluate": set()}
+
     def quorum(phase: str, server_round: int, replies: list[Message]) -> None:
         ok = sum(1 for r in replies if not r.has_error())
-        failed = len(replies) - ok
+        missing = sorted(sent[phase] - {r.metadata.src_node_id for r in replies})
+        failed = len(replies) - ok + len(missing)
         needed = config.min_train_nodes if phase == "train" else config.min_evaluate_nodes
         if failed:
             errors = sorted({r.error.reason[:200] for r in replies if r.has_error()})
             audit.append("coordinator", "federation.member_failed", f"model:{model_name}",
                          {"round": done + server_round, "phase": phase, "failed": failed, "ok": ok,
-                          "errors": errors})
+                          "errors": errors, "no_reply_node_ids": [str(n) for n in missing]})
         if ok < needed:
             audit.append("coordinator", "federation.round_failed", f"model:{model_name}",
                          {"round": done + server_round, "phase": phase, "ok": ok, "needed": needed})
@@ -292,6 +295,18 @@ def _server_main(grid: Grid, context: Context) -> None:
             )
 
     strategy = build_strategy(config, quorum)
+    configure = {"train": strategy.configure_train, "evaluate": strategy.configure_evaluate}
+
+    def _recording(phase: str) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> list[Message]:
+            messages = list(configure[phase](*args, **kwargs))
+            sent[phase] = {m.metadata.dst_node_id for m in messages}
+            return messages
+
+        return wrapped
+
+    strategy.configure_train = _recording("train")  # type: ignore[method-assign]
+    strategy.configure_evaluate = _recording("evaluate")  # type: ignore[method-assign]
 
     def end_of_round(server_round: int, record: ArrayRecord) -> MetricRecord | None:
         if server_round == 0:
