@@ -117,6 +117,12 @@ def start_server(model: Path, port: int, workdir: Path) -> subprocess.Popen[byte
     raise RuntimeError("mamori serve did not come up; see serve.log")
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def api_events(log: Path, n: int) -> list[dict[str, object]]:
     """The first ``n`` events of the log as API JSON (non-null canonical fields)."""
     from mamori.events import iter_event_batches
@@ -336,7 +342,9 @@ def main() -> None:
             # warm-up (first requests pay for lazy imports and allocations)
             asyncio.run(open_loop(url, events[-2000:], 100, 5))
             before = load()
+            cpu0 = process_cpu(server.pid)
             sched, sent, errors, elapsed = asyncio.run(open_loop(url, events, args.rate, args.duration))
+            server_cpu = process_cpu(server.pid) - cpu0
             ok = sched[~np.isnan(sched)]
             ok_sent = sent[~np.isnan(sent)]
             print(f"\n[service] mamori serve on 127.0.0.1; open-loop load {args.rate:.0f} req/s single-event "
@@ -349,11 +357,17 @@ def main() -> None:
                   f"{ok.max() * 1e3:.0f} ms")
             print(f"  latency from actual send:    p50 {np.percentile(ok_sent, 50) * 1e3:.1f} ms, p99 "
                   f"{np.percentile(ok_sent, 99) * 1e3:.1f} ms")
+            per_request_ms = server_cpu / max(len(ok), 1) * 1e3
+            print(f"  server CPU: {server_cpu:.1f} s for {len(ok):,} requests = {per_request_ms:.2f} "
+                  f"CPU-ms per request (=> {max(len(ok), 1) / server_cpu:,.0f} req/s per fully available core)")
             print(f"  load average before/after: {before} / {load()}")
             before = load()
+            cpu0 = process_cpu(server.pid)
             br = batch_requests(url, events, 1000, 20.0)
             print(f"  batch of 1,000 events per POST: {br['requests']} requests, {br['events_per_s']:,.0f} events/s; "
-                  f"per request p50 {br['p50_ms']:.0f} ms, p99 {br['p99_ms']:.0f} ms (load {before} / {load()})")
+                  f"per request p50 {br['p50_ms']:.0f} ms, p99 {br['p99_ms']:.0f} ms; server "
+                  f"{(process_cpu(server.pid) - cpu0) / (br['requests'] * 1000) * 1e6:.0f} CPU-us per event "
+                  f"(load {before} / {load()})")
             print("\n[bad input] status, message, and a good request's status right after")
             for name, status, text, after in bad_input(url):
                 print(f"  {name:<18} -> {status} {text!r}; next good request -> {after}")
