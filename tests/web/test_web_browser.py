@@ -1,0 +1,165 @@
+"""The dashboard in a real browser: Playwright driving Debian's Chromium (package ``chromium``), headless.
+
+Asserts no console errors and that no request leaves the dashboard on 127.0.0.1; saves a screenshot of every
+page (to ``$MAMORI_WEB_ARTIFACTS`` when set, else to pytest's temporary folder).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+from web_support import TAXII, Consortium, DashboardServer
+
+from mamori.intel.taxii import TaxiiConfig, create_app
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason=f"{CHROMIUM} is absent; install Debian's browser: apt-get install -y chromium")
+
+
+@pytest.fixture(scope="module")
+def server(consortium: Consortium) -> Iterator[DashboardServer]:
+    with DashboardServer(consortium) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = Path(os.environ.get("MAMORI_WEB_ARTIFACTS") or tmp_path_factory.mktemp("screenshots"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+class Session:
+    """One browser context logged in as a member, recording console errors and every request's host."""
+
+    def __init__(self, browser: Any, server: DashboardServer) -> None:
+        self.server = server
+        self.context = browser.new_context()
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def _route(self, route: Any) -> None:
+        url = route.request.url
+        parts = urlsplit(url)
+        if parts.scheme == "data" or (parts.hostname == "127.0.0.1" and parts.port == self.server.port):
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.abort()
+
+    def login(self, name: str, key: str) -> None:
+        self.page.goto(self.server.base + "/login")
+        self.page.get_by_label("Member name").fill(name)
+        self.page.get_by_label("API key").fill(key)
+        self.page.get_by_role("button", name="Log in").click()
+        self.page.wait_for_url(self.server.base + "/")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+PAGES = (("/", "Consortium overview"), ("/rounds", "Federated rounds"), ("/intel", "Threat intelligence"),
+         ("/reports", "Assessment reports"))
+
+
+@pytest.mark.parametrize("who", ["operator", "bank-a", "bank-b"])
+def test_every_page_in_the_browser(who: str, browser: Any, server: DashboardServer, consortium: Consortium,
+                                   artefacts: Path) -> None:
+    s = Session(browser, server)
+    try:
+        s.login(who, consortium.keys[who])
+        for path, heading in PAGES:
+            s.page.goto(server.base + path)
+            assert s.page.get_by_role("heading", level=1).inner_text() == heading
+            s.page.screenshot(path=str(artefacts / f"{who}{path.replace('/', '_') or '_'}.png"), full_page=True)
+        # what the page shows matches the APIs
+        s.page.goto(server.base + "/")
+        assert s.page.locator("#model-hash").inner_text() == consortium.store.models.list()[-1].sha256
+        taxii = TestClient(create_app(consortium.store, TaxiiConfig(validation="library")))
+        api = taxii.get(f"/mamori/collections/{consortium.collection}/objects/", auth=(who, consortium.keys[who]),
+                        headers={"Accept": TAXII}).json()["objects"]
+        s.page.goto(server.base + "/intel")
+        shown = set(s.page.locator("#objects tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)"))
+        assert shown == {o["id"] for o in api}
+        if who == "bank-a":
+            assert consortium.ids["strict_a"] in shown and consortium.ids["strict_b"] not in shown
+        if who == "bank-b":
+            assert consortium.ids["strict_b"] in shown and consortium.ids["strict_a"] not in shown
+        s.page.goto(server.base + "/rounds")
+        banks = s.page.locator("#per-bank tbody tr td:first-child").all_inner_texts()
+        assert banks == (["bank-a", "bank-b"] if who == "operator" else [who])
+        s.page.goto(server.base + "/reports")
+        s.page.get_by_role("link", name="report.html").click()
+        assert s.page.get_by_role("heading", level=1).inner_text() == "Assessment report"
+        s.page.screenshot(path=str(artefacts / f"{who}_report.png"))
+    finally:
+        s.close()
+    assert s.errors == [], s.errors
+    assert s.outside == [], s.outside
+
+
+def test_search_filter_and_keyboard(browser: Any, server: DashboardServer, consortium: Consortium,
+                                    artefacts: Path) -> None:
+    s = Session(browser, server)
+    try:
+        s.login("bank-b", consortium.keys["bank-b"])
+        s.page.goto(server.base + "/intel")
+        # keyboard only: Tab reaches the skip link, then the main navigation, then the search form
+        focused: list[str] = []
+        for _ in range(25):
+            s.page.keyboard.press("Tab")
+            focused.append(s.page.evaluate(
+                "() => { const e = document.activeElement; return (e.closest('nav') ? 'nav:' : '') + "
+                "(e.id || e.textContent.trim()) }"))
+        assert focused[0] == "Skip to content"
+        assert "nav:Overview" in focused and "nav:Threat intelligence" in focused
+        assert "q" in focused and "tlp" in focused
+        s.page.get_by_label("Text").focus()
+        s.page.keyboard.type("203.0.113.7")
+        s.page.get_by_label("TLP").select_option("green")
+        s.page.keyboard.press("Enter")
+        s.page.wait_for_url("**/intel?*")
+        names = s.page.locator("#objects tbody tr td:nth-child(4)").all_inner_texts()
+        assert "Stuffing proxy 203.0.113.7" in names and "Secret of Bank B" not in names
+        row = s.page.locator("tr", has_text="Stuffing proxy 203.0.113.7")
+        assert row.locator("td:nth-child(5)").inner_text() == "3"  # bank-b's sighting
+        colour = row.locator(".tlp").evaluate("e => getComputedStyle(e).color")
+        assert colour == "rgb(51, 255, 0)"  # TLP:GREEN
+        s.page.screenshot(path=str(artefacts / "bank-b_intel_filtered.png"), full_page=True)
+        with s.page.expect_download() as dl:
+            s.page.get_by_role("link", name="nginx deny list").click()
+        text = Path(dl.value.path()).read_text()
+        assert "deny 203.0.113.7/32;" in text and "192.0.2" not in text  # filtered to the search
+        # a wrong key shows an accessible error
+        s.page.get_by_role("button", name="Log out").click()
+        s.page.get_by_label("Member name").fill("bank-a")
+        s.page.get_by_label("API key").fill("mamori_wrong")
+        s.page.get_by_role("button", name="Log in").click()
+        assert "Unknown member name" in s.page.get_by_role("alert").inner_text()
+    finally:
+        s.close()
+    assert s.errors == [] or all("401" in e for e in s.errors), s.errors
+    assert s.outside == [], s.outside
