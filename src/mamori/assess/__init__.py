@@ -1,5 +1,11 @@
-"""Adversarial assessment of trained models: privacy leakage (membership inference), evasion, poisoning."""
+"""Adversarial assessment of trained models: privacy leakage (membership inference), evasion, poisoning.
 
+:func:`run_assessment` / :func:`write_assessment` produce the regulator-readable assessment behind
+``mamori assess`` (``assessment.json``, ``assessment.html``, ``assessment.pdf``).
+"""
+
+from mamori.assess.constrained import ATTACKER_CONTROLS, controlled_columns, mimicry_evasion
+from mamori.assess.evasion import ThresholdWrapper, gradient_evasion, hopskipjump_evasion
 from mamori.assess.privacy import (
     AttackResult,
     MembershipAuditConfig,
@@ -7,11 +13,31 @@ from mamori.assess.privacy import (
     audit_membership,
     tpr_at_fpr,
 )
+from mamori.assess.report import (
+    AssessConfig,
+    find_chromium,
+    print_pdf,
+    render_html,
+    run_assessment,
+    write_assessment,
+)
 
 __all__ = [
+    "ATTACKER_CONTROLS",
+    "AssessConfig",
     "AttackResult",
     "MembershipAuditConfig",
     "MembershipAuditReport",
+    "ThresholdWrapper",
     "audit_membership",
+    "controlled_columns",
+    "find_chromium",
+    "gradient_evasion",
+    "hopskipjump_evasion",
+    "mimicry_evasion",
+    "print_pdf",
+    "render_html",
+    "run_assessment",
     "tpr_at_fpr",
+    "write_assessment",
 ]

@@ -1,0 +1,97 @@
+"""``mamori assess``: the adversarial-vulnerability assessment of a scoring model (HTML, PDF, JSON)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mamori.assess import AssessConfig, find_chromium, run_assessment, write_assessment
+from mamori.cli.app import app
+from mamori.detect.loading import resolve_model
+from mamori.errors import ConfigError
+
+SIM_PREFIX = "sim:"
+
+
+def _load_events(data: str) -> pl.DataFrame:
+    """Read labelled canonical events: a Parquet file, a directory of them, or ``sim:BANKS,DAYS,SCALE[,SEED]``."""
+    if data.startswith(SIM_PREFIX):
+        from mamori.simulate import SimulationConfig, iter_bank_events
+
+        try:
+            parts = [float(p) for p in data[len(SIM_PREFIX):].split(",")]
+            banks, days, scale = int(parts[0]), int(parts[1]), parts[2]
+            seed = int(parts[3]) if len(parts) > 3 else 1
+        except (ValueError, IndexError) as exc:
+            raise ConfigError(f"--data {data!r}: expected sim:BANKS,DAYS,SCALE[,SEED], e.g. sim:2,2,0.02.") from exc
+        sim = SimulationConfig(banks=banks, days=days, scale=scale, seed=seed)
+        return pl.concat([events for _profile, events in iter_bank_events(sim)], how="vertical_relaxed")
+    path = Path(data)
+    if path.is_dir():
+        files = sorted(path.glob("*.parquet"))
+        if not files:
+            raise ConfigError(f"--data {path}: the directory holds no .parquet files of labelled events.")
+        return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
+    if path.is_file() and path.suffix == ".parquet":
+        return pl.read_parquet(path)
+    raise ConfigError(
+        f"--data {data}: expected a Parquet file or directory of labelled canonical events, or "
+        "sim:BANKS,DAYS,SCALE[,SEED] to simulate them."
+    )
+
+
+def _load_json(path: Path | None, what: str) -> dict | None:
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--{what} {path}: cannot read it as JSON ({exc}).") from exc
+
+
+@app.command("assess")
+def assess_command(
+    model: Path | None = typer.Option(None, "--model", "-m", help="Scoring-model bundle (.npz, ScoringModel.save())."),
+    data: str = typer.Option(..., "--data", "-d",
+                             help="Labelled events: .parquet file or directory, or sim:BANKS,DAYS,SCALE[,SEED]."),
+    out: Path = typer.Option(Path("mamori-out/assessment"), "--out", "-o", help="Output directory."),
+    db: str | None = typer.Option(None, "--db", envvar="MAMORI_DB",
+                                  help="Store with the model registry and audit log (round hashes, audit check)."),
+    poisoning: Path | None = typer.Option(None, "--poisoning", help="poisoning.json from benchmarks/poisoning.py."),
+    privacy: Path | None = typer.Option(None, "--privacy", help="Membership-inference audit JSON (mamori.assess)."),
+    n_evasion: int = typer.Option(200, "--n-evasion", min=1, help="Alerted attacks attacked by PGD and mimicry."),
+    n_hopskipjump: int = typer.Option(20, "--n-hopskipjump", min=1, help="Attacks attacked by HopSkipJump."),
+    seed: int = typer.Option(0, "--seed", help="Seeds every sample and attack."),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Print assessment.pdf with headless Chromium if installed."),
+) -> None:
+    """Assess a model's adversarial robustness: performance, evasion, poisoning, privacy, findings."""
+    console = Console(stderr=True)
+    scoring, _registry = resolve_model(model, db=db)
+    config = AssessConfig(n_evasion=n_evasion, n_hopskipjump=n_hopskipjump, seed=seed)
+    with console.status("reading events"):
+        events = _load_events(data)
+    with console.status(f"assessing {scoring.name} v{scoring.version} on {events.height:,} events"):
+        result = run_assessment(scoring, events, config, db=db, poisoning=_load_json(poisoning, "poisoning"),
+                                privacy=_load_json(privacy, "privacy"), command=" ".join(["mamori", *sys.argv[1:]]))
+    with console.status("writing the report"):
+        paths = write_assessment(result, out, pdf=pdf)
+    table = Table("severity", "finding", "evidence", title="findings")
+    for f in result["findings"]:
+        table.add_row(f["severity"], f["title"], f["evidence"])
+    console.print(table)
+    console.print(f"wrote {paths['json']}")
+    console.print(f"wrote {paths['html']}")
+    if paths["pdf"] is not None:
+        console.print(f"wrote {paths['pdf']}")
+    elif not pdf:
+        console.print("assessment.pdf not written (--no-pdf).")
+    elif find_chromium() is None:
+        console.print("[yellow]assessment.pdf not written: no Chromium found (apt-get install chromium).[/yellow]")
+    else:
+        console.print("[yellow]assessment.pdf not written: Chromium failed (see the log).[/yellow]")
