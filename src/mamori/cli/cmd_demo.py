@@ -21,6 +21,8 @@ def demo_command(
     seed: int = typer.Option(1, "--seed", help="Seed of every random choice."),
     rounds: int = typer.Option(10, "--rounds", min=1, help="Federated rounds."),
     strategy: str = typer.Option("fedavg", "--strategy", help="fedavg or fedprox."),
+    serve: bool = typer.Option(False, "--serve", help="Then serve the dashboard over the results (Ctrl-C stops)."),
+    serve_port: int = typer.Option(8080, "--serve-port", help="TCP port of the dashboard (on 127.0.0.1)."),
 ) -> None:
     """Simulate a consortium, train each bank alone, federated and centralized; write report.html."""
     from mamori.compare import ComparisonConfig, DemoConfig, run_demo
@@ -43,3 +45,24 @@ def demo_command(
     console.print(f"federated / centralized PR-AUC: [bold]{s['fed_over_central']:.3f}[/]  (bar ≥ 0.95)")
     console.print(f"report: [bold]{(out / 'report.html').resolve()}[/]")
     console.print(f"results: {(out / 'results.json').resolve()}")
+    if serve:
+        _serve_dashboard(out, serve_port, console)
+
+
+def _serve_dashboard(out: Path, port: int, console: Console) -> None:
+    """Serve the dashboard over the demo's store and results, with a fresh operator key."""
+    import secrets
+
+    from mamori.intel.taxii import add_member
+    from mamori.store import open_store
+    from mamori.web import DashboardConfig, serve_dashboard
+
+    store = open_store(f"sqlite:///{(out / 'mamori.db').resolve()}")
+    try:
+        name = f"operator-{secrets.token_hex(3)}"
+        _, key = add_member(store, name, "Consortium operator", admin=True, actor="cli:demo")
+        console.print(f"dashboard: [bold]http://127.0.0.1:{port}/[/]  log in as [bold]{name}[/] with key "
+                      f"[bold]{key}[/] (shown once)")
+        serve_dashboard(store, DashboardConfig(results_dir=out), host="127.0.0.1", port=port)
+    finally:
+        store.close()
