@@ -191,3 +191,36 @@ def test_a_node_killed_mid_round_does_not_fail_the_round(
     assert completed_rounds(cfg) == 1
     assert [f["phase"] for f in failed] == ["train"] and failed[0]["ok"] == 2 and failed[0]["failed"] == 1
     print(f"round with one of 3 nodes killed mid-round: {result.seconds:.1f} s; audited failures: {failed}")  # type: ignore[attr-defined]
+
+
+def test_coordinator_cli_starts_registers_and_stops_cleanly(
+    tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    import sys
+
+    from mamori.deploy import flower_env, wait_for_port
+
+    pki = tmp_path / "pki"
+    init_ca(pki)
+    issue_server_cert(pki)
+    _, pub = issue_node_key(tmp_path / "keys", "bank-a")
+    register_node_key(pki, "bank-a", pub)
+    port = _free_port()
+    (tmp_path / "consortium.toml").write_text(f"[coordinator]\nport = {port}\n")
+    cli = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mamori"), "coordinator", "start", "--config", "consortium.toml"],
+        cwd=tmp_path, env=flower_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    procs.append(cli)
+    wait_for_port("127.0.0.1", port, 120, cli)
+    registered = tmp_path / "coordinator-state" / "registered.json"
+    deadline = time.monotonic() + 120
+    while not registered.exists() or "bank-a" not in registered.read_text():
+        assert time.monotonic() < deadline and cli.poll() is None
+        time.sleep(0.5)
+    cli.send_signal(signal.SIGTERM)
+    assert cli.wait(timeout=60) == 0
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0  # the SuperLink went down with the coordinator
+    leftover = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True).stdout.split()
+    assert leftover == []
