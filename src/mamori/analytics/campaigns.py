@@ -76,7 +76,8 @@ def campaign_objects(findings: Iterable[Finding], *, name: str, members: int, co
     key : ConsortiumKey or None, default=None
         To tokenise usernames and payees.
     author : str, default="mamori cross-bank analytics"
-        Name of the authoring identity.
+        Name of the authoring identity. A mamori TAXII server accepts only objects created by the publishing
+        member's own organisation, so pass that organisation's name when publishing.
     now : datetime or None, default=None
         Creation time of the campaign (for reproducible output).
 

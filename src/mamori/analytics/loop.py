@@ -102,7 +102,8 @@ def add_campaign_feature(matrix: FeatureMatrix, events: pl.DataFrame, findings: 
         raise SchemaError(f"add_campaign_feature: matrix has {len(matrix)} rows, events {events.height}")
     col = indicator_hits(events, findings, valid_hours=valid_hours)[CAMPAIGN_FEATURE].to_numpy().astype(np.float32)
     spec = matrix.spec
-    new_spec = dataclasses.replace(spec, names=(*spec.names, CAMPAIGN_FEATURE), groups=(*spec.groups, "campaign"))
+    new_spec = dataclasses.replace(spec, names=(*spec.names, CAMPAIGN_FEATURE), groups=(*spec.groups, "campaign"),
+                                   log1p=(*spec.log1p, False))
     return FeatureMatrix(np.hstack([matrix.X, col[:, None]]), new_spec)
 
 

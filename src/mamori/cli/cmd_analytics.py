@@ -52,6 +52,8 @@ def run_command(
     collection: str = typer.Option("shared", "--collection", help="TAXII collection id or alias."),
     member: str | None = typer.Option(None, "--member", envvar="MAMORI_TAXII_MEMBER", help="TAXII member name."),
     api_key: str | None = typer.Option(None, "--api-key", envvar="MAMORI_TAXII_KEY", help="TAXII API key."),
+    author: str = typer.Option("mamori cross-bank analytics", "--author",
+                               help="Creator identity (the publishing member's organisation when using --push)."),
 ) -> None:
     """Run the windowed protocol over simulated banks and show (and optionally publish) the campaign indicators."""
     import numpy as np
@@ -86,7 +88,7 @@ def run_command(
         table.add_row(kind, str(n), str(first.banks), f"first: {shown[:60]}")
     Console().print(table)
     objects = campaign_objects(result.findings.values(), name="cross-bank campaign", members=len(frames),
-                               config=config, key=key)
+                               config=config, key=key, author=author)
     if out is not None:
         out.write_text(json.dumps({"type": "bundle", "id": "bundle--" + objects[1].id.split("--")[1] if objects
                                    else "bundle--00000000-0000-4000-8000-000000000000",

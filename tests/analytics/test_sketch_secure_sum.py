@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mamori.analytics import ConsortiumKey, CountMinSketch, MaskingMember, SecureSumCoordinator, secure_sum
+from mamori.errors import ConfigError, FederationError
+
+KEY = ConsortiumKey(b"k" * 32)
+
+
+def test_key_rejects_short_secret_and_hides_itself() -> None:
+    with pytest.raises(ConfigError, match="16 bytes"):
+        ConsortiumKey(b"short")
+    assert "k" * 8 not in repr(KEY)
+    assert ConsortiumKey.from_hex(KEY.hex()).digest("ip", "1.2.3.4") == KEY.digest("ip", "1.2.3.4")
+
+
+def test_keyed_cells_depend_on_key_and_kind() -> None:
+    other = ConsortiumKey(b"x" * 32)
+    a = KEY.cells("ip", ["203.0.113.7"], 2**16, 4)
+    assert not np.array_equal(a, other.cells("ip", ["203.0.113.7"], 2**16, 4))
+    assert not np.array_equal(a, KEY.cells("username", ["203.0.113.7"], 2**16, 4))
+
+
+def test_count_min_never_underestimates_and_is_linear() -> None:
+    rng = np.random.default_rng(0)
+    values = [f"10.0.{i // 256}.{i % 256}" for i in rng.integers(0, 5000, 3000)]
+    s = CountMinSketch(512, 4).add(KEY, "ip", values)
+    uniq, counts = np.unique(values, return_counts=True)
+    est = s.query(KEY, "ip", list(uniq))
+    assert np.all(est >= counts)
+    a = CountMinSketch(512, 4).add(KEY, "ip", values[:1000])
+    b = CountMinSketch(512, 4).add(KEY, "ip", values[1000:])
+    assert np.array_equal(a.flat() + b.flat(), s.flat())
+    back = CountMinSketch.from_flat(s.flat(), 512, 4)
+    assert np.array_equal(back.query(KEY, "ip", list(uniq)), est)
+
+
+def test_presence_sketches_sum_to_bank_counts() -> None:
+    banks = [["a", "b"], ["a", "c"], ["a", "b", "d"]]
+    total = sum(CountMinSketch(4096, 4).add(KEY, "ip", b, presence=True).flat() for b in banks)
+    s = CountMinSketch.from_flat(total, 4096, 4)
+    assert list(s.query(KEY, "ip", ["a", "b", "c", "d", "e"])) == [3, 2, 1, 1, 0]
+
+
+def test_secure_sum_is_exact_including_negative_noise() -> None:
+    rng = np.random.default_rng(1)
+    vectors = [rng.integers(-50, 1000, 10_000) for _ in range(5)]
+    assert np.array_equal(secure_sum(vectors, round_id=3), np.sum(vectors, axis=0))
+    with pytest.raises(FederationError, match="at least 2"):
+        secure_sum(vectors[:1])
+
+
+def _world(ip_at_bank0: str, ip_at_bank1: str) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Three banks; which of two IPs bank 0 and bank 1 saw is swapped between worlds."""
+    lists = [[ip_at_bank0, "198.51.100.1"], [ip_at_bank1, "198.51.100.1"], ["192.0.2.9", "198.51.100.1"]]
+    vectors = [CountMinSketch(1024, 4).add(KEY, "ip", v, presence=True).flat() for v in lists]
+    members = [MaskingMember(i) for i in range(3)]
+    pubs = {m.index: m.public_key() for m in members}
+    for m in members:
+        m.agree(pubs)
+    coordinator = SecureSumCoordinator()
+    total = secure_sum(vectors, round_id=7, coordinator=coordinator, members=members)
+    return total, coordinator.received
+
+
+def test_coordinator_cannot_tell_which_bank_contributed_an_ip() -> None:
+    # World A: bank 0 saw 203.0.113.7 and bank 1 saw 203.0.113.8; world B: the other way round.
+    total_a, seen_a = _world("203.0.113.7", "203.0.113.8")
+    total_b, seen_b = _world("203.0.113.8", "203.0.113.7")
+    # 1. The only unmasked thing the coordinator obtains, the sum, is identical in both worlds.
+    assert np.array_equal(total_a, total_b)
+    # 2. What it received from each bank is masked: unlike the plaintext 0/1 sketch, it is spread over the whole
+    #    uint32 range, and bank 0's vector at the cells of either IP carries no 0/1 pattern in either world.
+    target_cells = KEY.cells("ip", ["203.0.113.7", "203.0.113.8"], 1024, 4)
+    flat_idx = (np.arange(4) * 1024 + target_cells).reshape(-1)
+    for seen in (seen_a, seen_b):
+        v = seen[0].astype(np.float64)
+        assert abs(v.mean() / 2**32 - 0.5) < 0.05
+        assert np.mean(seen[0] <= 1) < 0.01
+        assert np.all(seen[0][flat_idx] > 1)
+    # 3. Without the consortium key it cannot even locate an IP's cells: another key maps it elsewhere.
+    guess = ConsortiumKey(b"g" * 32).cells("ip", ["203.0.113.7"], 1024, 4)
+    assert not np.array_equal(guess, KEY.cells("ip", ["203.0.113.7"], 1024, 4))
+
+
+def test_secure_sum_rejects_mismatched_lengths() -> None:
+    with pytest.raises(FederationError, match="different lengths"):
+        SecureSumCoordinator().total({0: np.zeros(3, np.uint32), 1: np.zeros(4, np.uint32)})
