@@ -107,7 +107,21 @@ def fail2ban(logs: dict[str, Path], windows_s: tuple[int, ...], maxretry: int = 
     return banned
 
 
-def crowdsec(logs: dict[str, Path], timeout_s: float = 900) -> dict[str, set[str]]:
+_AUTH_LINE = re.compile(r'"POST [^"]*login[^"]*" |" 4\d\d ')
+
+
+def auth_lines(log: Path, out: Path) -> int:
+    """Keep the lines CrowdSec's brute-force and probing scenarios act on: login POSTs and 4xx responses."""
+    n = 0
+    with log.open() as src, out.open("w") as dst:
+        for line in src:
+            if _AUTH_LINE.search(line):
+                dst.write(line)
+                n += 1
+    return n
+
+
+def crowdsec(logs: dict[str, Path], timeout_s: float = 1200) -> dict[str, set[str]]:
     """Replay each bank's log through CrowdSec (fresh local database per bank); scenario -> alerted IPs."""
     if not shutil.which("crowdsec"):
         raise RuntimeError("crowdsec not found: apt-get install crowdsec (offline set-up in docs/cross-bank.md)")
@@ -133,7 +147,11 @@ def crowdsec(logs: dict[str, Path], timeout_s: float = 900) -> dict[str, set[str
                 print(f"  crowdsec on {bank}: no end of replay within {timeout_s:.0f} s", file=sys.stderr)
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:  # crowdsec 1.4 often ignores SIGTERM after a replay
+                proc.kill()
+                proc.wait(15)
         with sqlite3.connect(db) as conn:
             for scenario, ip in conn.execute("select scenario, source_ip from alerts"):
                 alerts[scenario].add(ip)
@@ -155,6 +173,8 @@ def main() -> None:
     ap.add_argument("--horizon-hours", type=float, default=72.0)
     ap.add_argument("--no-crowdsec", action="store_true")
     ap.add_argument("--no-fail2ban", action="store_true")
+    ap.add_argument("--crowdsec-full-logs", action="store_true",
+                    help="feed CrowdSec every line (slow: ~100 lines/s here) instead of login POSTs and 4xx lines")
     ap.add_argument("--dp-epsilon", type=float, nargs="*", default=[])
     args = ap.parse_args()
     print(f"mamori {mamori.__version__}  python {platform.python_version()}  polars {pl.__version__}  "
@@ -196,7 +216,8 @@ def main() -> None:
         kinds[f.kind] += 1
     print(f"  findings by kind: {dict(kinds)}")
     for f in (f for f in res.findings.values() if f.kind in ("ja3", "user_agent", "asn", "net24")):
-        print(f"    {f.kind:10s} {f.value[:70]:70s} banks={f.banks} failures={f.failures} flagged {f.flagged_at:%m-%d %H:%M}")
+        print(f"    {f.kind:10s} {f.value[:70]:70s} banks={f.banks} failures={f.failures} "
+              f"flagged {f.flagged_at:%m-%d %H:%M}")
     objs = campaign_objects(res.findings.values(), name="low-and-slow stuffing", members=args.banks, config=config,
                             key=key)
     print(f"  STIX objects for the campaign: {len(objs)}")
@@ -224,24 +245,33 @@ def main() -> None:
             try:
                 t = time.perf_counter()
                 f2b = fail2ban(logs, (600, 3600))
-                print(f"fail2ban {subprocess.run(['fail2ban-regex', '--version'], capture_output=True, text=True).stdout.strip()}"
+                f2b_version = subprocess.run(["fail2ban-regex", "--version"], capture_output=True, text=True).stdout
+                print(f"fail2ban {f2b_version.strip()}"
                       f" ({time.perf_counter() - t:.1f} s)")
                 for w, ips in f2b.items():
                     print(f"  maxretry 5 findtime {w // 60:3d} min: low-and-slow {share(ips, camp)}  "
-                          f"burst {share(ips, fam['credential_stuffing'])}  spraying {share(ips, fam['password_spraying'])}"
+                          f"burst {share(ips, fam['credential_stuffing'])}  "
+                          f"spraying {share(ips, fam['password_spraying'])}"
                           f"  legit {share(ips, legit)}")
             except (RuntimeError, subprocess.CalledProcessError) as exc:
                 print(f"fail2ban: NOT RUN ({exc})")
         if not args.no_crowdsec:
             try:
                 t = time.perf_counter()
-                cs = crowdsec(logs)
+                cs_logs = logs
+                if not args.crowdsec_full_logs:
+                    cs_logs = {b: Path(tmp) / f"{b}.auth.log" for b in logs}
+                    kept = sum(auth_lines(logs[b], cs_logs[b]) for b in logs)
+                    print(f"crowdsec input: {kept} login-POST or 4xx lines of {lines} (--crowdsec-full-logs for all)")
+                cs = crowdsec(cs_logs)
                 ver = subprocess.run(["crowdsec", "-version"], capture_output=True, text=True)
                 print(f"crowdsec {(ver.stdout + ver.stderr).splitlines()[0] if ver.stdout + ver.stderr else '?'}"
                       f" ({time.perf_counter() - t:.1f} s)")
                 stock = set().union(*[ips for s, ips in cs.items() if not s.startswith("mamori/")]) if cs else set()
-                for label, ips in (("stock scenarios", stock), ("+ 401-bf copy", stock | cs.get("mamori/http-401-bf", set()))):
-                    print(f"  {label:16s}: low-and-slow {share(ips, camp)}  burst {share(ips, fam['credential_stuffing'])}"
+                tuned = stock | cs.get("mamori/http-401-bf", set())
+                for label, ips in (("stock scenarios", stock), ("+ 401-bf copy", tuned)):
+                    print(f"  {label:16s}: low-and-slow {share(ips, camp)}  "
+                          f"burst {share(ips, fam['credential_stuffing'])}"
                           f"  spraying {share(ips, fam['password_spraying'])}  legit {share(ips, legit)}")
                 for s, ips in sorted(cs.items()):
                     print(f"    {s}: {len(ips)} IPs")

@@ -241,8 +241,9 @@ def run_analytics(
                 cells=ucells[idx] if len(vals) else np.zeros((0, config.depth), np.int64),
                 failed=sub["failed"].to_numpy())
             if len(vals):
-                t_min = min(t_min, int(per_kind[kind].times[0])) if t_min is not None else int(per_kind[kind].times[0])
-                t_max = max(t_max, int(per_kind[kind].times[-1])) if t_max is not None else int(per_kind[kind].times[-1])
+                lo, hi = int(per_kind[kind].times[0]), int(per_kind[kind].times[-1])
+                t_min = lo if t_min is None else min(t_min, lo)
+                t_max = hi if t_max is None else max(t_max, hi)
         members[name] = per_kind
     result = AnalyticsResult(config=config)
     if t_min is None or t_max is None:

@@ -1,5 +1,6 @@
-"""The consortium key and keyed hashing of items (HMAC-SHA256): only members holding the key can map an item to
-sketch cells.
+"""The consortium key and keyed hashing of items (HMAC-SHA256).
+
+Only members holding the key can map an item to its sketch cells.
 """
 
 from __future__ import annotations
