@@ -82,7 +82,7 @@ class Session:
 
 
 PAGES = (("/", "Consortium overview"), ("/rounds", "Federated rounds"), ("/intel", "Threat intelligence"),
-         ("/reports", "Assessment reports"))
+         ("/alerts", "Alerts"), ("/reports", "Assessment reports"))
 
 
 @pytest.mark.parametrize("who", ["operator", "bank-a", "bank-b"])
@@ -163,3 +163,36 @@ def test_search_filter_and_keyboard(browser: Any, server: DashboardServer, conso
         s.close()
     assert s.errors == [] or all("401" in e for e in s.errors), s.errors
     assert s.outside == [], s.outside
+
+
+def test_confirm_alert_publishes_sighting_to_taxii(browser: Any, server: DashboardServer, consortium: Consortium,
+                                                   artefacts: Path) -> None:
+    taxii = TestClient(create_app(consortium.store, TaxiiConfig(validation="library")))
+
+    def sightings_of_ind_a() -> list[dict[str, Any]]:
+        objs = taxii.get(f"/mamori/collections/{consortium.collection}/objects/", params={"match[type]": "sighting"},
+                         auth=("bank-b", consortium.keys["bank-b"]), headers={"Accept": TAXII}).json()
+        return [o for o in objs.get("objects", []) if o["sighting_of_ref"] == consortium.ids["ind_a"]]
+
+    before = sightings_of_ind_a()
+    s = Session(browser, server)
+    try:
+        s.login("bank-a", consortium.keys["bank-a"])
+        s.page.get_by_role("link", name="Alerts").click()
+        rows = s.page.locator("#alerts tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+        assert rows == [consortium.ids["alert_a"]]  # never bank-b's alert
+        s.page.locator(f'tr[data-id="{consortium.ids["alert_a"]}"] a').click()
+        assert "login_failures_5m" in s.page.locator("#features").inner_text()
+        assert "Stuffing proxy 203.0.113.7" in s.page.locator("#indicators").inner_text()
+        s.page.get_by_role("button", name="Confirm (share as sighting)").click()
+        assert "Confirmed; shared with the consortium" in s.page.get_by_role("status").inner_text()
+        assert s.page.locator("#verdict").inner_text() == "confirmed"
+        s.page.screenshot(path=str(artefacts / "bank-a_alert_confirmed.png"), full_page=True)
+    finally:
+        s.close()
+    assert s.errors == [], s.errors
+    assert s.outside == [], s.outside
+    after = sightings_of_ind_a()
+    new = [o for o in after if o["id"] not in {b["id"] for b in before}]
+    assert len(new) == 1 and new[0]["count"] == 2
+    assert "user.name" not in str(new[0]) and "alice-attacker" not in str(new[0])  # no customer identifier

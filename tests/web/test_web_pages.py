@@ -11,12 +11,12 @@ from fastapi.testclient import TestClient
 from web_support import TAXII, Consortium
 
 from mamori.intel.taxii import TaxiiConfig, create_app
-from mamori.web import DashboardConfig, create_dashboard_app, line_chart
+from mamori.web import create_dashboard_app, line_chart
 
 
 @pytest.fixture
 def client(consortium: Consortium) -> TestClient:
-    return TestClient(create_dashboard_app(consortium.store, DashboardConfig(results_dir=consortium.results_dir)))
+    return TestClient(create_dashboard_app(consortium.store, consortium.config()))
 
 
 def login(client: TestClient, consortium: Consortium, name: str) -> TestClient:
@@ -26,7 +26,7 @@ def login(client: TestClient, consortium: Consortium, name: str) -> TestClient:
 
 
 def test_pages_need_login(client: TestClient) -> None:
-    for path in ("/", "/rounds", "/intel", "/reports", "/intel/export?format=csv", "/reports/report.html"):
+    for path in ("/", "/rounds", "/intel", "/alerts", "/reports", "/intel/export?format=csv", "/reports/report.html"):
         r = client.get(path, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/login", path
 
@@ -40,7 +40,7 @@ def test_wrong_key_is_refused(client: TestClient, consortium: Consortium) -> Non
 
 def test_every_page_renders_for_operator(client: TestClient, consortium: Consortium) -> None:
     login(client, consortium, "operator")
-    for path in ("/", "/rounds", "/intel", "/reports", "/reports/report.html"):
+    for path in ("/", "/rounds", "/intel", "/alerts", "/reports", "/reports/report.html"):
         r = client.get(path)
         assert r.status_code == 200, path
         assert "default-src 'self'" in r.headers["content-security-policy"] or path.startswith("/reports/")
@@ -120,3 +120,23 @@ def test_chart_escapes_and_handles_empty() -> None:
                      chart_id="c")
     assert "<b>" not in svg and "&lt;b&gt;" in svg and svg.count("<circle") == 2
     assert "no data" in line_chart([], title="t", x_label="x", y_label="y", chart_id="e")
+
+
+def test_alerts_are_each_members_own_and_verdicts_need_csrf(client: TestClient, consortium: Consortium) -> None:
+    a = login(TestClient(client.app), consortium, "bank-a")
+    page = a.get("/alerts").text
+    assert consortium.ids["alert_a"] in page and consortium.ids["alert_b"] not in page
+    assert a.get(f"/alerts/{consortium.ids['alert_b']}").status_code == 404
+    detail = a.get(f"/alerts/{consortium.ids['alert_a']}").text
+    assert "login_failures_5m" in detail and "Stuffing proxy 203.0.113.7" in detail
+    url = f"/alerts/{consortium.ids['alert_a']}/verdict"
+    assert a.post(url, data={"verdict": "confirmed", "csrf": "forged"}).status_code == 403
+    token = detail.split('name="csrf" value="')[1].split('"')[0]
+    assert a.post(url, data={"verdict": "maybe", "csrf": token}).status_code == 400
+    r = a.post(url, data={"verdict": "false-positive", "csrf": token})
+    assert r.status_code == 200 and "false positive" in r.text
+    assert "false-positive" in a.get("/alerts").text
+    verdicts = (consortium.alerts_dir / "bank-a.verdicts.jsonl").read_text().splitlines()
+    assert json.loads(verdicts[-1])["verdict"] == "false-positive"
+    op = login(TestClient(client.app), consortium, "operator")
+    assert consortium.ids["alert_a"] not in op.get("/alerts").text

@@ -13,6 +13,7 @@ from typing import Any
 import uvicorn
 from fastapi.testclient import TestClient
 
+from mamori.detect import Alert
 from mamori.intel import campaign, identity, ip_indicator, serialize, sighting
 from mamori.intel.taxii import TaxiiConfig, add_member, create_app, create_collection
 from mamori.store import PrivacyLedger, Store, open_store
@@ -28,6 +29,10 @@ class Consortium:
     keys: dict[str, str]
     collection: str
     ids: dict[str, str]
+    alerts_dir: Path
+
+    def config(self) -> DashboardConfig:
+        return DashboardConfig(results_dir=self.results_dir, alerts_dir=self.alerts_dir)
 
 
 def free_port() -> int:
@@ -84,7 +89,23 @@ def build_consortium(tmp: Path) -> Consortium:
     (results / "results.json").write_text(json.dumps(_results()))
     (results / "report.html").write_text("<!doctype html><html lang='en'><head><title>Assessment</title></head>"
                                          "<body><h1>Assessment report</h1></body></html>")
-    return Consortium(store, results, keys, coll.id, ids)
+    alerts = tmp / "alerts"
+    alerts.mkdir()
+    model = {"name": "attack-classifier", "version": 4, "sha256": "ab" * 32}
+    for member, ip, family, value in (("bank-a", "203.0.113.7", "credential_stuffing", "alice-attacker"),
+                                      ("bank-b", "192.0.2.99", "scraping", "bob-scraper")):
+        matches = [{"id": ind_a.id, "name": ind_a.name, "pattern": ind_a.pattern, "field": "source.ip"}] \
+            if member == "bank-a" else []
+        alert = Alert(id=f"alert-{member}-1", timestamp="2026-05-01T10:00:00.000000Z",
+                      entity={"kind": "source.ip", "value": ip, "source.ip": ip, "user.name": value}, score=4.2,
+                      threshold=0.5, family=family, family_similarity=0.9,
+                      top_features=[{"name": "login_failures_5m", "group": "behaviour", "value": 37.0,
+                                     "contribution": 2.5}],
+                      indicators=matches, request={"method": "POST", "path": "/api/login", "status": 401},
+                      model=model, count=2)
+        (alerts / f"{member}.jsonl").write_text(alert.to_json() + "\n")
+    ids["alert_a"], ids["alert_b"] = "alert-bank-a-1", "alert-bank-b-1"
+    return Consortium(store, results, keys, coll.id, ids, alerts)
 
 
 class DashboardServer:
@@ -93,7 +114,7 @@ class DashboardServer:
     def __init__(self, consortium: Consortium) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        app = create_dashboard_app(consortium.store, DashboardConfig(results_dir=consortium.results_dir))
+        app = create_dashboard_app(consortium.store, consortium.config())
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

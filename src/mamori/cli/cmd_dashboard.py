@@ -17,6 +17,8 @@ def dashboard_command(
                            help="Database URL (sqlite:///file.db, postgresql://user@host/db) or SQLite file path."),
     results: Path | None = typer.Option(None, "--results", help="Folder with results.json and HTML reports "
                                         "(e.g. the output of `mamori demo`)."),
+    alerts: Path | None = typer.Option(None, "--alerts", help="Folder of <member>.jsonl alert files "
+                                       "(mamori score --alerts); confirmed alerts become TAXII sightings."),
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(8080, help="TCP port."),
     api_root: str = typer.Option("mamori", help="TAXII API root whose collections the intelligence pages read."),
@@ -26,7 +28,7 @@ def dashboard_command(
     from mamori.web import DashboardConfig, serve_dashboard
 
     store = open_store(db)
-    config = DashboardConfig(results_dir=results, api_root=api_root, secure_cookies=secure_cookies)
+    config = DashboardConfig(results_dir=results, alerts_dir=alerts, api_root=api_root, secure_cookies=secure_cookies)
     Console().print(f"dashboard on [bold]http://{host}:{port}/[/] (members: `mamori intel members add`)")
     try:
         serve_dashboard(store, config, host=host, port=port)

@@ -21,6 +21,7 @@ from mamori.errors import IntelError
 from mamori.intel.taxii.members import Member, authenticate, get_member
 from mamori.intel.taxii.repository import list_collections
 from mamori.store import Store
+from mamori.web.alerts import VERDICTS, load_alerts, publish_sightings, record_verdict
 from mamori.web.charts import line_chart
 from mamori.web.config import DashboardConfig
 from mamori.web.data import (
@@ -271,6 +272,41 @@ def create_dashboard_app(store: Store, config: DashboardConfig | None = None) ->
             return PlainTextResponse(nginx_deny_list(objs),
                                      headers={"Content-Disposition": 'attachment; filename="mamori-deny.conf"'})
         raise HTTPException(400, f"format must be stix, csv or nginx, got {format[:50]!r}")
+
+    @app.get("/alerts", response_class=HTMLResponse)
+    def alerts_page(request: Request, member: Viewer) -> Response:
+        alerts = load_alerts(config.alerts_dir, member)
+        return _render(request, "alerts.html", member, alerts=alerts, configured=config.alerts_dir is not None)
+
+    def _one_alert(member: Member, alert_id: str) -> dict[str, Any]:
+        for a in load_alerts(config.alerts_dir, member):
+            if a["id"] == alert_id:
+                return a
+        raise HTTPException(404, f"no alert {alert_id[:100]!r} among your alerts")
+
+    @app.get("/alerts/{alert_id}", response_class=HTMLResponse)
+    def alert_detail(request: Request, alert_id: str, member: Viewer) -> Response:
+        return _render(request, "alert.html", member, alert=_one_alert(member, alert_id), notice="")
+
+    @app.post("/alerts/{alert_id}/verdict", response_class=HTMLResponse)
+    def alert_verdict(request: Request, alert_id: str, member: Viewer, verdict: Annotated[str, Form()] = "",
+                      csrf: Annotated[str, Form()] = "") -> Response:
+        if not secrets.compare_digest(csrf, request.state.csrf):
+            raise HTTPException(403, "the form is stale; reload the page and try again")
+        if verdict not in VERDICTS:
+            raise HTTPException(400, f"verdict must be one of {', '.join(VERDICTS)}, got {verdict[:50]!r}")
+        alert = _one_alert(member, alert_id)
+        assert config.alerts_dir is not None  # _one_alert found it there
+        record_verdict(config.alerts_dir, member, alert_id, verdict, store)
+        notice = "Marked as a false positive."
+        if verdict == "confirmed":
+            try:
+                added = publish_sightings(store, member, alert, api_root=config.api_root,
+                                          collection=config.sightings_collection, tlp=config.sightings_tlp)
+                notice = f"Confirmed; shared with the consortium as sightings ({added} new STIX objects)."
+            except IntelError as exc:
+                notice = f"Confirmed, but not shared: {exc}"
+        return _render(request, "alert.html", member, alert=_one_alert(member, alert_id), notice=notice)
 
     def _reports() -> list[Path]:
         d = config.results_dir

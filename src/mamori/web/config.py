@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +30,14 @@ class DashboardConfig(BaseModel):
         Most STIX objects read per collection for a page or an export.
     privacy_budget : float, default=8.0
         Epsilon budget per member shown against the ledger's spend.
+    alerts_dir : Path or None, default=None
+        Folder of alert files written by ``mamori score`` (:class:`mamori.detect.JsonlAlertSink`), one per
+        member: ``<member name>.jsonl``. Verdicts go to ``<member name>.verdicts.jsonl`` beside it.
+    sightings_collection : str or None, default=None
+        Collection (id or alias) that confirmed alerts are published to as sightings; None = the first
+        collection the member may write to.
+    sightings_tlp : str, default="amber"
+        TLP level of those sightings.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -40,3 +49,6 @@ class DashboardConfig(BaseModel):
     secure_cookies: bool = False
     max_objects: int = Field(default=5000, ge=1)
     privacy_budget: float = Field(default=8.0, gt=0)
+    alerts_dir: Path | None = None
+    sightings_collection: str | None = None
+    sightings_tlp: Literal["clear", "green", "amber", "amber+strict", "red"] = "amber"
