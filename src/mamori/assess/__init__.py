@@ -6,6 +6,7 @@
 
 from mamori.assess.constrained import ATTACKER_CONTROLS, controlled_columns, mimicry_evasion
 from mamori.assess.evasion import ThresholdWrapper, gradient_evasion, hopskipjump_evasion
+from mamori.assess.harden import harden_model
 from mamori.assess.privacy import (
     AttackResult,
     MembershipAuditConfig,
@@ -33,6 +34,7 @@ __all__ = [
     "controlled_columns",
     "find_chromium",
     "gradient_evasion",
+    "harden_model",
     "hopskipjump_evasion",
     "mimicry_evasion",
     "print_pdf",

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mamori.assess.constrained import ATTACKER_CONTROLS, controlled_columns, mimicry_evasion
 from mamori.assess.evasion import gradient_evasion, hopskipjump_evasion
+from mamori.assess.harden import harden_model
 from mamori.errors import ConfigError, SchemaError
 from mamori.features import extract_features, labels_from_events
 from mamori.models import evaluate_by_family, evaluate_scores, explain
@@ -250,6 +251,7 @@ def run_assessment(
     poisoning: dict[str, Any] | None = None,
     privacy: dict[str, Any] | None = None,
     command: str = "run_assessment()",
+    harden_to: Path | None = None,
 ) -> dict[str, Any]:
     """Measure a scoring model's performance and adversarial robustness on labelled events.
 
@@ -270,6 +272,9 @@ def run_assessment(
         A membership-inference audit (``MembershipAuditReport.to_dict()``), reported as is.
     command : str, default="run_assessment()"
         The command that ran the assessment (red-team record).
+    harden_to : pathlib.Path or None, default=None
+        When given, run the hardening loop (:func:`~mamori.assess.harden_model`), save the hardened bundle
+        there and report evasion before and after under ``"hardening"``.
 
     Returns
     -------
@@ -391,6 +396,14 @@ def run_assessment(
     }
     record("explainability", "integrated gradients over alerted attacks", t0)
 
+    hardening = None
+    if harden_to is not None:
+        t0 = time.perf_counter()
+        hardened, hardening = harden_model(model, X, y, efforts=config.efforts, seed=config.seed)
+        hardening["model_path"] = str(hardened.save(harden_to))
+        hardening["model_sha256"] = hardened.sha256
+        record("hardening", "fine-tune on domain-constrained mimicry examples; same FPR; evasion before/after", t0)
+
     members = []
     for member in sorted(set(data["member"].tolist())):
         sel = data["member"] == member
@@ -417,6 +430,7 @@ def run_assessment(
         "poisoning": poisoning,
         "privacy": privacy,
         "explainability": explanations,
+        "hardening": hardening,
     }
     result["findings"] = _findings(result, config)
     result["red_team"] = {

@@ -69,6 +69,7 @@ def assess_command(
     n_hopskipjump: int = typer.Option(20, "--n-hopskipjump", min=1, help="Attacks attacked by HopSkipJump."),
     seed: int = typer.Option(0, "--seed", help="Seeds every sample and attack."),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Print assessment.pdf with headless Chromium if installed."),
+    harden: bool = typer.Option(False, "--harden", help="Fine-tune with constrained adversarial examples; compare."),
 ) -> None:
     """Assess a model's adversarial robustness: performance, evasion, poisoning, privacy, findings."""
     console = Console(stderr=True)
@@ -76,15 +77,24 @@ def assess_command(
     config = AssessConfig(n_evasion=n_evasion, n_hopskipjump=n_hopskipjump, seed=seed)
     with console.status("reading events"):
         events = _load_events(data)
+    out.mkdir(parents=True, exist_ok=True)
     with console.status(f"assessing {scoring.name} v{scoring.version} on {events.height:,} events"):
         result = run_assessment(scoring, events, config, db=db, poisoning=_load_json(poisoning, "poisoning"),
-                                privacy=_load_json(privacy, "privacy"), command=" ".join(["mamori", *sys.argv[1:]]))
+                                privacy=_load_json(privacy, "privacy"), command=" ".join(["mamori", *sys.argv[1:]]),
+                                harden_to=(out / "hardened-model.npz") if harden else None)
     with console.status("writing the report"):
         paths = write_assessment(result, out, pdf=pdf)
     table = Table("severity", "finding", "evidence", title="findings")
     for f in result["findings"]:
         table.add_row(f["severity"], f["title"], f["evidence"])
     console.print(table)
+    if result.get("hardening"):
+        h = result["hardening"]
+        console.print(
+            f"hardening: evasion at full effort {h['before']['evasion'][-1]['success_rate']:.1%} -> "
+            f"{h['after']['evasion'][-1]['success_rate']:.1%}, FPR {h['before']['fpr']:.2%} -> {h['after']['fpr']:.2%}"
+            f"; hardened model {h['model_path']}"
+        )
     console.print(f"wrote {paths['json']}")
     console.print(f"wrote {paths['html']}")
     if paths["pdf"] is not None:
