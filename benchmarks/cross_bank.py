@@ -218,6 +218,15 @@ def main() -> None:
     for f in (f for f in res.findings.values() if f.kind in ("ja3", "user_agent", "asn", "net24")):
         print(f"    {f.kind:10s} {f.value[:70]:70s} banks={f.banks} failures={f.failures} "
               f"flagged {f.flagged_at:%m-%d %H:%M}")
+    mule = (events.filter((pl.col("event.action") == "payee_add") & (pl.col("labels.attack_family") != "benign")
+                          & pl.col("banking.payee.id").is_not_null())
+            .group_by("banking.payee.id").agg(pl.col("organization.id").n_unique().alias("banks")))
+    mule_k = set(mule.filter(pl.col("banks") >= k)["banking.payee.id"])
+    benign_payees = set(events.filter((pl.col("event.action") == "payee_add")
+                                      & (pl.col("labels.attack_family") == "benign"))["banking.payee.id"].drop_nulls())
+    fp_payees = set(res.flagged("payee")) - set(mule["banking.payee.id"])
+    print(f"  mule payees added at >= k banks flagged               {share(set(res.flagged('payee')), mule_k)}   "
+          f"benign payees flagged {len(fp_payees & benign_payees)}/{len(benign_payees)}")
     objs = campaign_objects(res.findings.values(), name="low-and-slow stuffing", members=args.banks, config=config,
                             key=key)
     print(f"  STIX objects for the campaign: {len(objs)}")

@@ -13,7 +13,7 @@ ITEM_SCHEMA: dict[str, pl.DataType] = {"time_us": pl.Int64(), "kind": pl.String(
                                        "failed": pl.Boolean()}
 
 _NEEDED = ("@timestamp", "source.ip", "source.as.number", "user_agent.original", "tls.client.ja3", "user.name",
-           "session.id", "event.action", "event.outcome", "banking.payee.id")
+           "session.id", "event.action", "event.outcome", "banking.payee.id", "user.id", "device.id")
 
 
 def extract_items(events: pl.DataFrame, risky_hours: float = 24.0) -> pl.DataFrame:
@@ -21,8 +21,9 @@ def extract_items(events: pl.DataFrame, risky_hours: float = 24.0) -> pl.DataFra
 
     Login events give ``ip``, ``net24`` (IPv4 /24), ``asn``, ``user_agent`` and ``ja3`` items (``failed`` tells the
     outcome) and, for failed logins, ``username`` items. Payees added (``payee_add``) in a session after a
-    risky login (a login from an address that failed a login at this member within ``risky_hours`` before, or a
-    session that had a failed login) give ``payee`` items.
+    risky login give ``payee`` items. A login is risky when the session had a failed login, the address failed a
+    login at this member within ``risky_hours`` before, or the successful login came without a device id or from
+    an address or device the user had not used at this member before (within the events given).
 
     Parameters
     ----------
@@ -66,12 +67,20 @@ def extract_items(events: pl.DataFrame, risky_hours: float = 24.0) -> pl.DataFra
     fails = logins.filter(pl.col("failed")).select(pl.col("source.ip"), pl.col("time_us").alias("fail_us")).sort(
         "fail_us")
     failed_sessions = logins.filter(pl.col("failed") & pl.col("session.id").is_not_null())["session.id"].unique()
+    ok = logins.filter(~pl.col("failed") & pl.col("session.id").is_not_null() & pl.col("user.id").is_not_null()).sort(
+        "time_us")
+    new_context = ok.filter(
+        pl.col("device.id").is_null()
+        | (pl.int_range(pl.len()).over("user.id", "source.ip") == 0)
+        | (pl.int_range(pl.len()).over("user.id", "device.id") == 0)
+    )["session.id"].unique()
     payees = ev.filter((pl.col("event.action") == "payee_add") & pl.col("banking.payee.id").is_not_null()).sort(
         "time_us")
     if payees.height:
         payees = payees.join_asof(fails, left_on="time_us", right_on="fail_us", by="source.ip", strategy="backward",
                                 check_sortedness=False)
-        risky = pl.col("session.id").is_in(failed_sessions.implode()) | (
+        risky = pl.col("session.id").is_in(failed_sessions.implode()) | pl.col("session.id").is_in(
+            new_context.implode()) | (
             pl.col("fail_us").is_not_null() & (pl.col("time_us") - pl.col("fail_us") <= int(risky_hours * 3.6e9)))
         parts.append(payees.filter(risky).select("time_us", pl.lit("payee").alias("kind"),
                                                   pl.col("banking.payee.id").alias("value"),
