@@ -15,8 +15,7 @@ import polars as pl
 
 from mamori.detect.scorer import Scorer
 from mamori.errors import SchemaError
-from mamori.events import READ_FORMATS, Quarantine
-from mamori.events.readers import _parse_line_batch  # the line parsers of the batch readers, on in-memory lines
+from mamori.events import READ_FORMATS, Quarantine, parse_lines
 
 __all__ = ["FollowCheckpoint", "LogFollower"]
 
@@ -242,13 +241,13 @@ class LogFollower:
         lines = [line[:-1] if line.endswith("\r") else line for line in lines]
         first = self._cp.line_no + 1
         self._cp.line_no += len(lines)
-        good, bad, _blank = _parse_line_batch(self.fmt, pl.Series("text", lines, dtype=pl.String), first, set())
+        good, bad = parse_lines(pl.Series("text", lines, dtype=pl.String), self.fmt, source=self.path.name,
+                                first_line=first)
         if bad.height:
             logger.warning("%s: %d lines quarantined in lines %d-%d", self.path.name, bad.height, first,
                            self._cp.line_no)
             if self.quarantine is not None:
-                for line_no, text, reason, _field in bad.iter_rows():
-                    self.quarantine.add(self.path.name, line_no, text, reason, f"{self.fmt}: {reason}")
+                self.quarantine.add_frame(self.path.name, bad)
         if good.height == 0:
             return 0
         self.scorer.score(good, explain_alerts=self.explain_alerts)
