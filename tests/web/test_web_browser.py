@@ -81,6 +81,24 @@ class Session:
         self.context.close()
 
 
+CONTRAST_JS = """
+els => els.map(e => {
+  const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lin = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => [r, g, b].map(lin).reduce((acc, v, i) => acc + v * [0.2126, 0.7152, 0.0722][i], 0);
+  let n = e, bg = null;
+  while (n && n.nodeType === 1) {
+    const c = rgb(getComputedStyle(n).backgroundColor);
+    if (c.length === 3 || (c.length === 4 && c[3] > 0)) { bg = c; break; }
+    n = n.parentElement;
+  }
+  bg = bg || [255, 255, 255];
+  const a = lum(rgb(getComputedStyle(e).color)), b = lum(bg);
+  return [e.tagName + '.' + e.className + ':' + e.textContent.trim().slice(0, 20),
+          (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)];
+})
+"""
+
 PAGES = (("/", "Consortium overview"), ("/rounds", "Federated rounds"), ("/intel", "Threat intelligence"),
          ("/alerts", "Alerts"), ("/reports", "Assessment reports"))
 
@@ -149,6 +167,11 @@ def test_search_filter_and_keyboard(browser: Any, server: DashboardServer, conso
         colour = row.locator(".tlp").evaluate("e => getComputedStyle(e).color")
         assert colour == "rgb(51, 255, 0)"  # TLP:GREEN
         s.page.screenshot(path=str(artefacts / "bank-b_intel_filtered.png"), full_page=True)
+        # WCAG AA: text contrast at least 4.5:1 for the page's kinds of text
+        ratios = s.page.locator("h1, h2, p, label, th, td, caption, nav a, .who span, button, .tlp, a").evaluate_all(
+            CONTRAST_JS)
+        low = [(what, round(r, 2)) for what, r in ratios if r < 4.5]
+        assert ratios and low == [], low
         with s.page.expect_download() as dl:
             s.page.get_by_role("link", name="nginx deny list").click()
         text = Path(dl.value.path()).read_text()
