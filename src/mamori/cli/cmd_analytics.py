@@ -28,7 +28,7 @@ def _load_sim(sim: Path) -> dict[str, pl.DataFrame]:
             raise ConfigError(f"analytics run --sim {sim}: {bank.name}/ has no gateway.ecs.jsonl; the sketches need "
                               "user names and login outcomes, so write the simulation with `mamori simulate --format "
                               "ecs`, or use --banks to simulate in memory")
-        out[bank.name] = read_events(logs[0], organization_id=bank.name).events
+        out[bank.name] = read_events(logs[0], organization_id=bank.name).frame
     if not out:
         raise ConfigError(f"analytics run --sim {sim}: no bank-*/ folders found (expected `mamori simulate` output)")
     return out
