@@ -174,3 +174,23 @@ def test_harden_reduces_constrained_evasion_at_unchanged_fpr(tiny_model: Scoring
     assert hardened.threshold == report["threshold_after"]
     assert hardened.metadata["hardened"]["from_sha256"] == tiny_model.sha256
     assert ScoringModel.load(hardened.save(tmp_path / "h.npz")).sha256 == hardened.sha256
+
+
+def test_store_evidence_round_hashes_audit_and_epsilon(tiny_model: ScoringModel, events: pl.DataFrame,
+                                                      tmp_path: Path) -> None:
+    from mamori.store import AuditLog, ModelRegistry, PrivacyLedger, open_store
+
+    url = f"sqlite:///{tmp_path / 'mamori.db'}"
+    store = open_store(url)
+    ModelRegistry(store).register(tiny_model.name, 1, list(tiny_model.weights), {"round": 1})
+    AuditLog(store).append("tester", "assess", "model")
+    ledger = PrivacyLedger(store)
+    assert ledger.totals() == []  # nothing spent yet: the report says so
+    store.close()
+    result = run_assessment(tiny_model, events, TINY, db=url)
+    registry = result["system_card"]["registry"]
+    assert [r["round"] for r in registry["rounds"]] == [1]
+    assert registry["audit_log"]["ok"] and registry["audit_log"]["rows_checked"] >= 1
+    assert registry["epsilon_ledger"] == []
+    html = write_assessment(result, tmp_path / "out", pdf=False)["html"].read_text()
+    assert "Audit log verification" in html and "privacy ledger in the store is empty" in html

@@ -170,7 +170,7 @@ def _prepare(model: Any, events: pl.DataFrame) -> dict[str, Any]:
 def _registry_section(db: str | None, name: str) -> dict[str, Any]:
     if db is None:
         return {"source": "none"}
-    from mamori.store import AuditLog, ModelRegistry, open_store
+    from mamori.store import AuditLog, ModelRegistry, PrivacyLedger, open_store
 
     store = open_store(db)
     try:
@@ -180,9 +180,12 @@ def _registry_section(db: str | None, name: str) -> dict[str, Any]:
         report = AuditLog(store).verify()
         audit = {"ok": bool(report.ok), "rows_checked": int(report.rows_checked), "first_bad_id": report.first_bad_id,
                  "reason": report.reason, "head_hash": report.head_hash}
+        epsilon = [{"member": t.member, "unit": t.unit, "epsilon": float(t.epsilon), "delta": float(t.delta),
+                    "runs": int(t.runs), "rounds": int(t.rounds), "mechanisms": list(t.mechanisms)}
+                   for t in PrivacyLedger(store).totals()]
     finally:
         store.close()
-    return {"source": db, "rounds": rounds, "audit_log": audit}
+    return {"source": db, "rounds": rounds, "audit_log": audit, "epsilon_ledger": epsilon}
 
 
 def _findings(result: dict[str, Any], config: AssessConfig) -> list[dict[str, Any]]:
