@@ -194,3 +194,14 @@ def test_store_evidence_round_hashes_audit_and_epsilon(tiny_model: ScoringModel,
     assert registry["epsilon_ledger"] == []
     html = write_assessment(result, tmp_path / "out", pdf=False)["html"].read_text()
     assert "Audit log verification" in html and "privacy ledger in the store is empty" in html
+
+
+def test_privacy_audit_is_rendered_as_a_table(written: tuple[dict[str, Any], dict[str, Path | None]]) -> None:
+    from mamori.assess import render_html
+
+    audit = {"n_members": 500, "n_nonmembers": 500, "notes": ["few non-members"],
+             "attacks": {"loss": {"attack": "loss", "auc": 0.512, "advantage": 0.03, "tpr_at_fpr": {"0.01": 0.011},
+                                  "n_members": 500, "n_nonmembers": 500}}}
+    html = render_html({**written[0], "privacy": audit, "poisoning": {"rows": [{"malicious": 1, "recall": 0.9}]}})
+    assert "0.512" in html and "few non-members" in html and "Not assessed in this run</b>: no membership" not in html
+    assert "<th>malicious</th>" in html
