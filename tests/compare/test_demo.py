@@ -87,3 +87,13 @@ def test_demo_cli_help_names_the_quick_switch() -> None:
     result = CliRunner().invoke(app, ["demo", "--help"])
     assert result.exit_code == 0
     assert "--quick" in result.output
+
+
+def test_demo_saves_a_scoring_bundle_per_bank_that_scores_like_the_report(demo_run: tuple[Path, dict]) -> None:
+    from mamori.detect import ScoringModel
+
+    out, results = demo_run
+    assert set(results["models"]) == {"bank-01", "bank-02", "bank-03"}
+    bundle = ScoringModel.load(out / "models" / "bank-02.npz")
+    assert bundle.threshold == pytest.approx(results["regimes"]["federated"]["banks"]["bank-02"]["threshold"])
+    assert bundle.metadata["federation_sha256"] == results["regimes"]["federated"]["final_hash"]

@@ -243,11 +243,58 @@ def run_demo(config: DemoConfig, out_dir: Path, *, progress: ProgressCallback | 
         "summary": summarise(regimes, members),
     }
     regimes.pop("unseen_families", None)  # reported under summary
+    artifacts = regimes.pop("_federated_artifacts")
     results["regimes"] = regimes
+    results["models"] = _save_scoring_bundles(members, regimes, artifacts, feature_spec, out_dir)
     results["meta"]["seconds"] = time.perf_counter() - started
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, default=_json_default, allow_nan=True))
     write_report(results, out_dir / "report.html")
     return results
+
+
+def _family_centroids(members: list[MemberData], standardizer: Any) -> tuple[list[str], np.ndarray]:
+    """Mean standardised feature vector per attack family, from per-bank sums and counts (a secure-summable pair)."""
+    sums: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {}
+    for m in members:
+        attacks = m.y_train == 1
+        Z = standardizer.transform(m.X_train[attacks])
+        for family in sorted(set(m.family_train[attacks].tolist())):
+            rows = m.family_train[attacks] == family
+            sums[family] = sums.get(family, 0) + Z[rows].sum(axis=0, dtype=np.float64)
+            counts[family] = counts.get(family, 0) + int(rows.sum())
+    families = sorted(sums)
+    if not families:
+        return [], np.zeros((0, 0))
+    return families, np.stack([sums[f] / counts[f] for f in families])
+
+
+def _save_scoring_bundles(
+    members: list[MemberData], regimes: dict[str, Any], artifacts: dict[str, Any], spec: Any, out_dir: Path
+) -> dict[str, str]:
+    """Save the federated model as one scoring bundle per bank (its own threshold): ``models/<bank>.npz``.
+
+    These are what a bank would deploy: ``mamori score --model``, ``mamori serve`` and ``mamori assess`` read them.
+    """
+    from mamori.detect import ScoringModel  # detect sits below compare; imported here to keep start-up light
+
+    families, centroids = _family_centroids(members, artifacts["standardizer"])
+    paths: dict[str, str] = {}
+    (out_dir / "models").mkdir(exist_ok=True)
+    for m in members:
+        bundle = ScoringModel.from_parts(
+            artifacts["model"],
+            artifacts["standardizer"],
+            spec,
+            regimes["federated"]["banks"][m.name]["threshold"],
+            name="demo-attack-classifier",
+            version=len(regimes["federated"]["rounds"]) - 1,
+            families=families,
+            centroids=centroids if families else None,
+            metadata={"bank": m.name, "federation_sha256": regimes["federated"]["final_hash"]},
+        )
+        paths[m.name] = str(bundle.save(out_dir / "models" / f"{m.name}.npz"))
+    return paths
 
 
 def _json_default(value: Any) -> Any:

@@ -229,6 +229,8 @@ def run_comparison(
         regime["families"] = _pool_families(regime["banks"])
         regime["mean_pr_auc"] = _mean_pr_auc(regime["banks"])
     results["unseen_families"] = _unseen_families(members, results, scorers)
+    # Not JSON: the federated model and the consortium's standardiser, for callers that save scoring bundles.
+    results["_federated_artifacts"] = {"model": global_model, "standardizer": consortium_scaler}
     return results
 
 
