@@ -98,7 +98,7 @@ def load_consortium(args: argparse.Namespace) -> dict[str, Any]:
         banks.append({
             "name": name,
             "X": X[fit], "y": y[fit], "units": units[fit],
-            "X_out": X[held], "y_out": y[held],
+            "X_out": X[held], "y_out": y[held], "units_out": units[held],
             "X_test": X[~train], "y_test": y[~train],
             "customers": int(len(np.unique(units[fit]))),
         })
@@ -149,13 +149,19 @@ def train_federated(
 def audit(model: AttackClassifier, bank: dict[str, Any], epsilon: float | None, args: argparse.Namespace) -> Any:
     """Membership inference on one bank's training-period rows: members vs held-out customers' rows."""
     rng = np.random.default_rng(args.seed + 7)
+    # same number of attack and benign rows on both sides, so that no attack can win on label composition alone
+    pos_in, pos_out = np.flatnonzero(bank["y"] == 1), np.flatnonzero(bank["y_out"] == 1)
+    neg_in, neg_out = np.flatnonzero(bank["y"] == 0), np.flatnonzero(bank["y_out"] == 0)
     n = min(args.audit_rows, len(bank["X"]), len(bank["X_out"]))
-    members = rng.choice(len(bank["X"]), size=n, replace=False)
-    others = rng.choice(len(bank["X_out"]), size=n, replace=False)
+    k_pos = min(len(pos_in), len(pos_out), n // 10)
+    k_neg = min(n - k_pos, len(neg_in), len(neg_out))
+    members = np.concatenate([rng.choice(pos_in, k_pos, replace=False), rng.choice(neg_in, k_neg, replace=False)])
+    others = np.concatenate([rng.choice(pos_out, k_pos, replace=False), rng.choice(neg_out, k_neg, replace=False)])
+    n = len(members)
     X = np.concatenate([bank["X"][members], bank["X_out"][others]])  # noqa: N806
     y = np.concatenate([bank["y"][members], bank["y_out"][others]])
     is_member = np.concatenate([np.ones(n, dtype=bool), np.zeros(n, dtype=bool)])
-    units = np.concatenate([bank["units"][members], -1 - np.arange(n)])  # held-out rows: unseen customers
+    units = np.concatenate([bank["units"][members], bank["units_out"][others]])
     unit_of = {row.tobytes(): int(u) for row, u in zip(X, units, strict=True)}  # shadows group rows like the target
 
     def shadow(Xs: np.ndarray, ys: np.ndarray, seed: int) -> Any:  # noqa: N803
@@ -172,7 +178,8 @@ def audit(model: AttackClassifier, bank: dict[str, Any], epsilon: float | None, 
         return model.set_weights(weights).decision_function
 
     config = MembershipAuditConfig(attacks=tuple(args.attacks), n_shadows=args.shadows, seed=args.seed)
-    return audit_membership(model.decision_function, X, y, is_member, shadow_trainer=shadow, config=config)
+    return audit_membership(model.decision_function, X, y, is_member, shadow_trainer=shadow, config=config,
+                            groups=units)
 
 
 def secagg_timing(args: argparse.Namespace) -> dict[str, Any]:
