@@ -51,6 +51,7 @@ def test_demo_reports_every_regime_per_bank_and_family(demo_run: tuple[Path, dic
     assert [r["round"] for r in rounds][-1] == 2
     assert all(r["bytes_down"] > 0 and r["bytes_up"] > 0 for r in rounds if r["round"] > 0)
     assert results["regimes"]["federated"]["bytes_total"] > 0
+    assert results["regimes"]["federated"]["secure_aggregation"] is True  # on by default
     assert {"simulate", "features", "local-only", "federated rounds", "centralized"} <= set(results["_stages"])
 
 

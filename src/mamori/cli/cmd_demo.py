@@ -21,6 +21,9 @@ def demo_command(
     seed: int = typer.Option(1, "--seed", help="Seed of every random choice."),
     rounds: int = typer.Option(10, "--rounds", min=1, help="Federated rounds."),
     strategy: str = typer.Option("fedavg", "--strategy", help="fedavg or fedprox."),
+    secure_aggregation: bool = typer.Option(
+        True, "--secure-aggregation/--no-secure-aggregation", help="SecAgg+: the coordinator sees only the sum."
+    ),
     serve: bool = typer.Option(False, "--serve", help="Then serve the dashboard over the results (Ctrl-C stops)."),
     serve_port: int = typer.Option(8080, "--serve-port", help="TCP port of the dashboard (on 127.0.0.1)."),
 ) -> None:
@@ -29,10 +32,14 @@ def demo_command(
 
     if quick:
         config = DemoConfig.quick(seed=seed)
-    else:
-        config = DemoConfig(
-            banks=banks, days=days, seed=seed, comparison=ComparisonConfig(rounds=rounds, strategy=strategy, seed=seed)
+        config = config.model_copy(
+            update={"comparison": config.comparison.model_copy(update={"secure_aggregation": secure_aggregation})}
         )
+    else:
+        comparison = ComparisonConfig(
+            rounds=rounds, strategy=strategy, seed=seed, secure_aggregation=secure_aggregation
+        )
+        config = DemoConfig(banks=banks, days=days, seed=seed, comparison=comparison)
     console = Console()
     with stage_progress() as progress:
         results = run_demo(config, out, progress=progress)

@@ -28,6 +28,9 @@ class ComparisonConfig(BaseModel):
     max_benign_train : int, default=200_000
         Benign training events kept per bank (a seeded random sample); every attack event is kept. Bounds the
         training time without dropping any evidence of attack.
+    secure_aggregation : bool, default=True
+        Run the federated regime with Flower's SecAgg+: the coordinator only ever sees the sum of the members'
+        masked updates (see docs/privacy.md). Off, members' individual updates reach the coordinator.
     seed : int, default=1
         Seed of every random choice.
     """
@@ -43,4 +46,5 @@ class ComparisonConfig(BaseModel):
     max_benign_train: int = Field(default=200_000, ge=100)
     batch_size: int = Field(default=512, ge=8)
     learning_rate: float = Field(default=1e-3, gt=0.0)
+    secure_aggregation: bool = True
     seed: int = 1

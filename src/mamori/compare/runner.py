@@ -170,6 +170,7 @@ def run_comparison(
         min_train_nodes=len(members),
         min_available_nodes=len(members),
         min_evaluate_nodes=len(members),
+        secure_aggregation=config.secure_aggregation,
         seed=config.seed,
     )
 
@@ -210,6 +211,7 @@ def run_comparison(
         "bytes_total": int(sum(r["bytes_down"] + r["bytes_up"] for r in rounds)),
         "final_hash": fed.weights_hash,
         "strategy": config.strategy,
+        "secure_aggregation": config.secure_aggregation,
     }
 
     # (c) centralized on pooled data: the upper bound no real consortium may run.
