@@ -13,6 +13,7 @@ import logging
 import numpy as np
 import polars as pl
 
+from mamori.events import AUTH_ACTIONS
 from mamori.features.config import FeatureConfig
 
 __all__ = ["behaviour_columns", "prepare_frame", "add_window_distinct"]
@@ -26,19 +27,7 @@ _SCRIPTED_UA = (
     r"|crawler|node-fetch|axios|aiohttp|okhttp/[0-2]\.|^-$|^$"
 )
 
-_ACTIONS = (
-    "login",
-    "otp_issue",
-    "otp_verify",
-    "password_reset",
-    "device_register",
-    "contact_change",
-    "payee_add",
-    "transfer",
-    "trade",
-    "signup",
-    "logout",
-)
+_ACTIONS = AUTH_ACTIONS
 
 _KEYS = {
     "ip": "source.ip",
