@@ -14,24 +14,27 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import random
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import cast
 from uuid import uuid4
 
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
-from flwr.common.constant import ErrorCode
+from flwr.common.constant import SUPERLINK_NODE_ID, ErrorCode
 from flwr.serverapp import Grid
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects, no_object_id_recompute
 from flwr.supercore.inflatable.inflatable_utils import inflate_object_from_contents
 from flwr.supercore.run import Run
+from flwr.supercore.task_identity import TaskIdentity
 
 from mamori.errors import FederationError
 
-__all__ = ["Delivery", "InProcessGrid", "transfer_message"]
+__all__ = ["Delivery", "InProcessGrid", "server_process_state", "transfer_message"]
 
 logger = logging.getLogger(__name__)
 
@@ -280,3 +283,25 @@ class InProcessGrid(Grid):
             reply = Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=reason), reply_to=message)
         reply.metadata.__dict__["_message_id"] = uuid4().hex
         return transfer_message(reply)
+
+
+@contextmanager
+def server_process_state(run_id: int, seed: int) -> Iterator[None]:
+    """Set Flower's process-wide task identity and seed ``random`` for one in-process server run; restore both.
+
+    Flower's ServerApp reads its identity from class attributes of ``TaskIdentity`` and samples members (and
+    SecAgg+ neighbours) with the global ``random`` module, so one run at a time per process, and the caller's
+    state is put back afterwards.
+    """
+    saved_identity = {k: vars(TaskIdentity).get(k) for k in ("_task_id", "_run_id", "_node_id")}
+    saved_random = random.getstate()
+    try:
+        TaskIdentity.task_id = 1
+        TaskIdentity.run_id = run_id
+        TaskIdentity.node_id = SUPERLINK_NODE_ID
+        random.seed(seed)
+        yield
+    finally:
+        random.setstate(saved_random)
+        for key, value in saved_identity.items():
+            setattr(TaskIdentity, key, value)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,12 +14,11 @@ from flwr.common.constant import SUPERLINK_NODE_ID
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.exception import AggregationError, InconsistentMessageReplies
 from flwr.serverapp.strategy import Strategy
-from flwr.supercore.task_identity import TaskIdentity
 
 from mamori.errors import ConfigError, FederationError, PrivacyBudgetError
 from mamori.federation.clientapp import NUM_EXAMPLES_KEY, build_client_app
 from mamori.federation.config import FederationConfig
-from mamori.federation.inprocess import Delivery, InProcessGrid
+from mamori.federation.inprocess import Delivery, InProcessGrid, server_process_state
 from mamori.federation.memberdp import member_dp_train_mods, wrap_member_dp
 from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
 from mamori.federation.robust import UpdateCheckCallback
@@ -292,8 +290,6 @@ def run_federation(
     server_context = Context(
         run_id=run_id, node_id=SUPERLINK_NODE_ID, node_config={}, state=RecordDict(), run_config={}
     )
-    saved_identity = {k: vars(TaskIdentity).get(k) for k in ("_task_id", "_run_id", "_node_id")}
-    saved_random = random.getstate()
     started = time.perf_counter()
     logger.info(
         "federation: %d members, %s, %d rounds, %d local epoch(s)",
@@ -303,20 +299,14 @@ def run_federation(
         config.local_epochs,
     )
     try:
-        TaskIdentity.task_id = 1
-        TaskIdentity.run_id = run_id
-        TaskIdentity.node_id = SUPERLINK_NODE_ID
-        random.seed(config.seed)  # Flower samples nodes with the global `random` module
-        server_app(grid, server_context)
+        with server_process_state(run_id, config.seed):
+            server_app(grid, server_context)
     except (InconsistentMessageReplies, AggregationError) as exc:
         raise FederationError(
             f"run_federation: the members' replies cannot be aggregated ({exc.args[0] if exc.args else exc}); "
             "every member must return the same metric names and weight shapes."
         ) from exc
     finally:
-        random.setstate(saved_random)
-        for key, value in saved_identity.items():
-            setattr(TaskIdentity, key, value)
         grid.close()
     final = state["arrays"]
     return FederationResult(

@@ -17,7 +17,6 @@ metrics and example count (in clear), and key shares that unmask the *sum* only.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -41,12 +40,11 @@ from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECOR
 from flwr.server.workflow.constant import Key as WorkflowKey
 from flwr.server.workflow.default_workflows import default_evaluate_workflow
 from flwr.serverapp import Grid, ServerApp
-from flwr.supercore.task_identity import TaskIdentity
 
 from mamori.errors import ConfigError, FederationError, PrivacyBudgetError
 from mamori.federation.clientapp import NUM_EXAMPLES_KEY, member_seed
 from mamori.federation.config import FederationConfig
-from mamori.federation.inprocess import Delivery, InProcessGrid
+from mamori.federation.inprocess import Delivery, InProcessGrid, server_process_state
 from mamori.federation.privacy import member_dp_noise
 from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
 from mamori.federation.trainer import ConfigValue, LocalTrainer
@@ -492,8 +490,6 @@ def run_secure_federation(
     server_context = Context(
         run_id=run_id, node_id=SUPERLINK_NODE_ID, node_config={}, state=RecordDict(), run_config={}
     )
-    saved_identity = {k: vars(TaskIdentity).get(k) for k in ("_task_id", "_run_id", "_node_id")}
-    saved_random = random.getstate()
     started = time.perf_counter()
     logger.info(
         "federation (SecAgg+): %d members, %s, %d rounds, reconstruction threshold %s",
@@ -503,15 +499,9 @@ def run_secure_federation(
         _threshold(config),
     )
     try:
-        TaskIdentity.task_id = 1
-        TaskIdentity.run_id = run_id
-        TaskIdentity.node_id = SUPERLINK_NODE_ID
-        random.seed(config.seed)  # Flower samples members and SecAgg+ neighbours with the global `random`
-        server_app(grid, server_context)
+        with server_process_state(run_id, config.seed):
+            server_app(grid, server_context)
     finally:
-        random.setstate(saved_random)
-        for key, value in saved_identity.items():
-            setattr(TaskIdentity, key, value)
         grid.close()
     final = state["arrays"]
     return FederationResult(
