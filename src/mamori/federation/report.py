@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FederationResult", "MemberRound", "RoundReport", "weighted_mean"]
+__all__ = ["FederationResult", "MemberRound", "RoundReport", "aggregate_members", "weighted_mean"]
 
 
 def weighted_mean(values: Iterable[tuple[float, float]]) -> float:
@@ -177,3 +177,13 @@ class FederationResult:
             "bytes_up": self.bytes_up,
             "rounds": [r.to_dict() for r in self.history],
         }
+
+
+def aggregate_members(members: list[MemberRound], phase: str) -> dict[str, float]:
+    """Example-weighted mean of each metric over the members whose ``phase`` ("train" or "evaluate") succeeded."""
+    if phase == "train":
+        rows = [(m.train_metrics, m.train_examples) for m in members if m.train_status == "ok"]
+    else:
+        rows = [(m.evaluate_metrics, m.evaluate_examples) for m in members if m.evaluate_status == "ok"]
+    keys = sorted({k for metrics, _ in rows for k in metrics})
+    return {k: weighted_mean((metrics.get(k, math.nan), n) for metrics, n in rows) for k in keys}

@@ -46,7 +46,7 @@ from mamori.federation.clientapp import NUM_EXAMPLES_KEY, member_seed
 from mamori.federation.config import FederationConfig
 from mamori.federation.inprocess import Delivery, InProcessGrid, server_process_state
 from mamori.federation.privacy import member_dp_noise
-from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
+from mamori.federation.report import FederationResult, MemberRound, RoundReport, aggregate_members, weighted_mean
 from mamori.federation.trainer import ConfigValue, LocalTrainer
 from mamori.federation.weights import check_arrays, weights_hash
 
@@ -250,15 +250,6 @@ def _member_rounds(names: Sequence[str], node_ids: Sequence[int], deliveries: li
     return out
 
 
-def _aggregate(members: list[MemberRound], phase: str) -> dict[str, float]:
-    if phase == "train":
-        rows = [(m.train_metrics, m.train_examples) for m in members if m.train_status == "ok"]
-    else:
-        rows = [(m.evaluate_metrics, m.evaluate_examples) for m in members if m.evaluate_status == "ok"]
-    keys = sorted({k for metrics, _ in rows for k in metrics})
-    return {k: weighted_mean((metrics.get(k, np.nan), n) for metrics, n in rows) for k in keys}
-
-
 def _check_inputs(
     trainers: Sequence[LocalTrainer], config: FederationConfig, member_names: Sequence[str] | None
 ) -> list[str]:
@@ -421,9 +412,9 @@ def run_secure_federation(
             seconds=time.perf_counter() - started,
             bytes_down=sum(m.bytes_down for m in members),
             bytes_up=sum(m.bytes_up for m in members),
-            train_metrics=_aggregate(members, "train"),
+            train_metrics=aggregate_members(members, "train"),
             evaluate_loss=None if np.isnan(eval_loss) else eval_loss,
-            evaluate_metrics=_aggregate(members, "evaluate"),
+            evaluate_metrics=aggregate_members(members, "evaluate"),
             members=tuple(members),
             weights_hash=digest,
         )
