@@ -115,6 +115,23 @@ class RoundReport:
     members: tuple[MemberRound, ...]
     weights_hash: str
 
+    @classmethod
+    def from_members(
+        cls, server_round: int, seconds: float, members: list[MemberRound], eval_loss: float, weights_hash: str
+    ) -> RoundReport:
+        """Build a round's report from its members' rows: bytes summed, metrics example-weighted."""
+        return cls(
+            server_round=server_round,
+            seconds=seconds,
+            bytes_down=sum(m.bytes_down for m in members),
+            bytes_up=sum(m.bytes_up for m in members),
+            train_metrics=aggregate_members(members, "train"),
+            evaluate_loss=None if np.isnan(eval_loss) else eval_loss,
+            evaluate_metrics=aggregate_members(members, "evaluate"),
+            members=tuple(members),
+            weights_hash=weights_hash,
+        )
+
     @property
     def failed_members(self) -> list[str]:
         """Names of members whose train or evaluate exchange failed this round."""

@@ -20,7 +20,7 @@ from mamori.federation.clientapp import NUM_EXAMPLES_KEY, build_client_app
 from mamori.federation.config import FederationConfig
 from mamori.federation.inprocess import Delivery, InProcessGrid, server_process_state
 from mamori.federation.memberdp import member_dp_train_mods, wrap_member_dp
-from mamori.federation.report import FederationResult, MemberRound, RoundReport, aggregate_members, weighted_mean
+from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
 from mamori.federation.robust import UpdateCheckCallback
 from mamori.federation.strategy import build_strategy
 from mamori.federation.trainer import LocalTrainer
@@ -233,17 +233,8 @@ def run_federation(
             if m.evaluate_status == "ok"
         )
         digest = weights_hash(arrays)
-        report = RoundReport(
-            server_round=server_round,
-            seconds=time.perf_counter() - state["round_start"],
-            bytes_down=sum(m.bytes_down for m in members),
-            bytes_up=sum(m.bytes_up for m in members),
-            train_metrics=aggregate_members(members, "train"),
-            evaluate_loss=None if np.isnan(eval_loss) else eval_loss,
-            evaluate_metrics=aggregate_members(members, "evaluate"),
-            members=tuple(members),
-            weights_hash=digest,
-        )
+        seconds = time.perf_counter() - state["round_start"]
+        report = RoundReport.from_members(server_round, seconds, members, eval_loss, digest)
         state["arrays"] = arrays
         if server_round > 0 or deliveries:
             history.append(report)

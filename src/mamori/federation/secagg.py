@@ -46,7 +46,7 @@ from mamori.federation.clientapp import NUM_EXAMPLES_KEY, member_seed
 from mamori.federation.config import FederationConfig
 from mamori.federation.inprocess import Delivery, InProcessGrid, server_process_state
 from mamori.federation.privacy import member_dp_noise
-from mamori.federation.report import FederationResult, MemberRound, RoundReport, aggregate_members, weighted_mean
+from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
 from mamori.federation.trainer import ConfigValue, LocalTrainer
 from mamori.federation.weights import check_arrays, weights_hash
 
@@ -407,17 +407,7 @@ def run_secure_federation(
             if m.evaluate_status == "ok"
         )
         digest = weights_hash(arrays)
-        report = RoundReport(
-            server_round=server_round,
-            seconds=time.perf_counter() - started,
-            bytes_down=sum(m.bytes_down for m in members),
-            bytes_up=sum(m.bytes_up for m in members),
-            train_metrics=aggregate_members(members, "train"),
-            evaluate_loss=None if np.isnan(eval_loss) else eval_loss,
-            evaluate_metrics=aggregate_members(members, "evaluate"),
-            members=tuple(members),
-            weights_hash=digest,
-        )
+        report = RoundReport.from_members(server_round, time.perf_counter() - started, members, eval_loss, digest)
         state["arrays"] = arrays
         seen = max((m.train_examples for m in members if m.train_status == "ok"), default=0)
         if config.member_dp is None and config.secagg.max_weight is None and seen > 0:
