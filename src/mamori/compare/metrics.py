@@ -1,20 +1,28 @@
-"""Scoring a detector the way a bank's SOC would judge it: PR-AUC, and what a calibrated threshold catches."""
+"""Scoring a detector the way a bank's SOC would judge it, in the shape ``results.json`` reports.
+
+The metrics themselves are :mod:`mamori.models`' (``evaluate_scores``, ``evaluate_by_family``, ``tpr_at_fpr``);
+this module only renames them for the report and turns "undefined" into NaN so means over banks skip it.
+"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_curve
+
+from mamori.models import evaluate_by_family, evaluate_scores
+from mamori.models import tpr_at_fpr as _models_tpr_at_fpr
 
 __all__ = ["detection_metrics", "family_metrics", "tpr_at_fpr"]
 
 
+def _nan(value: float | int | None) -> float:
+    return math.nan if value is None else float(value)
+
+
 def tpr_at_fpr(y: np.ndarray, scores: np.ndarray, fpr: float = 0.01) -> float:
-    """True-positive rate at the largest operating point whose false-positive rate is at most ``fpr``."""
-    if y.min() == y.max():
-        return float("nan")
-    fprs, tprs, _ = roc_curve(y, scores)
-    ok = fprs <= fpr
-    return float(tprs[ok].max()) if ok.any() else 0.0
+    """True-positive rate at the best operating point with false-positive rate <= ``fpr``; NaN for one class."""
+    return _nan(_models_tpr_at_fpr(y, scores, fpr))
 
 
 def detection_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
@@ -32,37 +40,27 @@ def detection_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> di
     Returns
     -------
     dict
-        ``pr_auc``, ``recall``, ``fpr``, ``tpr_at_1pct_fpr``, ``positives``, ``negatives``. PR-AUC is NaN when
-        the test set has no attack events.
+        ``pr_auc``, ``recall``, ``fpr``, ``tpr_at_1pct_fpr``, ``positives``, ``negatives``. A metric the test set
+        cannot define (PR-AUC without attack events) is NaN.
     """
-    flagged = scores > threshold
-    pos = y == 1
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    pr_auc = float(average_precision_score(y, scores)) if 0 < n_pos < len(y) else float("nan")
+    m = evaluate_scores(y, scores, threshold)
     return {
-        "pr_auc": pr_auc,
-        "recall": float(flagged[pos].mean()) if n_pos else float("nan"),
-        "fpr": float(flagged[~pos].mean()) if n_neg else float("nan"),
-        "tpr_at_1pct_fpr": tpr_at_fpr(y, scores, 0.01),
-        "positives": n_pos,
-        "negatives": n_neg,
+        "pr_auc": _nan(m["pr_auc"]),
+        "recall": _nan(m["recall"]),
+        "fpr": _nan(m["fpr"]),
+        "tpr_at_1pct_fpr": _nan(m["tpr_at_1pct_fpr"]),
+        "positives": int(m["n_attack"] or 0),
+        "negatives": int(m["n_benign"] or 0),
     }
 
 
 def family_metrics(
     y: np.ndarray, families: np.ndarray, scores: np.ndarray, threshold: float
 ) -> dict[str, dict[str, float]]:
-    """Per attack family: events, recall at ``threshold`` and PR-AUC of that family against all benign events."""
-    benign = y == 0
+    """Per attack family: events, alerts among them at ``threshold``, recall, and PR-AUC against all benign."""
     out: dict[str, dict[str, float]] = {}
-    for family in sorted(set(families[y == 1].tolist())):
-        rows = (families == family) & (y == 1)
-        keep = rows | benign
-        sub_y = rows[keep].astype(np.int8)
-        out[family] = {
-            "n": int(rows.sum()),
-            "flagged": int((scores[rows] > threshold).sum()),
-            "recall": float((scores[rows] > threshold).mean()),
-            "pr_auc": float(average_precision_score(sub_y, scores[keep])) if benign.any() else float("nan"),
-        }
+    for family, m in evaluate_by_family(y, families, scores, threshold).items():
+        n = int(m["n_attack"] or 0)
+        recall = _nan(m["recall"])
+        out[family] = {"n": n, "flagged": int(round(recall * n)), "recall": recall, "pr_auc": _nan(m["pr_auc"])}
     return out

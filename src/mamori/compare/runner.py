@@ -30,9 +30,6 @@ logger = logging.getLogger(__name__)
 #: ``progress(stage, done, total)``: the CLI renders it as progress bars.
 ProgressCallback = Callable[[str, int, int], None]
 
-LOW_AND_SLOW = "credential_stuffing_low_slow"
-
-
 def _classifier(config: ComparisonConfig, epochs: int) -> AttackClassifier:
     return AttackClassifier(
         hidden_layers=config.hidden,
