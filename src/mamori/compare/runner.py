@@ -145,15 +145,15 @@ def run_comparison(
     seed_model = _classifier(config, config.local_epochs)
     seed_model.init_weights(n_features)
     trainers = []
-    member_models = []
-    for m in members:
+    # Standardised once: the federated members train on these, and the centralized model pools them.
+    scaled_train = [consortium_scaler.transform(m.X_train) for m in members]
+    for m, Z_train in zip(members, scaled_train, strict=True):
         est = _classifier(config, config.local_epochs)
         est.init_weights(n_features)
-        member_models.append(est)
         trainers.append(
             EstimatorTrainer(
                 est,
-                consortium_scaler.transform(m.X_train),
+                Z_train,
                 m.y_train,
                 consortium_scaler.transform(m.X_test),
                 m.y_test,
@@ -213,7 +213,8 @@ def run_comparison(
 
     # (c) centralized on pooled data: the upper bound no real consortium may run.
     start = time.perf_counter()
-    X_pool = np.concatenate([consortium_scaler.transform(m.X_train) for m in members])
+    X_pool = np.concatenate(scaled_train)
+    del trainers, scaled_train  # free the members' copies before the pooled one grows
     y_pool = np.concatenate([m.y_train for m in members])
     central_model = _classifier(config, epochs).fit(X_pool, y_pool)
     del X_pool
