@@ -10,7 +10,7 @@ from flwr.app import Context, RecordDict
 from flwr.common.constant import SUPERLINK_NODE_ID
 from flwr.supercore.task_identity import TaskIdentity
 
-from mamori.deploy.flowerapp import client_app, server_app
+from mamori.deploy.flowerapp import client_app, secure_client_app, server_app
 from mamori.errors import FederationError
 from mamori.federation.inprocess import InProcessGrid
 from mamori.store import AuditLog, ModelRegistry, open_store
@@ -41,15 +41,15 @@ def task_identity() -> Iterator[None]:
         setattr(TaskIdentity, key, value)
 
 
-def _run(paths: list[str], store_url: str, rounds: int, tmp: Path) -> None:
+def _run(paths: list[str], store_url: str, rounds: int, tmp: Path, secure: bool = False) -> None:
     node_ids = [11, 12]
-    grid = InProcessGrid(client_app, node_ids, run_id=1, default_timeout=60)
+    grid = InProcessGrid(secure_client_app if secure else client_app, node_ids, run_id=1, default_timeout=60)
     for i, node_id in enumerate(node_ids):
         grid._contexts[node_id].node_config.update(  # what --node-config gives a SuperNode
             {"data-path": paths[i], "node-name": f"bank-{i}", "model-dir": str(tmp / f"model-{i}")}
         )
     run_config = {"num-rounds": rounds, "store-url": store_url, "hidden": "8", "min-train-nodes": 2,
-                  "min-available-nodes": 2, "round-timeout": 60.0}
+                  "min-available-nodes": 2, "round-timeout": 60.0, "secure-aggregation": secure}
     context = Context(run_id=1, node_id=SUPERLINK_NODE_ID, node_config={}, state=RecordDict(), run_config=run_config)
     try:
         server_app(grid, context)
@@ -79,4 +79,23 @@ def test_round_below_minimum_fails_and_keeps_last_checkpoint(member_files: list[
     assert [r.version for r in ModelRegistry(store).list()] == [0]
     actions = [e.action for e in AuditLog(store).entries()]
     assert "federation.member_failed" in actions and "federation.round_failed" in actions
+    store.close()
+
+
+def test_secure_aggregation_rounds_checkpoint_and_publish(member_files: list[Path], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    paths = [str(p) for p in member_files]
+    _run(paths, url, 2, tmp_path, secure=True)
+    store = open_store(url)
+    registry = ModelRegistry(store)
+    checkpoints = registry.list("consortium-attack-classifier")
+    assert [r.version for r in checkpoints] == [0, 1, 2]
+    assert all(r.metadata.get("secure_aggregation") for r in checkpoints[1:])
+    # the run's final global model is published for the members to pull
+    published = registry.list("consortium-attack-classifier.published")
+    assert [r.version for r in published] == [2] and published[0].sha256 == checkpoints[-1].sha256
+    starts = [e.details for e in AuditLog(store).entries() if e.action == "federation.run_start"]
+    assert starts[0]["secure_aggregation"] is True
+    # the members' evaluation saw the aggregated model
+    assert (tmp_path / "model-0" / "global.npz").is_file()
     store.close()

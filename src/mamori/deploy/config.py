@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -16,9 +17,12 @@ from mamori.errors import ConfigError
 __all__ = [
     "ConsortiumConfig",
     "CoordinatorSection",
+    "DashboardSection",
     "FederationSection",
     "NodeConfig",
+    "RegistrySection",
     "ScheduleSection",
+    "TaxiiSection",
     "load_consortium_config",
     "load_node_config",
 ]
@@ -53,9 +57,27 @@ class FederationSection(BaseModel):
     round_timeout_s: float = Field(default=300.0, gt=0)
     hidden: str = "64,32"
     seed: int = 1
+    secure_aggregation: bool = True
+    reconstruction_threshold: int | None = Field(default=None, ge=2)
+    member_dp_epsilon: float = Field(default=0.0, ge=0.0)  # 0 = member-level DP off
+    member_dp_delta: float = Field(default=1e-5, gt=0.0, lt=1.0)
+    member_dp_clip: float = Field(default=1.0, gt=0.0)
+
+    @property
+    def published_name(self) -> str:
+        """Registry name under which the global model of each completed run is published for the nodes."""
+        return f"{self.model_name}.published"
 
     @model_validator(mode="after")
     def _check(self) -> FederationSection:
+        if self.secure_aggregation and self.min_train_nodes < 2:
+            raise ValueError(
+                "secure_aggregation needs min_train_nodes >= 2 (the sum of one update is that update); "
+                f"got {self.min_train_nodes}"
+            )
+        if self.member_dp_epsilon > 0 and not self.secure_aggregation:
+            raise ValueError("member_dp_epsilon > 0 is implemented on the secure-aggregation path only; "
+                             "set secure_aggregation = true")
         if self.min_train_nodes > self.min_available_nodes:
             raise ValueError(
                 f"min_train_nodes ({self.min_train_nodes}) exceeds min_available_nodes ({self.min_available_nodes})"
@@ -73,6 +95,39 @@ class ScheduleSection(BaseModel):
     interval_minutes: float = Field(default=0.0, ge=0.0)
 
 
+class TaxiiSection(BaseModel):
+    """``[taxii]``: the TAXII 2.1 server the coordinator runs (members push sightings, pull indicators)."""
+
+    model_config = _FROZEN
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8021, ge=1, le=65535)
+    api_root: str = Field(default="mamori", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    collections: list[str] = Field(default_factory=lambda: ["sightings", "indicators"])
+
+
+class RegistrySection(BaseModel):
+    """``[registry]``: the HTTP view of the model registry that nodes pull published global models from."""
+
+    model_config = _FROZEN
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8022, ge=1, le=65535)
+
+
+class DashboardSection(BaseModel):
+    """``[dashboard]``: the consortium dashboard."""
+
+    model_config = _FROZEN
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8023, ge=1, le=65535)
+    results_dir: Path | None = None
+
+
 class ConsortiumConfig(BaseModel):
     """The whole ``consortium.toml``."""
 
@@ -81,6 +136,9 @@ class ConsortiumConfig(BaseModel):
     coordinator: CoordinatorSection = CoordinatorSection()
     federation: FederationSection = FederationSection()
     schedule: ScheduleSection = ScheduleSection()
+    taxii: TaxiiSection = TaxiiSection()
+    registry: RegistrySection = RegistrySection()
+    dashboard: DashboardSection = DashboardSection()
 
     @property
     def resolved_store_url(self) -> str:
@@ -103,6 +161,34 @@ class NodeConfig(BaseModel):
     runtime_port: int = Field(default=9094, ge=1, le=65535)
     max_retries: int | None = None
     max_wait_time_s: float | None = None
+    #: "process": a warm mamori worker runs the ClientApp (fork per message, imports done once);
+    #: "subprocess": Flower's SuperExec starts a fresh ``flwr-clientapp`` process per message.
+    isolation: Literal["process", "subprocess"] = "process"
+    # -- talking to the coordinator's services with the member's TAXII API key
+    member: str = ""
+    api_key_file: Path | None = None
+    registry_url: str = ""  # e.g. "http://coordinator:8022"; empty = do not pull published models
+    model_name: str = "consortium-attack-classifier"
+    local_store_url: str = ""  # the node's own registry; default sqlite in model_dir/node.db
+    pull_interval_s: float = Field(default=30.0, gt=0)
+    taxii_url: str = ""  # discovery URL, e.g. "http://coordinator:8021/taxii2/"; empty = do not push
+    sightings_collection: str = "sightings"
+    sightings_tlp: Literal["clear", "green", "amber", "amber+strict", "red"] = "amber"
+    alerts_path: Path | None = None  # the scoring service's JSON-lines alerts (``mamori serve --alerts``)
+    push_interval_s: float = Field(default=30.0, gt=0)
+
+    @property
+    def resolved_local_store_url(self) -> str:
+        """The node's own store URL (the registry its scoring service watches)."""
+        return self.local_store_url or f"sqlite:///{(self.model_dir / 'node.db').resolve()}"
+
+    @model_validator(mode="after")
+    def _check_services(self) -> NodeConfig:
+        if (self.registry_url or self.taxii_url) and not (self.member and self.api_key_file):
+            raise ValueError("registry_url / taxii_url need member and api_key_file (the member's TAXII API key)")
+        if self.taxii_url and self.alerts_path is None:
+            raise ValueError("taxii_url needs alerts_path (the scoring service's alerts file to push sightings from)")
+        return self
 
 
 def _read(path: Path, where: str) -> dict[str, object]:
@@ -147,6 +233,9 @@ def load_consortium_config(path: Path | str) -> ConsortiumConfig:
     except ValidationError as exc:
         raise _validation("load_consortium_config", path, exc) from exc
     base = path.resolve().parent
+    if cfg.dashboard.results_dir is not None:
+        cfg = cfg.model_copy(update={"dashboard": cfg.dashboard.model_copy(
+            update={"results_dir": _resolve(base, cfg.dashboard.results_dir)})})
     coord = cfg.coordinator.model_copy(
         update={
             "state_dir": _resolve(base, cfg.coordinator.state_dir),
@@ -180,6 +269,7 @@ def load_node_config(path: Path | str) -> NodeConfig:
     except ValidationError as exc:
         raise _validation("load_node_config", path, exc) from exc
     base = path.resolve().parent
+    paths = ("ca_cert", "private_key", "data_path", "model_dir", "api_key_file", "alerts_path")
     return cfg.model_copy(
-        update={k: _resolve(base, getattr(cfg, k)) for k in ("ca_cert", "private_key", "data_path", "model_dir")}
+        update={k: _resolve(base, getattr(cfg, k)) for k in paths if getattr(cfg, k) is not None}
     )

@@ -22,6 +22,7 @@ Coordinator side
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -33,14 +34,29 @@ from typing import Any
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord
+from flwr.client.mod import fixedclipping_mod, secaggplus_mod
+from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
 from mamori.errors import ConfigError, FederationError
-from mamori.federation import EstimatorTrainer, FederationConfig, weights_hash
+from mamori.federation import (
+    EstimatorTrainer,
+    FederationConfig,
+    MemberDPConfig,
+    SecureAggregationConfig,
+    weights_hash,
+)
 from mamori.federation.clientapp import build_client_app
 from mamori.federation.strategy import build_strategy
 
-__all__ = ["client_app", "load_member_matrices", "new_model", "server_app"]
+__all__ = [
+    "client_app",
+    "load_member_matrices",
+    "new_model",
+    "secure_client_app",
+    "secure_dp_client_app",
+    "server_app",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +124,10 @@ def load_member_matrices(
     Returns
     -------
     X_train, y_train, X_eval, y_eval : numpy.ndarray
-        Features (float32) and labels (``labels.is_attack``, 1 = attack).
+        Features (float32) and labels (``labels.is_attack``, 1 = attack). When ``verdict-labels.csv``
+        (the dashboard's export of the member's alert verdicts) lies in the data directory (beside the
+        file), its verdicts overwrite the labels of the events they cover first
+        (:func:`mamori.events.apply_verdict_labels`).
 
     Raises
     ------
@@ -117,6 +136,7 @@ def load_member_matrices(
     """
     import polars as pl
 
+    from mamori.events import VERDICT_LABELS_FILE, apply_verdict_labels, read_verdict_labels
     from mamori.features import FeatureConfig, extract_features, labels_from_events
 
     path = Path(data_path)
@@ -129,6 +149,9 @@ def load_member_matrices(
     events = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed").sort("@timestamp")
     if events.height < 2:
         raise ConfigError(f"load_member_matrices: {path} holds {events.height} event(s); at least 2 are needed.")
+    feedback = (path if path.is_dir() else path.parent) / VERDICT_LABELS_FILE
+    if feedback.is_file():  # the labels feedback loop: the SOC's verdicts overwrite what they cover
+        events = apply_verdict_labels(events, read_verdict_labels(feedback))
     X = extract_features(events, FeatureConfig()).X  # noqa: N806
     y, _ = labels_from_events(events)
     cut = max(1, min(events.height - 1, int(round(events.height * (1.0 - eval_share)))))
@@ -218,81 +241,144 @@ def _trainer_for_node(_node_id: int) -> tuple[str, _NodeTrainer]:
     return str(_NODE.get("node-name", "member")), _NodeTrainer(_NODE, 1)
 
 
-#: The member's ClientApp (Flower loads it as ``mamori.deploy.flowerapp:client_app``).
+def _member_index(name: str) -> int:
+    """A stable small integer per member name (derives the member's per-round seed)."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "big")
+
+
+def _secure_client_fn(member_dp: bool) -> Any:
+    def client_fn(context: Context) -> Any:
+        from mamori.federation.secagg import SecureMember
+
+        node = dict(context.node_config)
+        name = str(node.get("node-name", "member"))
+        seed = int(context.run_config.get("seed", 1))
+        member = SecureMember(name, _NodeTrainer(node, seed), _member_index(name), seed,
+                              uniform_weight=member_dp, max_weight=1.0 if member_dp else 1e12)
+        return member.to_client()
+
+    return client_fn
+
+
+#: The member's ClientApp (Flower loads it as ``mamori.deploy.flowerapp:client_app``): plain FedAvg.
 client_app = build_client_app(
     _trainer_for_node, seed=1, train_mods=[_bind_node_config], evaluate_mods=[_bind_node_config]
 )
+
+#: The member's ClientApp under secure aggregation: Flower's ``secaggplus_mod`` in front of mamori's
+#: :class:`~mamori.federation.secagg.SecureMember` (``mamori.deploy.flowerapp:secure_client_app``).
+secure_client_app = ClientApp(client_fn=_secure_client_fn(False), mods=[secaggplus_mod])
+
+#: Secure aggregation plus member-level DP: the update is clipped on the member (``fixedclipping_mod``)
+#: before it is masked, the coordinator adds noise to the unmasked sum.
+secure_dp_client_app = ClientApp(client_fn=_secure_client_fn(True), mods=[secaggplus_mod, fixedclipping_mod])
 
 #: The coordinator's ServerApp (``mamori.deploy.flowerapp:server_app``).
 server_app = ServerApp()
 
 
-@server_app.main()
-def _server_main(grid: Grid, context: Context) -> None:
-    from mamori.store import AuditLog, ModelRegistry, open_store
+class _Run:
+    """What one ServerApp run shares between its rounds: config, store, registry, audit, checkpoints."""
 
-    rc = context.run_config
-    num_rounds = int(rc.get("num-rounds", 3))
-    model_name = str(rc.get("model-name", "consortium-attack-classifier"))
-    store_url = str(rc.get("store-url", ""))
-    if not store_url:
-        raise ConfigError(
-            "mamori server_app: run config has no store-url; start runs with `mamori coordinator run-round`."
+    def __init__(self, context: Context) -> None:
+        from mamori.store import AuditLog, ModelRegistry, open_store
+
+        rc = context.run_config
+        self.run_id = int(context.run_id)
+        self.num_rounds = int(rc.get("num-rounds", 3))
+        self.model_name = str(rc.get("model-name", "consortium-attack-classifier"))
+        self.published_name = str(rc.get("published-name", f"{self.model_name}.published"))
+        store_url = str(rc.get("store-url", ""))
+        if not store_url:
+            raise ConfigError(
+                "mamori server_app: run config has no store-url; start runs with `mamori coordinator run-round`."
+            )
+        self.hidden = _hidden(rc.get("hidden", _HIDDEN_DEFAULT))
+        self.secure = bool(rc.get("secure-aggregation", False))
+        threshold = int(rc.get("reconstruction-threshold", 0))
+        dp_epsilon = float(rc.get("member-dp-epsilon", 0.0))
+        self.config = FederationConfig(
+            num_rounds=max(1, self.num_rounds),
+            local_epochs=int(rc.get("local-epochs", 1)),
+            min_train_nodes=int(rc.get("min-train-nodes", 2)),
+            min_evaluate_nodes=int(rc.get("min-evaluate-nodes", 1)),
+            min_available_nodes=int(rc.get("min-available-nodes", 2)),
+            fraction_evaluate=float(rc.get("fraction-evaluate", 1.0)),
+            round_timeout_s=float(rc.get("round-timeout", 120.0)),
+            seed=int(rc.get("seed", 1)),
+            secure_aggregation=self.secure,
+            secagg=SecureAggregationConfig(reconstruction_threshold=threshold or None),
+            member_dp=MemberDPConfig(epsilon=dp_epsilon, delta=float(rc.get("member-dp-delta", 1e-5)),
+                                     clipping_norm=float(rc.get("member-dp-clip", 1.0))) if dp_epsilon > 0 else None,
         )
-    hidden = _hidden(rc.get("hidden", _HIDDEN_DEFAULT))
-    seed = int(rc.get("seed", 1))
-    timeout = float(rc.get("round-timeout", 120.0))
-    config = FederationConfig(
-        num_rounds=max(1, num_rounds),
-        local_epochs=int(rc.get("local-epochs", 1)),
-        min_train_nodes=int(rc.get("min-train-nodes", 2)),
-        min_evaluate_nodes=int(rc.get("min-evaluate-nodes", 1)),
-        min_available_nodes=int(rc.get("min-available-nodes", 2)),
-        fraction_evaluate=float(rc.get("fraction-evaluate", 1.0)),
-        round_timeout_s=timeout,
-        seed=seed,
-    )
-    store = open_store(store_url)
-    registry = ModelRegistry(store)
-    audit = AuditLog(store)
-    done = 0
-    versions = [r.version for r in registry.list(model_name)]
-    if versions:
-        done = max(versions)
-        initial = registry.get("latest", name=model_name).arrays()
-        logger.info("resuming %s from round %d", model_name, done)
-    else:
-        initial = new_model(n_features(), hidden, seed).get_weights()
-        registry.register(model_name, 0, initial, {"round": 0, "federation_sha256": weights_hash(initial)},
-                          actor="coordinator")
-    remaining = num_rounds - done
-    audit.append("coordinator", "federation.run_start", f"model:{model_name}",
-                 {"run_id": int(context.run_id), "resume_from": done, "rounds": max(0, remaining)})
-    if remaining <= 0:
-        logger.info("%s already has %d rounds; nothing to do", model_name, done)
-        store.close()
-        return
+        self.store = open_store(store_url)
+        self.registry = ModelRegistry(self.store)
+        self.audit = AuditLog(self.store)
+        self.done = 0
+        self.round_start = time.time()
 
+    def initial(self) -> list[np.ndarray]:
+        """The newest checkpoint (resume) or a freshly initialised model registered as round 0."""
+        versions = [r.version for r in self.registry.list(self.model_name)]
+        if versions:
+            self.done = max(versions)
+            logger.info("resuming %s from round %d", self.model_name, self.done)
+            return self.registry.get("latest", name=self.model_name).arrays()
+        arrays: list[np.ndarray] = new_model(n_features(), self.hidden, self.config.seed).get_weights()
+        self.registry.register(self.model_name, 0, arrays, {"round": 0, "federation_sha256": weights_hash(arrays)},
+                               actor="coordinator")
+        return arrays
+
+    def checkpoint(self, server_round: int, arrays: list[np.ndarray]) -> None:
+        """Register the global model after ``server_round`` of this run."""
+        global_round = self.done + server_round
+        digest = weights_hash(arrays)
+        now = time.time()
+        self.registry.register(self.model_name, global_round, arrays,
+                               {"round": global_round, "federation_sha256": digest, "run_id": self.run_id,
+                                "secure_aggregation": self.secure, "round_started_at": self.round_start,
+                                "round_ended_at": now}, actor="coordinator")
+        self.round_start = now
+        logger.info("round %d checkpointed (%s)", global_round, digest[:12])
+
+    def fail(self, phase: str, server_round: int, ok: int, failed: int, details: dict[str, Any]) -> None:
+        """Audit failed members and stop the run when fewer than the minimum answered."""
+        needed = self.config.min_train_nodes if phase == "train" else self.config.min_evaluate_nodes
+        rnd = self.done + server_round
+        if failed:
+            self.audit.append("coordinator", "federation.member_failed", f"model:{self.model_name}",
+                              {"round": rnd, "phase": phase, "failed": failed, "ok": ok, **details})
+        if ok < needed:
+            self.audit.append("coordinator", "federation.round_failed", f"model:{self.model_name}",
+                              {"round": rnd, "phase": phase, "ok": ok, "needed": needed})
+            raise FederationError(
+                f"mamori server_app: round {rnd} {phase}: {ok} member(s) answered successfully, at least {needed} "
+                f"required (min_{phase}_nodes); {failed} failed or timed out. The last completed round ({rnd - 1}) "
+                "stays checkpointed; see the members' SuperNode logs."
+            )
+
+    def publish(self) -> None:
+        """Publish the run's final global model for the nodes (registry name ``published-name``)."""
+        latest = self.registry.get("latest", name=self.model_name)
+        arrays = latest.arrays()
+        self.registry.register(self.published_name, latest.record.version, arrays,
+                               {"round": latest.record.version, "federation_sha256": weights_hash(arrays),
+                                "run_id": self.run_id, "model_name": self.model_name,
+                                "checkpoint_sha256": latest.record.sha256}, actor="coordinator")
+        logger.info("published %s round %d for the members", self.model_name, latest.record.version)
+
+
+def _plain_rounds(grid: Grid, run: _Run, initial: list[np.ndarray], remaining: int) -> None:
+    """FedAvg rounds with Flower's message API (the members' replies are seen individually)."""
+    config = run.config
     sent: dict[str, set[int]] = {"train": set(), "evaluate": set()}
 
     def quorum(phase: str, server_round: int, replies: list[Message]) -> None:
         ok = sum(1 for r in replies if not r.has_error())
         missing = sorted(sent[phase] - {r.metadata.src_node_id for r in replies})
         failed = len(replies) - ok + len(missing)
-        needed = config.min_train_nodes if phase == "train" else config.min_evaluate_nodes
-        if failed:
-            errors = sorted({r.error.reason[:200] for r in replies if r.has_error()})
-            audit.append("coordinator", "federation.member_failed", f"model:{model_name}",
-                         {"round": done + server_round, "phase": phase, "failed": failed, "ok": ok,
-                          "errors": errors, "no_reply_node_ids": [str(n) for n in missing]})
-        if ok < needed:
-            audit.append("coordinator", "federation.round_failed", f"model:{model_name}",
-                         {"round": done + server_round, "phase": phase, "ok": ok, "needed": needed})
-            raise FederationError(
-                f"mamori server_app: round {done + server_round} {phase}: {ok} member(s) answered successfully, "
-                f"at least {needed} required (min_{phase}_nodes); {failed} failed or timed out. The last "
-                f"completed round ({done + server_round - 1}) stays checkpointed; see the members' SuperNode logs."
-            )
+        errors = sorted({r.error.reason[:200] for r in replies if r.has_error()})
+        run.fail(phase, server_round, ok, failed, {"errors": errors, "no_reply_node_ids": [str(n) for n in missing]})
 
     strategy = build_strategy(config, quorum)
     configure = {"train": strategy.configure_train, "evaluate": strategy.configure_evaluate}
@@ -309,29 +395,134 @@ def _server_main(grid: Grid, context: Context) -> None:
     strategy.configure_evaluate = _recording("evaluate")  # type: ignore[method-assign]
 
     def end_of_round(server_round: int, record: ArrayRecord) -> MetricRecord | None:
-        if server_round == 0:
-            return None
-        arrays = record.to_numpy_ndarrays()
-        global_round = done + server_round
-        digest = weights_hash(arrays)
-        now = time.time()
-        registry.register(model_name, global_round, arrays,
-                          {"round": global_round, "federation_sha256": digest, "run_id": int(context.run_id),
-                           "round_started_at": clock["round_start"], "round_ended_at": now}, actor="coordinator")
-        clock["round_start"] = now
-        logger.info("round %d checkpointed (%s)", global_round, digest[:12])
+        if server_round > 0:
+            run.checkpoint(server_round, record.to_numpy_ndarrays())
         return None
 
-    clock = {"round_start": time.time()}
+    hidden = ",".join(map(str, run.hidden))
     strategy.start(
         grid=grid,
         initial_arrays=ArrayRecord([np.ascontiguousarray(a) for a in initial]),
         num_rounds=remaining,
-        timeout=timeout,
-        train_config=ConfigRecord({"local-epochs": config.local_epochs, "hidden": ",".join(map(str, hidden))}),
-        evaluate_config=ConfigRecord({"hidden": ",".join(map(str, hidden))}),
+        timeout=config.round_timeout_s,
+        train_config=ConfigRecord({"local-epochs": config.local_epochs, "hidden": hidden}),
+        evaluate_config=ConfigRecord({"hidden": hidden}),
         evaluate_fn=end_of_round,
     )
-    audit.append("coordinator", "federation.run_end", f"model:{model_name}",
-                 {"run_id": int(context.run_id), "rounds_done": num_rounds})
-    store.close()
+
+
+def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.ndarray], remaining: int) -> None:
+    """SecAgg+ rounds (Flower's ``SecAggPlusWorkflow``): the coordinator only ever sees the sum of the updates.
+
+    Optional member-level DP: members clip their update (``fixedclipping_mod``), the coordinator adds Gaussian
+    noise to the unmasked sum (Flower's ``DifferentialPrivacyClientSideFixedClipping``).
+    """
+    from flwr.server import LegacyContext, ServerConfig
+    from flwr.server.client_manager import SimpleClientManager
+    from flwr.server.compat.app_utils import start_update_client_manager_thread
+    from flwr.server.strategy import DifferentialPrivacyClientSideFixedClipping
+    from flwr.server.strategy import FedAvg as LegacyFedAvg
+    from flwr.server.workflow import SecAggPlusWorkflow
+    from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
+    from flwr.server.workflow.constant import Key as WorkflowKey
+    from flwr.server.workflow.default_workflows import default_evaluate_workflow
+
+    from mamori.federation import member_dp_noise
+
+    config = run.config
+    hidden = ",".join(map(str, run.hidden))
+    seen: dict[str, int] = {}
+
+    class _Quorum(LegacyFedAvg):  # type: ignore[misc]
+        def aggregate_fit(self, server_round: int, results: list[Any], failures: list[Any]) -> Any:
+            seen["examples"] = max((int(r.num_examples) for _, r in results), default=0)
+            run.fail("train", server_round, len(results), len(failures),
+                     {"errors": sorted({str(f)[:200] for f in failures})})
+            return super().aggregate_fit(server_round, results, failures)
+
+        def aggregate_evaluate(self, server_round: int, results: list[Any], failures: list[Any]) -> Any:
+            run.fail("evaluate", server_round, len(results), len(failures),
+                     {"errors": sorted({str(f)[:200] for f in failures})})
+            return super().aggregate_evaluate(server_round, results, failures)
+
+    inner = _Quorum(
+        fraction_fit=config.fraction_train,
+        fraction_evaluate=config.fraction_evaluate,
+        min_fit_clients=config.min_train_nodes,
+        min_evaluate_clients=max(1, config.min_evaluate_nodes),
+        min_available_clients=config.min_available_nodes,
+        on_fit_config_fn=lambda r: {"server-round": run.done + r, "local-epochs": config.local_epochs,
+                                    "hidden": hidden},
+        on_evaluate_config_fn=lambda r: {"server-round": run.done + r, "hidden": hidden},
+        accept_failures=True,
+        fit_metrics_aggregation_fn=lambda _: {},
+        evaluate_metrics_aggregation_fn=lambda _: {},
+    )
+    strategy: Any = inner
+    if config.member_dp is not None:
+        strategy = DifferentialPrivacyClientSideFixedClipping(
+            inner,
+            noise_multiplier=member_dp_noise(config.member_dp, config.num_rounds),
+            clipping_norm=config.member_dp.clipping_norm,
+            num_sampled_clients=config.min_train_nodes,  # noise for the smallest quorum: conservative
+        )
+    threshold = config.secagg.reconstruction_threshold or max(2, config.min_train_nodes)
+    workflow = SecAggPlusWorkflow(
+        num_shares=config.secagg.num_shares,
+        reconstruction_threshold=threshold,
+        max_weight=1.0 if config.member_dp is not None else 1e6,
+        clipping_range=config.secagg.clipping_range,
+        quantization_range=config.secagg.quantization_range,
+        modulus_range=config.secagg.modulus_range,
+        timeout=config.round_timeout_s,
+    )
+    manager = SimpleClientManager()
+    thread, f_stop, c_done = start_update_client_manager_thread(grid, manager)
+    c_done.wait(timeout=config.round_timeout_s)
+    legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=remaining, round_timeout=None),
+                           strategy=strategy, client_manager=manager)
+    legacy.state.array_records[MAIN_PARAMS_RECORD] = ArrayRecord([np.ascontiguousarray(a) for a in initial])
+    cfg = ConfigRecord({WorkflowKey.START_TIME: time.perf_counter(), WorkflowKey.CURRENT_ROUND: 0})
+    legacy.state.config_records[MAIN_CONFIGS_RECORD] = cfg
+    try:
+        for server_round in range(1, remaining + 1):
+            cfg[WorkflowKey.CURRENT_ROUND] = server_round
+            before = legacy.state.array_records[MAIN_PARAMS_RECORD]
+            workflow(grid, legacy)
+            after = legacy.state.array_records[MAIN_PARAMS_RECORD]
+            if after is before:
+                run.fail("train", server_round, 0, config.min_train_nodes,
+                         {"errors": [f"secure aggregation halted: fewer than the reconstruction threshold "
+                                     f"({threshold}) members stayed to unmask the sum, or none trained"]})
+            if config.member_dp is None and seen.get("examples", 0) > 0:
+                workflow.max_weight = float(4 * seen["examples"])  # precision of the masked weighted sum
+            if config.fraction_evaluate > 0:
+                default_evaluate_workflow(grid, legacy)
+            arrays = [np.asarray(a, dtype=ref.dtype) for a, ref in zip(after.to_numpy_ndarrays(), initial, strict=True)]
+            legacy.state.array_records[MAIN_PARAMS_RECORD] = ArrayRecord(arrays)
+            run.checkpoint(server_round, arrays)
+    finally:
+        f_stop.set()
+        thread.join(timeout=5)
+
+
+@server_app.main()
+def _server_main(grid: Grid, context: Context) -> None:
+    run = _Run(context)
+    try:
+        initial = run.initial()
+        remaining = run.num_rounds - run.done
+        run.audit.append("coordinator", "federation.run_start", f"model:{run.model_name}",
+                         {"run_id": run.run_id, "resume_from": run.done, "rounds": max(0, remaining),
+                          "secure_aggregation": run.secure, "member_dp": run.config.member_dp is not None})
+        if remaining <= 0:
+            logger.info("%s already has %d rounds; nothing to do", run.model_name, run.done)
+        elif run.secure:
+            _secure_rounds(grid, context, run, initial, remaining)
+        else:
+            _plain_rounds(grid, run, initial, remaining)
+        run.publish()
+        run.audit.append("coordinator", "federation.run_end", f"model:{run.model_name}",
+                         {"run_id": run.run_id, "rounds_done": run.num_rounds})
+    finally:
+        run.store.close()

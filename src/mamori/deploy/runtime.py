@@ -321,6 +321,10 @@ def write_app_dir(cfg: ConsortiumConfig) -> Path:
     app = _state(cfg) / "app"
     app.mkdir(exist_ok=True)
     f = cfg.federation
+    # the members run the ClientApp the FAB names: SecAgg+ (and member-level DP) need Flower's client mods
+    clientapp = "client_app"
+    if f.secure_aggregation:
+        clientapp = "secure_dp_client_app" if f.member_dp_epsilon > 0 else "secure_client_app"
     (app / "pyproject.toml").write_text(
         f"""[build-system]
 requires = ["hatchling"]
@@ -338,7 +342,7 @@ publisher = "mamori"
 
 [tool.flwr.app.components]
 serverapp = "mamori.deploy.flowerapp:server_app"
-clientapp = "mamori.deploy.flowerapp:client_app"
+clientapp = "mamori.deploy.flowerapp:{clientapp}"
 
 [tool.flwr.app.config]
 num-rounds = {f.num_rounds}
@@ -352,6 +356,12 @@ model-name = {json.dumps(f.model_name)}
 hidden = {json.dumps(f.hidden)}
 seed = {f.seed}
 store-url = {json.dumps(cfg.resolved_store_url)}
+published-name = {json.dumps(f.published_name)}
+secure-aggregation = {json.dumps(f.secure_aggregation)}
+reconstruction-threshold = {f.reconstruction_threshold or 0}
+member-dp-epsilon = {f.member_dp_epsilon}
+member-dp-delta = {f.member_dp_delta}
+member-dp-clip = {f.member_dp_clip}
 """,
         encoding="utf-8",
     )
