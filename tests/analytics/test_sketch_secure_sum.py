@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mamori.analytics import ConsortiumKey, CountMinSketch, MaskingMember, SecureSumCoordinator, secure_sum
+from mamori.analytics.secure_sum import default_threshold
 from mamori.errors import ConfigError, FederationError
 
 KEY = ConsortiumKey(b"k" * 32)
@@ -58,8 +59,9 @@ def _world(ip_at_bank0: str, ip_at_bank1: str) -> tuple[np.ndarray, dict[int, np
     vectors = [CountMinSketch(1024, 4).add(KEY, "ip", v, presence=True).flat() for v in lists]
     members = [MaskingMember(i) for i in range(3)]
     pubs = {m.index: m.public_key() for m in members}
+    channels = {m.index: m.channel_key() for m in members}
     for m in members:
-        m.agree(pubs)
+        m.agree(pubs, channels)
     coordinator = SecureSumCoordinator()
     total = secure_sum(vectors, round_id=7, coordinator=coordinator, members=members)
     return total, coordinator.received
@@ -88,3 +90,70 @@ def test_coordinator_cannot_tell_which_bank_contributed_an_ip() -> None:
 def test_secure_sum_rejects_mismatched_lengths() -> None:
     with pytest.raises(FederationError, match="different lengths"):
         SecureSumCoordinator().total({0: np.zeros(3, np.uint32), 1: np.zeros(4, np.uint32)})
+
+
+def _members(n: int) -> list[MaskingMember]:
+    members = [MaskingMember(i) for i in range(n)]
+    pubs = {m.index: m.public_key() for m in members}
+    channels = {m.index: m.channel_key() for m in members}
+    for m in members:
+        m.agree(pubs, channels)
+    return members
+
+
+def test_sum_over_survivors_is_exact_when_a_member_drops() -> None:
+    rng = np.random.default_rng(2)
+    vectors = [rng.integers(-20, 500, 5_000) for _ in range(5)]
+    members = _members(5)
+    # Bank 3 shares its secrets (so everyone masks against it), then vanishes without sending its vector.
+    total = secure_sum(vectors, round_id=1, members=members, drop_before_masking={3})
+    assert np.array_equal(total, np.sum([v for i, v in enumerate(vectors) if i != 3], axis=0))
+    # Bank 3's mask key is now known to the coordinator: the survivors refuse its shares until it re-keys.
+    with pytest.raises(FederationError, match="rekey"):
+        secure_sum(vectors, round_id=2, members=members)
+    members[3].rekey()
+    pubs = {m.index: m.public_key() for m in members}
+    channels = {m.index: m.channel_key() for m in members}
+    for m in members:
+        m.agree(pubs, channels)
+    # Bank 1 sends its vector, then vanishes before unmasking: its input is in the sum, the others unmask it.
+    total = secure_sum(vectors, round_id=2, members=members, drop_before_unmasking={1})
+    assert np.array_equal(total, np.sum(vectors, axis=0))
+    # Too many drop-outs (3 of 5, threshold 3): the round is abandoned, never unmasked wrongly.
+    with pytest.raises(FederationError, match="threshold"):
+        secure_sum(vectors, round_id=3, members=_members(5), drop_before_masking={0, 1, 2})
+
+
+def test_coordinator_learns_nothing_per_bank_after_a_dropout() -> None:
+    # Three surviving banks; which of two IPs banks 0 and 1 saw is swapped between worlds; bank 3 drops.
+    def world(ip0: str, ip1: str) -> tuple[np.ndarray, dict[int, np.ndarray], list[MaskingMember]]:
+        lists = [[ip0, "198.51.100.1"], [ip1, "198.51.100.1"], ["192.0.2.9"], ["192.0.2.10"]]
+        vectors = [CountMinSketch(1024, 4).add(KEY, "ip", v, presence=True).flat() for v in lists]
+        members = _members(4)
+        coordinator = SecureSumCoordinator()
+        total = secure_sum(vectors, round_id=5, coordinator=coordinator, members=members, drop_before_masking={3})
+        return total, coordinator.received, members
+
+    total_a, seen_a, members = world("203.0.113.7", "203.0.113.8")
+    total_b, _, _ = world("203.0.113.8", "203.0.113.7")
+    assert np.array_equal(total_a, total_b)
+    assert set(seen_a) == {0, 1, 2}
+    cells = (np.arange(4) * 1024 + KEY.cells("ip", ["203.0.113.7", "203.0.113.8"], 1024, 4)).reshape(-1)
+    for v in seen_a.values():
+        assert abs(v.astype(np.float64).mean() / 2**32 - 0.5) < 0.05
+        assert np.all(v[cells] > 1)
+    # An honest member answers the unmasking request once per round: a coordinator that first calls bank 0 a
+    # survivor (to get its self-mask) cannot then call it dropped (to get its mask key) and strip both masks.
+    with pytest.raises(FederationError, match="already unmasked"):
+        members[1].reveal(5, {1, 2}, 2)
+
+
+def test_member_refuses_tampered_shares_and_small_survivor_sets() -> None:
+    members = _members(3)
+    blobs = members[0].share(0, 2)
+    tampered = bytes([blobs[1][0] ^ 1]) + blobs[1][1:]
+    with pytest.raises(FederationError, match="do not decrypt"):
+        members[1].receive(0, {0: tampered})
+    with pytest.raises(FederationError, match="fewer than the threshold"):
+        members[2].reveal(0, {2}, 2)
+    assert default_threshold(5) == 3 and default_threshold(2) == 2
