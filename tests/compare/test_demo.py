@@ -50,6 +50,10 @@ def test_demo_reports_every_regime_per_bank_and_family(demo_run: tuple[Path, dic
     rounds = results["regimes"]["federated"]["rounds"]
     assert [r["round"] for r in rounds][-1] == 2
     assert all(r["bytes_down"] > 0 and r["bytes_up"] > 0 for r in rounds if r["round"] > 0)
+    # per-member rows of every round (the dashboard's per-member curves and "rounds joined")
+    assert all({m["member"] for m in r["members"]} == {"bank-01", "bank-02", "bank-03"} for r in rounds)
+    assert all(m["train_status"] == "ok" for r in rounds if r["round"] > 0 for m in r["members"])
+    assert all(m["pr_auc"] is None or 0.0 <= m["pr_auc"] <= 1.0 for r in rounds for m in r["members"])
     assert results["regimes"]["federated"]["bytes_total"] > 0
     assert results["regimes"]["federated"]["secure_aggregation"] is True  # on by default
     assert {"simulate", "features", "local-only", "federated rounds", "centralized"} <= set(results["_stages"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from mamori.federation import (
     CheckpointCallback,
     EstimatorTrainer,
     FederationConfig,
+    MemberRound,
     RoundReport,
     run_federation,
 )
@@ -198,6 +200,8 @@ def run_comparison(
             "bytes_down": r.bytes_down,
             "bytes_up": r.bytes_up,
             "hash": r.weights_hash,
+            # per member (status, examples, loss, PR-AUC): the dashboard's per-member curves and rounds joined
+            "members": [_member_round(m) for m in r.members],
         }
         for r in fed.history
     ]
@@ -232,6 +236,25 @@ def run_comparison(
     # Not JSON: the federated model and the consortium's standardiser, for callers that save scoring bundles.
     results["_federated_artifacts"] = {"model": global_model, "standardizer": consortium_scaler}
     return results
+
+
+def _member_round(m: MemberRound) -> dict[str, Any]:
+    """One member's row of a round in ``results.json`` (NaN becomes None)."""
+    pr_auc = m.evaluate_metrics.get("pr_auc")
+    return {
+        "member": m.member,
+        "train_status": m.train_status,
+        "evaluate_status": m.evaluate_status,
+        "train_examples": m.train_examples,
+        "evaluate_examples": m.evaluate_examples,
+        "train_loss": _finite_or_none(m.train_metrics.get("train_loss")),
+        "loss": _finite_or_none(m.evaluate_loss),
+        "pr_auc": _finite_or_none(pr_auc),
+    }
+
+
+def _finite_or_none(v: float | None) -> float | None:
+    return float(v) if v is not None and math.isfinite(v) else None
 
 
 def _unseen_families(
