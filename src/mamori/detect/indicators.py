@@ -1,7 +1,15 @@
-"""Match events against shared STIX indicators (pulled from TAXII) in memory."""
+"""Match events against shared STIX indicators (pulled from TAXII) in memory.
+
+Besides attaching matches to alerts, :meth:`IndicatorIndex.campaign_hits` is the hook that closes the cross-bank
+loop in live scoring: it computes, from the pulled campaign indicators, the column :data:`CAMPAIGN_FEATURE` that
+models trained by :func:`mamori.analytics.evaluate_closed_loop` / :func:`mamori.analytics.add_campaign_feature`
+expect as their last feature. A scorer whose model spec ends with that name appends
+``index.campaign_hits(events)`` to the extracted matrix before standardising (docs/cross-bank.md).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import json
 import logging
@@ -10,9 +18,17 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mamori.errors import IntelError
+import numpy as np
+import polars as pl
 
-__all__ = ["IndicatorIndex", "IndicatorMatch"]
+from mamori.errors import IntelError, SchemaError
+
+__all__ = ["CAMPAIGN_FEATURE", "IndicatorIndex", "IndicatorMatch"]
+
+#: Feature column of "the event's source matches a shared campaign indicator valid at its time"; the same name as
+#: ``mamori.analytics.CAMPAIGN_FEATURE`` (pinned by a test; detect does not import analytics).
+CAMPAIGN_FEATURE = "campaign.indicator_hit"
+_NO_END = 2**62
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +49,20 @@ _PATHS: dict[tuple[str, str], str] = {
 IndicatorMatch = dict[str, Any]
 
 
+def _epoch_us(value: object, default: int) -> int:
+    """STIX timestamp (string or datetime) -> epoch microseconds; ``default`` when absent or unreadable."""
+    if value is None:
+        return default
+    try:
+        stamp = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        logger.warning("indicator timestamp %r is not ISO 8601; treated as unbounded", str(value)[:40])
+        return default
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.UTC)
+    return int(stamp.timestamp() * 1_000_000)
+
+
 def _unquote(raw: str) -> str:
     if raw.startswith("'"):
         return re.sub(r"\\(.)", r"\1", raw[1:-1])
@@ -50,6 +80,8 @@ class IndicatorIndex:
     def __init__(self) -> None:
         self._exact: dict[tuple[str, str], list[IndicatorMatch]] = {}
         self._networks: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, IndicatorMatch]] = []
+        # source.ip indicators with their validity (epoch µs) and labels, for campaign_hits()
+        self._ip_validity: list[tuple[str, int, int, tuple[str, ...]]] = []
         self.size = 0
         self.skipped = 0
 
@@ -135,6 +167,10 @@ class IndicatorIndex:
             if column is None:
                 continue
             value = _unquote(raw)
+            if column == "source.ip":
+                self._ip_validity.append((value, _epoch_us(obj.get("valid_from"), 0),
+                                          _epoch_us(obj.get("valid_until"), _NO_END),
+                                          tuple(str(x) for x in obj.get("labels", ()))))
             if column == "source.ip" and "/" in value:
                 try:
                     self._networks.append((ipaddress.ip_network(value, strict=False), info))
@@ -181,3 +217,65 @@ class IndicatorIndex:
                     if addr.version == net.version and addr in net:
                         out.setdefault(str(info["id"]), {**info, "field": "source.ip"})
         return list(out.values())
+
+    def campaign_hits(self, events: pl.DataFrame, *, label: str | None = "cross-bank") -> np.ndarray:
+        """Mark events whose source IP matches an indicator (IP or CIDR) valid at the event's time.
+
+        The live counterpart of :func:`mamori.analytics.indicator_hits`: an indicator counts for an event only
+        within ``[valid_from, valid_until)``, so replaying old logs against today's indicators gives the same
+        column a model was trained with. This is the hook a scorer calls for models whose feature spec ends
+        with :data:`CAMPAIGN_FEATURE`.
+
+        Parameters
+        ----------
+        events : polars.DataFrame
+            Canonical events with ``@timestamp`` and ``source.ip``.
+        label : str or None, default="cross-bank"
+            Only indicators carrying this label (mamori's campaign indicators); None: every IP indicator.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 array of shape ``(len(events),)``, 1.0 on a hit, else 0.0.
+
+        Raises
+        ------
+        SchemaError
+            When ``@timestamp`` or ``source.ip`` is missing.
+        """
+        for col in ("@timestamp", "source.ip"):
+            if col not in events.columns:
+                raise SchemaError(f"IndicatorIndex.campaign_hits: events lack column {col!r}; pass canonical events")
+        out = np.zeros(events.height, dtype=np.float32)
+        rules = [r for r in self._ip_validity if label is None or label in r[3]]
+        if not rules or events.height == 0:
+            return out
+        exact: dict[str, list[tuple[int, int]]] = {}
+        nets: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, int, int]] = []
+        for value, start, end, _labels in rules:
+            if "/" in value:
+                try:
+                    nets.append((ipaddress.ip_network(value, strict=False), start, end))
+                except ValueError:
+                    continue
+            else:
+                exact.setdefault(value, []).append((start, end))
+        ips = events.get_column("source.ip").cast(pl.String)
+        pairs: list[tuple[str, int, int]] = []
+        for ip in ips.drop_nulls().unique().to_list():
+            pairs += [(ip, a, b) for a, b in exact.get(ip, ())]
+            if nets:
+                try:
+                    addr = ipaddress.ip_address(ip)
+                except ValueError:
+                    continue
+                pairs += [(ip, a, b) for net, a, b in nets if addr.version == net.version and addr in net]
+        if not pairs:
+            return out
+        table = pl.DataFrame(pairs, schema={"ip": pl.String, "from": pl.Int64, "until": pl.Int64}, orient="row")
+        rows = (pl.DataFrame({"ip": ips, "t": events.get_column("@timestamp").dt.epoch("us")})
+                .with_row_index("row").join(table, on="ip")
+                .filter((pl.col("t") >= pl.col("from")) & (pl.col("t") < pl.col("until")))
+                .get_column("row").unique().to_numpy())
+        out[rows] = 1.0
+        return out
