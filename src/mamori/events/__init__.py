@@ -3,6 +3,14 @@
 from mamori.events.csic import read_csic, read_csic_files
 from mamori.events.csv_mapped import CsvMappingConfig, load_mapping, read_csv_mapped
 from mamori.events.detect import detect_format
+from mamori.events.feedback import (
+    VERDICT_LABEL_COLUMNS,
+    VERDICT_LABELS_FILE,
+    VerdictLabel,
+    apply_verdict_labels,
+    read_verdict_labels,
+    verdict_labels_csv,
+)
 from mamori.events.formats import (
     DURATION_PRECISION,
     FORMAT_COLUMNS,
@@ -46,6 +54,10 @@ __all__ = [
     "ReadResult",
     "ReadSummary",
     "TIMESTAMP_PRECISION",
+    "VERDICT_LABELS_FILE",
+    "VERDICT_LABEL_COLUMNS",
+    "VerdictLabel",
+    "apply_verdict_labels",
     "conform",
     "detect_format",
     "empty_events",
@@ -58,6 +70,8 @@ __all__ = [
     "read_csic_files",
     "read_csv_mapped",
     "read_events",
+    "read_verdict_labels",
     "render_lines",
+    "verdict_labels_csv",
     "write_events",
 ]
