@@ -9,9 +9,14 @@ Starts a SuperLink and ``--nodes`` SuperNodes as separate processes on 127.0.0.1
 - *waiting on Flower*: the rest - SuperNode polling (an idle SuperNode polls every 3 s), SuperLink
   message routing, process spawning by SuperExec, and the ServerApp's own waiting.
 
+With ``--isolation both`` it runs the same federation twice, first with Flower's default
+``--isolation subprocess`` (a fresh ``flwr-clientapp`` process per message), then with mamori's warm worker
+(``isolation = "process"``: a fork of one warm process per message), and prints the ratio.
+
 Usage::
 
-    .venv/bin/python benchmarks/deployment.py --nodes 3 --rounds 3
+    .venv/bin/python benchmarks/deployment.py --nodes 3 --rounds 3 --isolation both
+    .venv/bin/python benchmarks/deployment.py --nodes 3 --rounds 3 --isolation process --plain
 """
 
 from __future__ import annotations
@@ -50,7 +55,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--isolation", choices=["subprocess", "process", "both"], default="both")
+    parser.add_argument("--plain", action="store_true", help="FedAvg without SecAgg+ (default: SecAgg+ on)")
     args = parser.parse_args()
+    modes = ["subprocess", "process"] if args.isolation == "both" else [args.isolation]
+    totals = {}
+    for mode in modes:
+        totals[mode] = _run(args, mode)
+    if len(totals) == 2:
+        print(f"flwr run total: subprocess {totals['subprocess']:.1f} s, process (warm worker) "
+              f"{totals['process']:.1f} s, ratio {totals['subprocess'] / totals['process']:.2f}x, "
+              f"load {os.getloadavg()[0]:.1f}")
+
+
+def _run(args: argparse.Namespace, isolation: str) -> float:
 
     from mamori.deploy import (
         ConsortiumConfig,
@@ -85,7 +103,8 @@ def main() -> None:
     cfg = ConsortiumConfig.model_validate({
         "coordinator": {"port": port, "state_dir": root / "state", "pki_dir": root / "pki"},
         "federation": {"num_rounds": args.rounds, "min_train_nodes": args.nodes, "min_available_nodes": args.nodes,
-                       "round_timeout_s": 600, "hidden": "64,32", "seed": args.seed},
+                       "round_timeout_s": 600, "hidden": "64,32", "seed": args.seed,
+                       "secure_aggregation": not args.plain},
     })
     procs = [start_superlink(cfg)]
     try:
@@ -93,7 +112,7 @@ def main() -> None:
         for n in names:
             node = NodeConfig(name=n, superlink=f"127.0.0.1:{port}", ca_cert=root / "pki" / "ca.crt",
                               private_key=root / "keys" / f"{n}.key", data_path=root / f"{n}.parquet",
-                              model_dir=root / n / "model", runtime_port=_free_port())
+                              model_dir=root / n / "model", runtime_port=_free_port(), isolation=isolation)
             procs.append(start_node(node, root / f"{n}.log"))
         outcome = run_federated(cfg, timeout_s=3600)
         if not outcome.ok:
@@ -108,7 +127,8 @@ def main() -> None:
     timings = [
         json.loads(line) for n in names for line in (root / n / "model" / "timings.jsonl").read_text().splitlines()
     ]
-    print(f"mamori deployment benchmark: {args.nodes} SuperNodes, {args.rounds} rounds, TLS + node auth, loopback")
+    print(f"mamori deployment benchmark: {args.nodes} SuperNodes, {args.rounds} rounds, TLS + node auth, loopback, "
+          f"isolation {isolation}, {'FedAvg' if args.plain else 'SecAgg+'}")
     print(f"python {platform.python_version()}, flwr {version('flwr')}, torch {version('torch')}, "
           f"{platform.platform()}, cpu_count {os.cpu_count()}, load {os.getloadavg()[0]:.1f}, seed {args.seed}, "
           f"{rows} events over {args.nodes} members, MLP hidden 64,32")
@@ -128,6 +148,7 @@ def main() -> None:
               f"{startup:23.2f}  {compute:15.2f}")
     print(f"mean share of round time waiting on Flower (polling, routing, spawning): {sum(shares) / len(shares):.0%}")
     print(f"work dir: {root}")
+    return outcome.seconds
 
 
 if __name__ == "__main__":

@@ -148,6 +148,7 @@ PUBLIC_API = {
         'central_dp_epsilon',
         'check_updates',
         'dpsgd_epsilon',
+        'event_privacy_units',
         'make_malicious',
         'member_dp_noise',
         'privacy_spends',

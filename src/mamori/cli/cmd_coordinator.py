@@ -10,17 +10,11 @@ import typer
 from rich.console import Console
 
 from mamori.cli.app import app
-from mamori.deploy import (
-    audit_refusals,
-    load_consortium_config,
-    run_federated,
-    start_superlink,
-    stop_process,
-    sync_members,
-)
+from mamori.deploy import Coordinator, load_consortium_config, run_federated, sync_members
 from mamori.errors import FederationError
 
-coordinator_app = typer.Typer(help="The consortium coordinator (Flower SuperLink).", no_args_is_help=True)
+coordinator_app = typer.Typer(help="The consortium coordinator (Flower SuperLink, TAXII, model registry, dashboard).",
+                              no_args_is_help=True)
 app.add_typer(coordinator_app, name="coordinator")
 console = Console()
 
@@ -35,37 +29,32 @@ def _audit(cfg_store_url: str):  # type: ignore[no-untyped-def]
 
 @coordinator_app.command("start")
 def start_command(config: Path = CONFIG_OPTION) -> None:
-    """Start the SuperLink, register members' keys, and run the schedule until stopped (Ctrl-C / SIGTERM)."""
+    """Start the SuperLink, TAXII server, model registry and dashboard; run the schedule until stopped."""
     cfg = load_consortium_config(config)
-    proc = start_superlink(cfg)
     stopping = {"flag": False}
 
     def _stop(*_: object) -> None:
         stopping["flag"] = True
 
     signal.signal(signal.SIGTERM, _stop)
+    coordinator = Coordinator(cfg)
     try:
-        audit = _audit(cfg.resolved_store_url)
-        sync_members(cfg, audit)
-        last_scan = 0.0
-        console.print(f"SuperLink on {cfg.coordinator.host}:{cfg.coordinator.port} (pid {proc.pid})")
-        interval = cfg.schedule.interval_minutes * 60
-        next_run = time.monotonic() + interval if interval else None
-        while not stopping["flag"] and proc.poll() is None:
-            if next_run is not None and time.monotonic() >= next_run:
-                outcome = run_federated(cfg, more_rounds=cfg.federation.num_rounds)
+        coordinator.start()
+        console.print(f"SuperLink on {cfg.coordinator.host}:{cfg.coordinator.port} (pid {coordinator.superlink.pid})")
+        for s in coordinator.services:
+            console.print(f"{s.name} on {s.url}")
+        if coordinator.schedule.interval_s:
+            console.print(f"a run of {cfg.federation.num_rounds} round(s) every {cfg.schedule.interval_minutes} min")
+        while not stopping["flag"] and coordinator.alive:
+            outcome = coordinator.tick()
+            if outcome is not None:
                 console.print(f"scheduled run: code {outcome.returncode}, rounds {outcome.rounds_before} -> "
                               f"{outcome.rounds_after}, {outcome.seconds:.1f} s")
-                next_run = time.monotonic() + interval
-            if time.monotonic() - last_scan > 5:
-                for fp in audit_refusals(cfg, audit):
-                    console.print(f"[red]refused a SuperNode with unknown key {fp}[/]")
-                last_scan = time.monotonic()
-            time.sleep(1.0)
+            time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        stop_process(proc)
+        coordinator.stop()
 
 
 @coordinator_app.command("sync-members")

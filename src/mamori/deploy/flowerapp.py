@@ -203,8 +203,11 @@ class _NodeTrainer:
         model_dir = self.node_config.get("model-dir")
         if not model_dir:
             return
-        row = {"phase": phase, "round": int(config.get("server_round", 0)), "process_start": _process_started_at(),
-               "imported": _IMPORTED_AT, "handler_start": started, "data_loaded": loaded, "end": time.time()}
+        process_start = _process_started_at()
+        # a fork of the warm worker (mamori.deploy.worker) inherits the imports: ready when it starts
+        imported = max(_IMPORTED_AT, process_start) if process_start == process_start else _IMPORTED_AT
+        row = {"phase": phase, "round": int(config.get("server_round", 0)), "process_start": process_start,
+               "imported": imported, "handler_start": started, "data_loaded": loaded, "end": time.time()}
         Path(str(model_dir)).mkdir(parents=True, exist_ok=True)
         with open(Path(str(model_dir)) / "timings.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")

@@ -465,7 +465,9 @@ def node_command(node: NodeConfig) -> list[str]:
     -------
     list of str
         TLS verified against the consortium CA, authenticated with the node's private key, the
-        node's data path, name and model directory in ``--node-config``.
+        node's data path, name and model directory in ``--node-config``. With ``isolation = "process"``
+        (the default) the SuperNode runs under :mod:`mamori.deploy.worker`, which serves its ClientApp
+        tasks from one warm process (a fork per message) instead of a fresh ``flwr-clientapp`` per message.
     """
     for f in (node.ca_cert, node.private_key):
         if not f.is_file():
@@ -484,6 +486,11 @@ def node_command(node: NodeConfig) -> list[str]:
         cmd += ["--max-retries", str(node.max_retries)]
     if node.max_wait_time_s is not None:
         cmd += ["--max-wait-time", str(node.max_wait_time_s)]
+    if node.isolation == "process":
+        # mamori's warm worker runs the SuperNode as its child and forks per ClientApp task
+        address = f"{node.runtime_host}:{node.runtime_port}"
+        cmd = [sys.executable, "-m", "mamori.deploy.worker", "--runtime-api-address", address, "--",
+               *cmd, "--isolation", "process"]
     return cmd
 
 

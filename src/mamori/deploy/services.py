@@ -1,0 +1,228 @@
+"""The coordinator's HTTP services (TAXII 2.1, model registry, dashboard) and its run schedule.
+
+:class:`Coordinator` is what ``mamori coordinator start`` runs: the Flower SuperLink as a child process,
+the three HTTP services as uvicorn servers in threads of the coordinator process (each on its own
+configured host and port), the member-key sync, the refusal audit and the schedule of federated runs.
+:meth:`Coordinator.stop` ends all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mamori.deploy.config import ConsortiumConfig
+from mamori.deploy.runtime import (
+    RunOutcome,
+    audit_refusals,
+    run_federated,
+    start_superlink,
+    stop_process,
+    sync_members,
+    wait_for_port,
+)
+from mamori.errors import FederationError
+
+__all__ = ["Coordinator", "HttpService", "Schedule"]
+
+logger = logging.getLogger(__name__)
+
+
+class HttpService:
+    """An ASGI app served by uvicorn in a daemon thread, stoppable from the outside.
+
+    Parameters
+    ----------
+    name : str
+        For logs and errors (``"taxii"``, ``"registry"``, ``"dashboard"``).
+    app : ASGI app
+        What to serve.
+    host : str
+        Interface.
+    port : int
+        TCP port.
+    """
+
+    def __init__(self, name: str, app: Any, host: str, port: int) -> None:
+        import uvicorn
+
+        self.name = name
+        self.host = host
+        self.port = port
+        self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                                     access_log=False, lifespan="on"))
+        self._thread = threading.Thread(target=self._server.run, name=f"mamori-{name}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Start serving and wait until the port accepts connections.
+
+        Parameters
+        ----------
+        timeout_s : float, default=30.0
+            How long to wait.
+
+        Raises
+        ------
+        FederationError
+            If the server does not listen in time (port taken, bad host).
+        """
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise FederationError(f"coordinator: the {self.name} service did not start on {self.host}:{self.port} "
+                                      "(port in use? see the log above); change its port in consortium.toml.")
+            time.sleep(0.05)
+        wait_for_port(self.host, self.port, timeout_s)
+        logger.info("%s on %s", self.name, self.url)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Ask uvicorn to exit and wait for the thread."""
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=timeout_s)
+
+
+@dataclass
+class Schedule:
+    """When the next scheduled federated run is due (``[schedule] interval_minutes``; 0 = never).
+
+    Parameters
+    ----------
+    interval_s : float
+        Seconds between the end of one run and the start of the next; 0 disables the schedule.
+    clock : callable, default=time.monotonic
+        Time source (injectable for tests).
+    """
+
+    interval_s: float
+    clock: Callable[[], float] = time.monotonic
+    next_due: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.next_due = self.clock() + self.interval_s if self.interval_s > 0 else None
+
+    def due(self) -> bool:
+        """Whether a run should start now."""
+        return self.next_due is not None and self.clock() >= self.next_due
+
+    def done(self) -> None:
+        """A run ended: the next is due one interval from now."""
+        if self.interval_s > 0:
+            self.next_due = self.clock() + self.interval_s
+
+
+class Coordinator:
+    """The consortium coordinator: SuperLink, TAXII server, model registry API, dashboard and schedule.
+
+    Parameters
+    ----------
+    cfg : ConsortiumConfig
+        The consortium configuration.
+    """
+
+    def __init__(self, cfg: ConsortiumConfig) -> None:
+        self.cfg = cfg
+        self.superlink: subprocess.Popen[bytes] | None = None
+        self.services: list[HttpService] = []
+        self.schedule = Schedule(cfg.schedule.interval_minutes * 60.0)
+        self.runs: list[RunOutcome] = []
+        self._store: Any = None
+        self._audit: Any = None
+        self._last_scan = 0.0
+
+    def _ensure_collections(self) -> None:
+        from mamori.intel.taxii import create_collection, list_collections
+
+        have = {c.alias for c in list_collections(self._store, self.cfg.taxii.api_root)}
+        for alias in self.cfg.taxii.collections:
+            if alias not in have:
+                create_collection(self._store, alias.capitalize(), alias=alias, api_root=self.cfg.taxii.api_root,
+                                  description=f"Consortium {alias} (created by mamori coordinator)")
+
+    def start(self) -> None:
+        """Start the SuperLink and the enabled HTTP services, and register the members' keys.
+
+        Raises
+        ------
+        FederationError
+            If the SuperLink or a service does not start (everything started so far is stopped again).
+        """
+        from mamori.store import AuditLog, open_store
+
+        try:
+            self._store = open_store(self.cfg.resolved_store_url)
+            self._audit = AuditLog(self._store)
+            self.superlink = start_superlink(self.cfg)
+            c = self.cfg
+            if c.taxii.enabled:
+                from mamori.intel.taxii import TaxiiConfig, create_app
+
+                self._ensure_collections()
+                self.services.append(HttpService("taxii", create_app(self._store, TaxiiConfig(
+                    api_root=c.taxii.api_root)), c.taxii.host, c.taxii.port))
+            if c.registry.enabled:
+                from mamori.deploy.registry_api import create_registry_app
+
+                self.services.append(HttpService("registry", create_registry_app(self._store), c.registry.host,
+                                                 c.registry.port))
+            if c.dashboard.enabled:
+                from mamori.web import DashboardConfig, create_dashboard_app
+
+                dash = DashboardConfig(api_root=c.taxii.api_root, results_dir=c.dashboard.results_dir)
+                self.services.append(HttpService("dashboard", create_dashboard_app(self._store, dash),
+                                                 c.dashboard.host, c.dashboard.port))
+            for s in self.services:
+                s.start()
+            sync_members(self.cfg, self._audit)
+        except BaseException:
+            self.stop()
+            raise
+
+    def tick(self) -> RunOutcome | None:
+        """One pass of the main loop: audit refused SuperNodes, start a scheduled run when due.
+
+        Returns
+        -------
+        RunOutcome or None
+            The scheduled run this call made, if any.
+        """
+        outcome = None
+        if self.schedule.due():
+            outcome = run_federated(self.cfg, more_rounds=self.cfg.federation.num_rounds)
+            self.runs.append(outcome)
+            self._audit.append("coordinator", "federation.scheduled_run", f"model:{self.cfg.federation.model_name}",
+                               {"returncode": outcome.returncode, "rounds_before": outcome.rounds_before,
+                                "rounds_after": outcome.rounds_after, "seconds": round(outcome.seconds, 1)})
+            self.schedule.done()
+        if time.monotonic() - self._last_scan > 5:
+            audit_refusals(self.cfg, self._audit)
+            self._last_scan = time.monotonic()
+        return outcome
+
+    @property
+    def alive(self) -> bool:
+        """Whether the SuperLink is still running."""
+        return self.superlink is not None and self.superlink.poll() is None
+
+    def stop(self) -> None:
+        """Stop the services and the SuperLink (and its descendants), close the store."""
+        for s in reversed(self.services):
+            s.stop()
+        self.services.clear()
+        if self.superlink is not None:
+            stop_process(self.superlink)
+            self.superlink = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
