@@ -1,12 +1,17 @@
 """Adversarial assessment of trained models: privacy leakage (membership inference), evasion, poisoning.
 
 :func:`run_assessment` / :func:`write_assessment` produce the regulator-readable assessment behind
-``mamori assess`` (``assessment.json``, ``assessment.html``, ``assessment.pdf``).
+``mamori assess`` (``assessment.json``, ``assessment.html``, ``assessment.pdf``); :func:`load_demo` reads a
+``mamori demo`` folder as its inputs; :func:`measure_poisoning` runs the small poisoning experiment and
+:func:`inspect_pki` / :func:`inspect_store` read the security controls.
 """
 
 from mamori.assess.constrained import ATTACKER_CONTROLS, controlled_columns, mimicry_evasion
+from mamori.assess.controls import inspect_pki, inspect_store
+from mamori.assess.demo import IN_TRAINING, DemoInputs, load_demo
 from mamori.assess.evasion import ThresholdWrapper, gradient_evasion, hopskipjump_evasion
 from mamori.assess.harden import harden_model
+from mamori.assess.poisoning import BACKDOOR_TRIGGER, PoisoningConfig, measure_poisoning
 from mamori.assess.privacy import (
     AttackResult,
     MembershipAuditConfig,
@@ -25,10 +30,14 @@ from mamori.assess.report import (
 
 __all__ = [
     "ATTACKER_CONTROLS",
+    "BACKDOOR_TRIGGER",
+    "IN_TRAINING",
     "AssessConfig",
     "AttackResult",
+    "DemoInputs",
     "MembershipAuditConfig",
     "MembershipAuditReport",
+    "PoisoningConfig",
     "ThresholdWrapper",
     "audit_membership",
     "controlled_columns",
@@ -36,6 +45,10 @@ __all__ = [
     "gradient_evasion",
     "harden_model",
     "hopskipjump_evasion",
+    "inspect_pki",
+    "inspect_store",
+    "load_demo",
+    "measure_poisoning",
     "mimicry_evasion",
     "print_pdf",
     "render_html",

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mamori.assess import AssessConfig, find_chromium, run_assessment, write_assessment
+from mamori.assess import AssessConfig, find_chromium, load_demo, run_assessment, write_assessment
 from mamori.cli.app import app
 from mamori.detect.loading import resolve_model
 from mamori.errors import ConfigError
@@ -58,30 +58,53 @@ def _load_json(path: Path | None, what: str) -> dict | None:
 @app.command("assess")
 def assess_command(
     model: Path | None = typer.Option(None, "--model", "-m", help="Scoring-model bundle (.npz, ScoringModel.save())."),
-    data: str = typer.Option(..., "--data", "-d",
-                             help="Labelled events: .parquet file or directory, or sim:BANKS,DAYS,SCALE[,SEED]."),
+    data: str | None = typer.Option(None, "--data", "-d",
+                                    help="Labelled events: .parquet file/directory, or sim:BANKS,DAYS,SCALE[,SEED]."),
+    demo: Path | None = typer.Option(None, "--demo",
+                                     help="A 'mamori demo --out DIR' folder: its federated model, events, store."),
+    member: str | None = typer.Option(None, "--member", help="With --demo: whose bundle (threshold) evasion attacks."),
     out: Path = typer.Option(Path("mamori-out/assessment"), "--out", "-o", help="Output directory."),
     db: str | None = typer.Option(None, "--db", envvar="MAMORI_DB",
                                   help="Store with the model registry and audit log (round hashes, audit check)."),
-    poisoning: Path | None = typer.Option(None, "--poisoning", help="poisoning.json from benchmarks/poisoning.py."),
-    privacy: Path | None = typer.Option(None, "--privacy", help="Membership-inference audit JSON (mamori.assess)."),
+    pki: Path | None = typer.Option(None, "--pki", help="The consortium's PKI directory (mamori pki init --dir)."),
+    poisoning: Path | None = typer.Option(None, "--poisoning",
+                                          help="poisoning.json from benchmarks/poisoning.py (else measured here)."),
+    measure_poisoning: bool = typer.Option(True, "--measure-poisoning/--no-measure-poisoning",
+                                           help="Without --poisoning, run the small poisoning experiment."),
+    privacy: Path | None = typer.Option(None, "--privacy",
+                                        help="Membership-inference audit JSON (else measured if membership is known)."),
     n_evasion: int = typer.Option(200, "--n-evasion", min=1, help="Alerted attacks attacked by PGD and mimicry."),
     n_hopskipjump: int = typer.Option(20, "--n-hopskipjump", min=1, help="Attacks attacked by HopSkipJump."),
     seed: int = typer.Option(0, "--seed", help="Seeds every sample and attack."),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Print assessment.pdf with headless Chromium if installed."),
     harden: bool = typer.Option(False, "--harden", help="Fine-tune with constrained adversarial examples; compare."),
 ) -> None:
-    """Assess a model's adversarial robustness: performance, evasion, poisoning, privacy, findings."""
+    """Assess a model's adversarial robustness: performance, evasion, poisoning, privacy, controls, findings."""
     console = Console(stderr=True)
-    scoring, _registry = resolve_model(model, db=db)
-    config = AssessConfig(n_evasion=n_evasion, n_hopskipjump=n_hopskipjump, seed=seed)
-    with console.status("reading events"):
-        events = _load_events(data)
+    base = AssessConfig(n_evasion=n_evasion, n_hopskipjump=n_hopskipjump, seed=seed)
+    config = base if measure_poisoning else base.model_copy(update={"poisoning": None})
+    extra: dict = {}
+    if demo is not None:
+        if data is not None or model is not None:
+            raise ConfigError("--demo DIR brings its own model and events; do not combine it with --model or --data.")
+        with console.status(f"reading the demo in {demo} and re-simulating its events"):
+            inputs = load_demo(demo, member=member)
+        scoring, events = inputs.model, inputs.events
+        db = db or inputs.db
+        extra = {"member_thresholds": inputs.member_thresholds, "train_until": inputs.train_until,
+                 "federation": inputs.federation}
+    else:
+        if data is None:
+            raise ConfigError("mamori assess: pass --data EVENTS (with --model and/or --db), or --demo DIR.")
+        scoring, _registry = resolve_model(model, db=db)
+        with console.status("reading events"):
+            events = _load_events(data)
     out.mkdir(parents=True, exist_ok=True)
-    with console.status(f"assessing {scoring.name} v{scoring.version} on {events.height:,} events"):
+    with console.status(f"assessing {scoring.name} v{scoring.version} on {events.height:,} events") as status:
         result = run_assessment(scoring, events, config, db=db, poisoning=_load_json(poisoning, "poisoning"),
                                 privacy=_load_json(privacy, "privacy"), command=" ".join(["mamori", *sys.argv[1:]]),
-                                harden_to=(out / "hardened-model.npz") if harden else None)
+                                harden_to=(out / "hardened-model.npz") if harden else None, pki_dir=pki,
+                                progress=lambda step: status.update(f"assessing: {step}"), **extra)
     with console.status("writing the report"):
         paths = write_assessment(result, out, pdf=pdf)
     table = Table("severity", "finding", "evidence", title="findings")
