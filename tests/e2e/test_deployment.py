@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -55,7 +57,7 @@ def _node(root: Path, name: str, port: int, data: Path) -> NodeConfig:
     )
 
 
-def test_rounds_over_tls_with_node_auth_restart_and_intruder(
+def test_secure_rounds_over_tls_with_node_auth_restart_and_intruder(
     tmp_path: Path, procs: list[subprocess.Popen[bytes]]
 ) -> None:
     from mamori.simulate import SimulationConfig, iter_bank_events
@@ -101,13 +103,16 @@ def test_rounds_over_tls_with_node_auth_restart_and_intruder(
     assert (first.rounds_before, first.rounds_after) == (0, 1)
     one_round_s = time.perf_counter() - t0
     for n in members:
-        model = np.load(tmp_path / n / "model" / "global.npz")
+        model = np.load(tmp_path / n / "model" / "global.npz")  # the evaluation exchange brought round 1
         assert int(model["server_round"]) == 1
+    # SecAgg+ (on by default): the round's checkpoint says so, and no member failed
+    from mamori.store import ModelRegistry
 
-    assert first.log.count("Received 2 results and 0 failures") == 2, first.log  # train and evaluate
+    rounds = {r.version: r for r in ModelRegistry(store).list(cfg.federation.model_name)}
+    assert rounds[1].metadata["secure_aggregation"] is True
+    assert "federation.member_failed" not in [e.action for e in audit.entries()]
 
     # the unregistered node was refused (Flower exits it) and never got a task; the refusal is audited
-    assert "Sampled 2 nodes (out of 2)" in first.log
     intruder = procs[-1]
     assert intruder.wait(timeout=60) != 0
     assert "Receiving" not in (tmp_path / "intruder.log").read_text()
@@ -127,7 +132,8 @@ def test_rounds_over_tls_with_node_auth_restart_and_intruder(
     assert second.ok, second.log
     assert (second.rounds_before, second.rounds_after) == (1, 2), second.log
     assert completed_rounds(cfg) == 2
-    assert second.log.count("Received 2 results and 0 failures") == 1, second.log
+    published = ModelRegistry(store).list(cfg.federation.published_name)
+    assert [r.version for r in published] == [1, 2]  # each completed run publishes its global model
 
     # revoking a member unregisters its key from the SuperLink, audited
     revoke_node(pki, members[1])
@@ -167,7 +173,7 @@ def test_a_node_killed_mid_round_does_not_fail_the_round(
         "coordinator": {"port": port, "state_dir": tmp_path / "state", "pki_dir": pki},
         # three members, two suffice; no evaluation exchange, to keep the test short
         "federation": {"num_rounds": 1, "min_train_nodes": 2, "min_available_nodes": 3, "min_evaluate_nodes": 0,
-                       "fraction_evaluate": 0.0, "round_timeout_s": 45, "hidden": "16"},
+                       "fraction_evaluate": 0.0, "round_timeout_s": 45, "hidden": "16", "secure_aggregation": False},
     })
     procs.append(start_superlink(cfg))
     sync_members(cfg)
@@ -196,34 +202,169 @@ def test_a_node_killed_mid_round_does_not_fail_the_round(
     print(f"round with one of 3 nodes killed mid-round: {result.seconds:.1f} s; audited failures: {failed}")  # type: ignore[attr-defined]
 
 
-def test_coordinator_cli_starts_registers_and_stops_cleanly(
+def _get(url: str, auth: tuple[str, str] | None = None) -> Any:
+    import requests
+
+    return requests.get(url, auth=auth, timeout=10)
+
+
+def _wait(what: str, check: Any, timeout_s: float, *alive: subprocess.Popen[bytes]) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = check()
+        if got:
+            return got
+        for p in alive:
+            assert p.poll() is None, f"{what}: process {p.args!r} exited with {p.returncode}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_coordinator_cli_services_schedule_model_pull_and_sightings(
     tmp_path: Path, procs: list[subprocess.Popen[bytes]]
 ) -> None:
+    """`mamori coordinator start` with TAXII, registry API, dashboard and a 3 s schedule; two `mamori node`s
+    with SecAgg+; a node's scoring service hot-reloads the published model; a sighting pushed by one node is
+    read over TAXII by the other member; SIGTERM stops everything."""
     import sys
 
-    from mamori.deploy import flower_env, wait_for_port
+    import polars as pl
 
+    from mamori.deploy import flower_env, wait_for_port
+    from mamori.detect import train_scoring_model
+    from mamori.intel import TaxiiClient
+    from mamori.intel.taxii import add_member
+    from mamori.simulate import SimulationConfig, iter_bank_events
+    from mamori.store import open_store
+
+    mamori = str(Path(sys.executable).parent / "mamori")
+    data: dict[str, Path] = {}
+    frames = {}
+    for profile, events in iter_bank_events(SimulationConfig(banks=2, days=1, scale=0.01, seed=5)):
+        data[profile.bank_id] = tmp_path / f"{profile.bank_id}.parquet"
+        events.write_parquet(data[profile.bank_id])
+        frames[profile.bank_id] = events
+    names = sorted(data)
     pki = tmp_path / "pki"
     init_ca(pki)
     issue_server_cert(pki)
-    _, pub = issue_node_key(tmp_path / "keys", "bank-a")
-    register_node_key(pki, "bank-a", pub)
-    port = _free_port()
-    (tmp_path / "consortium.toml").write_text(f"[coordinator]\nport = {port}\n")
-    cli = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mamori"), "coordinator", "start", "--config", "consortium.toml"],
-        cwd=tmp_path, env=flower_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    for n in names:
+        _, pub = issue_node_key(tmp_path / "keys", n)
+        register_node_key(pki, n, pub)
+    ports = {k: _free_port() for k in ("link", "taxii", "registry", "dashboard")}
+    (tmp_path / "consortium.toml").write_text(
+        f"[coordinator]\nport = {ports['link']}\n"
+        "[federation]\nnum_rounds = 1\nmin_train_nodes = 2\nmin_available_nodes = 2\nmin_evaluate_nodes = 0\n"
+        "fraction_evaluate = 0.0\nround_timeout_s = 150\nhidden = '16'\n"
+        "[schedule]\ninterval_minutes = 0.05\n"  # a run every 3 s after the previous one ends
+        f"[taxii]\nport = {ports['taxii']}\n[registry]\nport = {ports['registry']}\n"
+        f"[dashboard]\nport = {ports['dashboard']}\n"
     )
+    # TAXII members (API keys) for the two banks, in the coordinator's store
+    keys = {}
+    with open_store(f"sqlite:///{tmp_path / 'coordinator-state' / 'mamori.db'}") as store:
+        for n in names:
+            _, keys[n] = add_member(store, n, n, read=["*"], write=["sightings"])
+    for n in names:
+        (tmp_path / f"{n}.apikey").write_text(keys[n] + "\n")
+        (tmp_path / f"{n}.apikey").chmod(0o600)
+
+    cli = subprocess.Popen([mamori, "coordinator", "start", "--config", "consortium.toml"], cwd=tmp_path,
+                           env=flower_env(), stdout=open(tmp_path / "coordinator.out", "wb"),
+                           stderr=subprocess.STDOUT, start_new_session=True)
     procs.append(cli)
-    wait_for_port("127.0.0.1", port, 120, cli)
-    registered = tmp_path / "coordinator-state" / "registered.json"
-    deadline = time.monotonic() + 120
-    while not registered.exists() or "bank-a" not in registered.read_text():
-        assert time.monotonic() < deadline and cli.poll() is None
-        time.sleep(0.5)
-    cli.send_signal(signal.SIGTERM)
-    assert cli.wait(timeout=60) == 0
-    with socket.socket() as s:
-        assert s.connect_ex(("127.0.0.1", port)) != 0  # the SuperLink went down with the coordinator
-    leftover = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True).stdout.split()
-    assert leftover == []
+    for port in ports.values():
+        wait_for_port("127.0.0.1", port, 120, cli)
+    assert _get(f"http://127.0.0.1:{ports['dashboard']}/login").status_code == 200
+    assert _get(f"http://127.0.0.1:{ports['taxii']}/taxii2/").status_code == 401
+    assert _get(f"http://127.0.0.1:{ports['taxii']}/taxii2/", (names[0], keys[names[0]])).status_code == 200
+    assert _get(f"http://127.0.0.1:{ports['registry']}/v1/models/consortium-attack-classifier",
+                (names[0], "wrong")).status_code == 401
+
+    # bank A's scoring bundle (same architecture as the consortium's model), seeding its local registry
+    bundle = train_scoring_model([frames[names[0]]], hidden_layers=(16,), epochs=1, seed=1)
+    bundle.save(tmp_path / "bank-a.mamori-model.npz")
+    node_cli = {}
+    for n in names:
+        runtime_port = _free_port()
+        (tmp_path / f"{n}.toml").write_text(
+            f'name = "{n}"\nsuperlink = "127.0.0.1:{ports["link"]}"\nca_cert = "pki/ca.crt"\n'
+            f'private_key = "keys/{n}.key"\ndata_path = "{n}.parquet"\nmodel_dir = "{n}/model"\n'
+            f"runtime_port = {runtime_port}\n"
+            f'member = "{n}"\napi_key_file = "{n}.apikey"\n'
+            f'registry_url = "http://127.0.0.1:{ports["registry"]}"\npull_interval_s = 1\n'
+            f'taxii_url = "http://127.0.0.1:{ports["taxii"]}/taxii2/"\nalerts_path = "{n}/alerts.jsonl"\n'
+            "push_interval_s = 1\n"
+            + ('scoring_bundle = "bank-a.mamori-model.npz"\n' if n == names[0] else "")
+        )
+        (tmp_path / n / "model").mkdir(parents=True)
+        node_cli[n] = subprocess.Popen([mamori, "node", "--config", f"{n}.toml"], cwd=tmp_path, env=flower_env(),
+                                       stdout=open(tmp_path / f"{n}.out", "wb"), stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        procs.append(node_cli[n])
+    a = names[0]
+    local = tmp_path / a / "model" / "node.db"
+    _wait("bank A's local registry", local.exists, 120, node_cli[a])
+    serve_port = _free_port()
+    serve = subprocess.Popen(
+        [mamori, "serve", "--db", f"sqlite:///{local}", "--name", "consortium-attack-classifier",
+         "--model", "bank-a.mamori-model.npz", "--port", str(serve_port), "--alerts", f"{a}/alerts.jsonl",
+         "--reload-interval", "1"],
+        cwd=tmp_path, env=flower_env(), stdout=open(tmp_path / "serve.out", "wb"), stderr=subprocess.STDOUT,
+        start_new_session=True)
+    procs.append(serve)
+    wait_for_port("127.0.0.1", serve_port, 120, serve)
+    before = _get(f"http://127.0.0.1:{serve_port}/v1/model").json()
+    assert before["version"] == 0
+
+    # bank A scores its attack traffic; the alerts become sightings pushed to the coordinator's TAXII server
+    import requests
+
+    attacks = frames[a].filter(pl.col("labels.is_attack")).drop([c for c in frames[a].columns
+                                                                   if c.startswith("labels.")])
+    rows = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if v is not None}
+            for r in attacks.head(500).to_dicts()]
+    scored = requests.post(f"http://127.0.0.1:{serve_port}/v1/score", json={"events": rows}, timeout=120).json()
+    assert scored["alerts"], "the scoring service raised no alert on attack traffic"
+    reader = TaxiiClient(f"http://127.0.0.1:{ports['taxii']}/taxii2/", names[1], keys[names[1]])
+    sightings = _wait("bank A's sightings on TAXII",
+                      lambda: [o for o in reader.pull("sightings") if o["type"] == "sighting"], 120, node_cli[a])
+    assert sightings and all("user" not in json.dumps(o) for o in sightings)  # no customer identifier
+
+    # the scheduled run (SecAgg+) completes, its model is published, pulled by the node and hot-reloaded
+    def reloaded() -> Any:
+        info = _get(f"http://127.0.0.1:{serve_port}/v1/model").json()
+        return info if info["version"] >= 1 else None
+
+    after = _wait("the scoring service to report the new global model", reloaded, 400, cli, serve)
+    published = _get(f"http://127.0.0.1:{ports['registry']}/v1/models/consortium-attack-classifier",
+                     (a, keys[a])).json()
+    assert after["version"] == published["version"] >= 1 and after["sha256"] != before["sha256"]
+    from mamori.detect import ScoringModel
+    from mamori.store import ModelRegistry
+
+    with open_store(f"sqlite:///{local}") as node_store:
+        pulled = ModelRegistry(node_store).get("latest", name="consortium-attack-classifier")
+        assert pulled.record.sha256 == published["sha256"]
+        expected = ScoringModel.load(tmp_path / "bank-a.mamori-model.npz").with_weights(pulled.arrays())
+    assert [np.asarray(w).tolist() for w in expected.weights] != [np.asarray(w).tolist() for w in bundle.weights]
+    with open_store(f"sqlite:///{tmp_path / 'coordinator-state' / 'mamori.db'}") as store:
+        from mamori.store import AuditLog
+
+        entries = AuditLog(store).entries()
+        assert any(e.action == "federation.scheduled_run" for e in entries)
+        starts = [e.details for e in entries if e.action == "federation.run_start"]
+        assert starts and starts[0]["secure_aggregation"] is True
+
+    # SIGTERM: the coordinator stops its SuperLink and its three services; the nodes stop their SuperNodes
+    for p in (serve, *node_cli.values(), cli):
+        p.send_signal(signal.SIGTERM)
+    for p in (serve, *node_cli.values(), cli):
+        assert p.wait(timeout=60) == 0, p.args
+    for port in ports.values():
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0
+    leftover = subprocess.run(["pgrep", "-f", f"--port {ports['link']}"], capture_output=True, text=True)
+    assert leftover.stdout.split() == []
+    print(f"published v{published['version']} {published['sha256'][:12]}; scoring service now "
+          f"v{after['version']} {after['sha256'][:12]}; {len(sightings)} sighting(s) read by {names[1]}")

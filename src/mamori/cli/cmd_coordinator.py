@@ -45,11 +45,14 @@ def start_command(config: Path = CONFIG_OPTION) -> None:
             console.print(f"{s.name} on {s.url}")
         if coordinator.schedule.interval_s:
             console.print(f"a run of {cfg.federation.num_rounds} round(s) every {cfg.schedule.interval_minutes} min")
+        reported = 0
         while not stopping["flag"] and coordinator.alive:
-            outcome = coordinator.tick()
-            if outcome is not None:
+            if coordinator.tick():
+                console.print("scheduled run started")
+            for outcome in coordinator.runs[reported:]:
                 console.print(f"scheduled run: code {outcome.returncode}, rounds {outcome.rounds_before} -> "
                               f"{outcome.rounds_after}, {outcome.seconds:.1f} s")
+            reported = len(coordinator.runs)
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass

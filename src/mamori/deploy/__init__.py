@@ -19,7 +19,14 @@ from mamori.deploy.config import (
     load_consortium_config,
     load_node_config,
 )
-from mamori.deploy.member import MemberSync, PullResult, pull_global_model, push_sightings, read_api_key
+from mamori.deploy.member import (
+    MemberSync,
+    PullResult,
+    pull_global_model,
+    push_sightings,
+    read_api_key,
+    seed_local_registry,
+)
 from mamori.deploy.pki import (
     MemberKey,
     PKIPaths,
@@ -42,6 +49,7 @@ from mamori.deploy.runtime import (
     run_federated,
     start_node,
     start_superlink,
+    stop_flwr_clients,
     stop_process,
     superlink_command,
     sync_members,
@@ -86,8 +94,10 @@ __all__ = [
     "register_node_key",
     "revoke_node",
     "run_federated",
+    "seed_local_registry",
     "start_node",
     "start_superlink",
+    "stop_flwr_clients",
     "stop_process",
     "superlink_command",
     "sync_members",

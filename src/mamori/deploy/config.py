@@ -170,6 +170,7 @@ class NodeConfig(BaseModel):
     registry_url: str = ""  # e.g. "http://coordinator:8022"; empty = do not pull published models
     model_name: str = "consortium-attack-classifier"
     local_store_url: str = ""  # the node's own registry; default sqlite in model_dir/node.db
+    scoring_bundle: Path | None = None  # the scoring service's bundle: seeds an empty local registry (version 0)
     pull_interval_s: float = Field(default=30.0, gt=0)
     taxii_url: str = ""  # discovery URL, e.g. "http://coordinator:8021/taxii2/"; empty = do not push
     sightings_collection: str = "sightings"
@@ -269,7 +270,7 @@ def load_node_config(path: Path | str) -> NodeConfig:
     except ValidationError as exc:
         raise _validation("load_node_config", path, exc) from exc
     base = path.resolve().parent
-    paths = ("ca_cert", "private_key", "data_path", "model_dir", "api_key_file", "alerts_path")
+    paths = ("ca_cert", "private_key", "data_path", "model_dir", "api_key_file", "alerts_path", "scoring_bundle")
     return cfg.model_copy(
         update={k: _resolve(base, getattr(cfg, k)) for k in paths if getattr(cfg, k) is not None}
     )

@@ -27,7 +27,7 @@ import requests
 from mamori.deploy.config import NodeConfig
 from mamori.errors import ConfigError, IntelError, MamoriError, StoreError
 
-__all__ = ["MemberSync", "PullResult", "pull_global_model", "push_sightings", "read_api_key"]
+__all__ = ["MemberSync", "PullResult", "pull_global_model", "push_sightings", "read_api_key", "seed_local_registry"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,49 @@ def read_api_key(path: Path) -> str:
     if path.stat().st_mode & 0o077:
         logger.warning("api_key_file %s is readable by group/others; chmod 600 it", path)
     return key[0].strip()
+
+
+def seed_local_registry(node: NodeConfig) -> bool:
+    """Register ``scoring_bundle`` as version 0 of ``model_name`` in the node's registry when that is empty.
+
+    The scoring service (``mamori serve --db <local store> --name <model_name>``) can then start before the
+    first global model is published; every pulled model is applied to this bundle (its feature spec,
+    standardiser and threshold) when the service hot-reloads.
+
+    Parameters
+    ----------
+    node : NodeConfig
+        With ``scoring_bundle``.
+
+    Returns
+    -------
+    bool
+        True when the bundle was registered now.
+
+    Raises
+    ------
+    SchemaError
+        If ``scoring_bundle`` is not a bundle.
+    """
+    from dataclasses import replace
+
+    from mamori.detect import ScoringModel
+    from mamori.store import ModelRegistry, open_store
+
+    if node.scoring_bundle is None:
+        return False
+    node.model_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(node.resolved_local_store_url)
+    try:
+        registry = ModelRegistry(store)
+        if registry.list(node.model_name):
+            return False
+        bundle = replace(ScoringModel.load(node.scoring_bundle), name=node.model_name, version=0)
+        bundle.register(registry, actor=f"node:{node.name}")
+    finally:
+        store.close()
+    logger.info("seeded %s with %s as %s v0", node.resolved_local_store_url, node.scoring_bundle, node.model_name)
+    return True
 
 
 @dataclass(frozen=True)
@@ -112,6 +155,7 @@ def pull_global_model(node: NodeConfig, api_key: str, *, timeout_s: float = 30.0
             return None
         r.raise_for_status()
         meta = r.json()
+        node.model_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(node.resolved_local_store_url)
         try:
             registry = ModelRegistry(store)
@@ -219,6 +263,7 @@ class MemberSync:
         self.node = node
         self.clock = clock
         self.api_key = read_api_key(node.api_key_file) if node.api_key_file is not None else ""
+        seed_local_registry(node)
         self._next_pull = 0.0
         self._next_push = 0.0
         self.pulled: list[PullResult] = []

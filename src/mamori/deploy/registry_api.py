@@ -53,6 +53,9 @@ def _member(request: Request) -> Member:
     return member
 
 
+Viewer = Annotated[Member, Depends(_member)]
+
+
 def _latest(registry: ModelRegistry, name: str) -> Any:
     records = registry.list(name + PUBLISHED_SUFFIX)
     if not records:
@@ -89,8 +92,6 @@ def create_registry_app(store: Store) -> FastAPI:
     @app.exception_handler(StoreError)
     async def _store_error(request: Request, exc: StoreError) -> Response:
         return JSONResponse({"title": "Not Found", "description": str(exc)}, status_code=404)
-
-    Viewer = Annotated[Member, Depends(_member)]  # noqa: N806
 
     @app.get("/v1/models/{name}")
     def latest(name: str, member: Viewer) -> dict[str, Any]:

@@ -41,6 +41,7 @@ __all__ = [
     "run_federated",
     "start_node",
     "start_superlink",
+    "stop_flwr_clients",
     "stop_process",
     "superlink_command",
     "sync_members",
@@ -197,10 +198,23 @@ def start_superlink(cfg: ConsortiumConfig, timeout_s: float = 60.0) -> subproces
     return proc
 
 
+_FLWR_CLIENTS: set[subprocess.Popen[str]] = set()
+
+
 def _flwr(cfg: ConsortiumConfig, args: list[str], timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
     home = _write_flwr_config(cfg)
-    return subprocess.run([_bin("flwr"), *args], env=flower_env(home), capture_output=True, text=True,
-                          timeout=timeout_s, check=False)
+    proc = subprocess.Popen([_bin("flwr"), *args], env=flower_env(home), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    _FLWR_CLIENTS.add(proc)  # so stop_flwr_clients can end a run client whose SuperLink went away
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise
+    finally:
+        _FLWR_CLIENTS.discard(proc)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def sync_members(cfg: ConsortiumConfig, audit: object | None = None) -> dict[str, str]:
@@ -565,3 +579,21 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeo
     if proc.poll() is None:
         proc.kill()
         proc.wait(timeout=5)
+
+
+
+def stop_flwr_clients(timeout_s: float = 5.0) -> None:
+    """End the Flower CLI processes (``flwr run`` ...) this process started that are still running.
+
+    Parameters
+    ----------
+    timeout_s : float, default=5.0
+        Grace period after SIGTERM before SIGKILL.
+    """
+    for proc in list(_FLWR_CLIENTS):
+        proc.terminate()
+    for proc in list(_FLWR_CLIENTS):
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()

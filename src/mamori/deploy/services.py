@@ -22,6 +22,7 @@ from mamori.deploy.runtime import (
     audit_refusals,
     run_federated,
     start_superlink,
+    stop_flwr_clients,
     stop_process,
     sync_members,
     wait_for_port,
@@ -56,7 +57,13 @@ class HttpService:
         self.port = port
         self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                                      access_log=False, lifespan="on"))
-        self._thread = threading.Thread(target=self._server.run, name=f"mamori-{name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"mamori-{name}", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except SystemExit:  # uvicorn exits when it cannot bind; start() reports it
+            logger.error("%s service on %s:%d could not start", self.name, self.host, self.port)
 
     @property
     def url(self) -> str:
@@ -140,6 +147,7 @@ class Coordinator:
         self._store: Any = None
         self._audit: Any = None
         self._last_scan = 0.0
+        self._runner: threading.Thread | None = None
 
     def _ensure_collections(self) -> None:
         from mamori.intel.taxii import create_collection, list_collections
@@ -189,26 +197,39 @@ class Coordinator:
             self.stop()
             raise
 
-    def tick(self) -> RunOutcome | None:
-        """One pass of the main loop: audit refused SuperNodes, start a scheduled run when due.
-
-        Returns
-        -------
-        RunOutcome or None
-            The scheduled run this call made, if any.
-        """
-        outcome = None
-        if self.schedule.due():
-            outcome = run_federated(self.cfg, more_rounds=self.cfg.federation.num_rounds)
-            self.runs.append(outcome)
+    def _scheduled_run(self) -> None:
+        outcome = run_federated(self.cfg, more_rounds=self.cfg.federation.num_rounds)
+        self.runs.append(outcome)
+        if self._audit is not None:
             self._audit.append("coordinator", "federation.scheduled_run", f"model:{self.cfg.federation.model_name}",
                                {"returncode": outcome.returncode, "rounds_before": outcome.rounds_before,
                                 "rounds_after": outcome.rounds_after, "seconds": round(outcome.seconds, 1)})
-            self.schedule.done()
+        logger.info("scheduled run: code %d, rounds %d -> %d, %.1f s", outcome.returncode, outcome.rounds_before,
+                    outcome.rounds_after, outcome.seconds)
+        self.schedule.done()
+
+    def tick(self) -> bool:
+        """One pass of the main loop: audit refused SuperNodes, start a scheduled run when due.
+
+        A scheduled run goes on in a background thread (so the loop stays responsive to a stop); the next is
+        due one interval after it ended.
+
+        Returns
+        -------
+        bool
+            True when this call started a scheduled run.
+        """
+        started = False
+        running = self._runner is not None and self._runner.is_alive()
+        if not running and self.schedule.due():
+            self.schedule.next_due = None  # until this run ends
+            self._runner = threading.Thread(target=self._scheduled_run, name="mamori-scheduled-run", daemon=True)
+            self._runner.start()
+            started = True
         if time.monotonic() - self._last_scan > 5:
             audit_refusals(self.cfg, self._audit)
             self._last_scan = time.monotonic()
-        return outcome
+        return started
 
     @property
     def alive(self) -> bool:
@@ -223,6 +244,10 @@ class Coordinator:
         if self.superlink is not None:
             stop_process(self.superlink)
             self.superlink = None
+        # a scheduled run's `flwr run` client loses its SuperLink; end it rather than leave it behind
+        stop_flwr_clients()
+        if self._runner is not None:
+            self._runner.join(timeout=10)
         if self._store is not None:
             self._store.close()
             self._store = None
