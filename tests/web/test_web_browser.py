@@ -129,6 +129,12 @@ def test_every_page_in_the_browser(who: str, browser: Any, server: DashboardServ
         s.page.goto(server.base + "/rounds")
         banks = s.page.locator("#per-bank tbody tr td:first-child").all_inner_texts()
         assert banks == (["bank-a", "bank-b"] if who == "operator" else [who])
+        curves = set(s.page.locator("#member-rounds tbody tr td:nth-child(2)").all_inner_texts())
+        assert curves == ({"bank-a", "bank-b"} if who == "operator" else {who})
+        audited = [e.subject.removeprefix("member:") for e in consortium.store.audit.entries()
+                   if e.action == "federation.update_flagged"]
+        flagged = s.page.locator("#flagged tbody tr td:nth-child(3)").all_inner_texts()
+        assert flagged == [m for m in reversed(audited) if who == "operator" or m == who] and "bank-b" in audited
         s.page.goto(server.base + "/reports")
         s.page.get_by_role("link", name="report.html").click()
         assert s.page.get_by_role("heading", level=1).inner_text() == "Assessment report"
@@ -211,6 +217,13 @@ def test_confirm_alert_publishes_sighting_to_taxii(browser: Any, server: Dashboa
         assert "Confirmed; shared with the consortium" in s.page.get_by_role("status").inner_text()
         assert s.page.locator("#verdict").inner_text() == "confirmed"
         s.page.screenshot(path=str(artefacts / "bank-a_alert_confirmed.png"), full_page=True)
+        # the verdict is the next round's label: the alerts page exports it for the member's node
+        s.page.get_by_role("link", name="All alerts").click()
+        with s.page.expect_download() as dl:
+            s.page.get_by_role("link", name="download the verdict labels").click()
+        assert dl.value.suggested_filename == "verdict-labels.csv"
+        rows = Path(dl.value.path()).read_text().splitlines()
+        assert rows[1].startswith("source.ip,203.0.113.7,2026-05-01T10:00:00+00:00,2026-05-01T10:10:00+00:00,1,")
     finally:
         s.close()
     assert s.errors == [], s.errors
@@ -219,3 +232,72 @@ def test_confirm_alert_publishes_sighting_to_taxii(browser: Any, server: Dashboa
     new = [o for o in after if o["id"] not in {b["id"] for b in before}]
     assert len(new) == 1 and new[0]["count"] == 2
     assert "user.name" not in str(new[0]) and "alice-attacker" not in str(new[0])  # no customer identifier
+
+
+A11Y_JS = """
+() => {
+  const problems = [];
+  const visible = e => !!(e.offsetWidth || e.offsetHeight || e.getClientRects().length);
+  const named = e => {
+    if (e.getAttribute('aria-label')) return true;
+    const by = e.getAttribute('aria-labelledby');
+    if (by && by.split(/\\s+/).every(id => (document.getElementById(id) || {}).textContent)) return true;
+    return Array.from(e.labels || []).some(l => l.textContent.trim());
+  };
+  for (const e of document.querySelectorAll('input:not([type=hidden]), select, textarea'))
+    if (!named(e)) problems.push('unlabelled field ' + (e.id || e.name));
+  for (const e of document.querySelectorAll('button, a[href]'))
+    if (visible(e) && !(e.textContent.trim() || e.getAttribute('aria-label'))) problems.push('nameless ' + e.outerHTML);
+  for (const e of document.querySelectorAll('svg'))
+    if (e.getAttribute('role') !== 'img' || !named(e)) problems.push('svg without role=img and a name');
+  for (const e of document.querySelectorAll('table'))
+    if (!e.querySelector('th')) problems.push('table without header cells ' + e.id);
+  for (const e of document.querySelectorAll('[tabindex]'))
+    if (Number(e.getAttribute('tabindex')) > 0) problems.push('positive tabindex ' + e.id);
+  if (document.querySelectorAll('h1').length !== 1) problems.push('not exactly one h1');
+  if (!document.documentElement.lang) problems.push('no lang');
+  if (!document.title.trim()) problems.push('no title');
+  return problems;
+}
+"""
+
+
+@pytest.mark.parametrize("who", ["operator", "bank-a"])
+def test_accessibility_labels_contrast_keyboard_on_every_page(who: str, browser: Any, server: DashboardServer,
+                                                              consortium: Consortium) -> None:
+    s = Session(browser, server)
+    try:
+        s.page.goto(server.base + "/login")
+        assert s.page.evaluate(A11Y_JS) == []
+        s.login(who, consortium.keys[who])
+        for path, heading in PAGES:
+            # keyboard only: from the top of the overview, Tab to the page's link in the main navigation, Enter
+            s.page.goto(server.base + "/")
+            for _ in range(15):
+                s.page.keyboard.press("Tab")
+                if s.page.evaluate("() => !!document.activeElement.closest('nav') && "
+                                   "document.activeElement.getAttribute('href')") == path:
+                    break
+            else:
+                pytest.fail(f"{path}: its navigation link is not reachable with Tab")
+            s.page.keyboard.press("Enter")
+            s.page.wait_for_url(server.base + path)
+            assert s.page.get_by_role("heading", level=1).inner_text() == heading
+            # labels, names, structure
+            assert s.page.evaluate(A11Y_JS) == [], path
+            # every interactive element can take keyboard focus and shows a visible outline when it does
+            interactive = s.page.locator("main a[href], main button, main input:not([type=hidden]), main select")
+            for i in range(min(interactive.count(), 12)):
+                el = interactive.nth(i)
+                el.focus()
+                assert el.evaluate("e => e === document.activeElement"), path
+                assert el.evaluate("e => getComputedStyle(e).outlineStyle") != "none", path
+            # WCAG AA: text contrast at least 4.5:1
+            ratios = s.page.locator("h1, h2, h3, p, label, th, td, caption, dt, dd, nav a, .who span, button, .tlp, "
+                                    "a, li, strong").evaluate_all(CONTRAST_JS)
+            low = [(what, round(r, 2)) for what, r in ratios if r < 4.5]
+            assert ratios and low == [], (path, low)
+    finally:
+        s.close()
+    assert s.errors == [], s.errors
+    assert s.outside == [], s.outside

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 
@@ -140,3 +141,59 @@ def test_alerts_are_each_members_own_and_verdicts_need_csrf(client: TestClient, 
     assert json.loads(verdicts[-1])["verdict"] == "false-positive"
     op = login(TestClient(client.app), consortium, "operator")
     assert consortium.ids["alert_a"] not in op.get("/alerts").text
+
+
+def _rows(page: str, table_id: str) -> list[list[str]]:
+    """Cell texts of a table's body rows (the pages are simple, regular HTML)."""
+    import re
+
+    body = page.split(f'id="{table_id}"')[1].split("<tbody>")[1].split("</tbody>")[0]
+    return [[html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+
+
+def test_members_show_last_seen_volume_and_rounds_joined(client: TestClient, consortium: Consortium) -> None:
+    login(client, consortium, "operator")
+    rows = {r[0]: r for r in _rows(client.get("/").text, "members")}
+    # bank-b's update failed in round 3: it joined 3 of the 4 training rounds
+    assert rows["bank-a"][4:] == [rows["bank-a"][4], "10k-100k events", "4"] and rows["bank-a"][4] != "never"
+    assert rows["bank-b"][5:] == ["< 10k events", "3"]
+    assert rows["operator"][5:] == ["–", "–"]  # trains no model
+
+
+def test_per_member_curves_per_round_operator_all_member_own(client: TestClient, consortium: Consortium) -> None:
+    login(client, consortium, "operator")
+    page = client.get("/rounds").text
+    assert "PR-AUC per round on each member's evaluation split" in html.unescape(page)  # per-member chart
+    rows = _rows(page, "member-rounds")
+    assert len(rows) == 10 and {r[1] for r in rows} == {"bank-a", "bank-b"}
+    assert ["3", "bank-b", "error"] == rows[7][:3]
+    assert rows[9] == ["4", "bank-b", "ok", "800", "0.1250", "0.1200", "0.7000"]
+    assert page.count('<polyline') >= 2 + 4  # consortium loss + PR-AUC, and two members on two charts
+    member = login(TestClient(client.app), consortium, "bank-a")
+    rows = _rows(member.get("/rounds").text, "member-rounds")
+    assert len(rows) == 5 and {r[1] for r in rows} == {"bank-a"}
+
+
+def test_flagged_updates_from_the_update_check_audit(client: TestClient, consortium: Consortium) -> None:
+    login(client, consortium, "operator")
+    rows = _rows(client.get("/rounds").text, "flagged")
+    assert len(rows) == 1
+    at, rnd, who, why, ratio, cosine, action = rows[0]
+    assert (rnd, who, action) == ("2", "bank-b", "excluded from the round")
+    assert "cosine" in why and float(cosine) < 0
+    b = login(TestClient(client.app), consortium, "bank-b")
+    assert _rows(b.get("/rounds").text, "flagged")[0][2] == "bank-b"  # its own flag
+    a = login(TestClient(client.app), consortium, "bank-a")
+    page = a.get("/rounds").text
+    assert 'id="flagged"' not in page and "no update flagged" in page  # not another member's
+
+
+def test_privacy_ledger_against_budget(client: TestClient, consortium: Consortium) -> None:
+    login(client, consortium, "operator")
+    rows = {r[0]: r for r in _rows(client.get("/rounds").text, "ledger")}
+    assert rows["bank-b"][2] == "2.500" and rows["bank-b"][6].endswith("31 %") and rows["bank-b"][7] == "within budget"
+    app = create_dashboard_app(consortium.store, consortium.config().model_copy(update={"privacy_budget": 2.0}))
+    over = login(TestClient(app), consortium, "operator")
+    rows = {r[0]: r for r in _rows(over.get("/rounds").text, "ledger")}
+    assert rows["bank-b"][7] == "over budget" and rows["bank-a"][7] == "within budget"

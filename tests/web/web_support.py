@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import uvicorn
 from fastapi.testclient import TestClient
 
 from mamori.detect import Alert
+from mamori.federation import UpdateCheckReport, audit_update_check, check_updates
 from mamori.intel import campaign, identity, ip_indicator, serialize, sighting
 from mamori.intel.taxii import TaxiiConfig, add_member, create_app, create_collection
 from mamori.store import PrivacyLedger, Store, open_store
@@ -41,9 +43,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _member_row(bank: str, r: int) -> dict[str, Any]:
+    """A member's row of round r as the comparison runner writes it; bank-b's update fails in round 3."""
+    failed = bank == "bank-b" and r == 3
+    status = "skipped" if r == 0 else "error" if failed else "ok"
+    base = 0.05 if bank == "bank-a" else 0.0
+    return {"member": bank, "train_status": status, "evaluate_status": "ok",
+            "train_examples": 800 if status == "ok" else 0, "evaluate_examples": 200,
+            "train_loss": 0.5 / r if status == "ok" else None, "loss": 0.6 / (r + 1) + base,
+            "pr_auc": round(0.3 + 0.1 * r + base, 3)}
+
+
 def _results() -> dict[str, Any]:
     rounds = [{"round": r, "loss": 0.7 / (r + 1), "pr_auc": min(0.95, 0.1 + 0.2 * r), "seconds": 0.5,
-               "bytes_down": 1000 * r, "bytes_up": 900 * r, "hash": f"{r:064x}"} for r in range(5)]
+               "bytes_down": 1000 * r, "bytes_up": 900 * r, "hash": f"{r:064x}",
+               "members": [_member_row(b, r) for b in ("bank-a", "bank-b")]} for r in range(5)]
     banks = {b: {"threshold": 0.1, "overall": {"pr_auc": p, "recall": 0.9, "fpr": 0.001}}
              for b, p in (("bank-a", 0.912), ("bank-b", 0.871))}
     local = {b: {"threshold": 0.2, "overall": {"pr_auc": p, "recall": 0.8, "fpr": 0.002}}
@@ -84,6 +98,7 @@ def build_consortium(tmp: Path) -> Consortium:
     ledger.record("bank-a", 1, 1.5, 1e-5, "dp-sgd/poisson-gaussian/rdp", run_id="run-1")
     ledger.record("bank-b", 1, 2.5, 1e-5, "dp-sgd/poisson-gaussian/rdp", run_id="run-1")
     store.models.register("attack-classifier", 4, b"weights", {"round": 4})
+    _audit_flagged_update(store)
     results = tmp / "results"
     results.mkdir()
     (results / "results.json").write_text(json.dumps(_results()))
@@ -106,6 +121,20 @@ def build_consortium(tmp: Path) -> Consortium:
         (alerts / f"{member}.jsonl").write_text(alert.to_json() + "\n")
     ids["alert_a"], ids["alert_b"] = "alert-bank-a-1", "alert-bank-b-1"
     return Consortium(store, results, keys, coll.id, ids, alerts)
+
+
+def _audit_flagged_update(store: Store) -> None:
+    """Round 2's update check as the robust strategy runs it: bank-b flips its update's sign and is excluded."""
+    rng = np.random.default_rng(7)
+    g = rng.normal(size=50)
+    honest = rng.normal(size=50)
+    names = ["bank-a", "bank-b", "bank-c", "bank-d"]
+    weights = [g + honest + rng.normal(scale=0.1, size=50) for _ in names]
+    weights[1] = g - 3 * honest
+    report = check_updates(2, g, weights, names)
+    assert report.flagged == ("bank-b",)
+    report = UpdateCheckReport(report.server_round, report.median_norm, report.members, excluded=report.flagged)
+    assert audit_update_check(store.audit.append, report) == 1
 
 
 class DashboardServer:

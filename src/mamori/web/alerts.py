@@ -5,19 +5,21 @@ from __future__ import annotations
 import json
 import logging
 import math
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from mamori.detect.alerts import Alert
 from mamori.detect.sightings import alerts_to_stix
-from mamori.errors import IntelError
+from mamori.errors import IntelError, SchemaError
+from mamori.events import VerdictLabel
 from mamori.intel.taxii.config import TaxiiConfig
 from mamori.intel.taxii.ingest import parse_envelope
 from mamori.intel.taxii.members import Member
 from mamori.intel.taxii.repository import TaxiiRepository, list_collections
 from mamori.store import Store, utc_now
 
-__all__ = ["VERDICTS", "load_alerts", "publish_sightings", "record_verdict"]
+__all__ = ["VERDICTS", "load_alerts", "publish_sightings", "record_verdict", "verdict_labels"]
 
 logger = logging.getLogger(__name__)
 
@@ -140,3 +142,62 @@ def publish_sightings(store: Store, member: Member, alert: dict[str, Any], *, ap
     added = sum(1 for s in status["successes"] if "message" not in s)
     logger.info("alert %s of %s: %d STIX objects published to %s", alert.get("id"), member.name, added, targets[0].id)
     return added
+
+
+def verdict_labels(alerts_dir: Path | None, member: Member, *, window_seconds: float = 600.0) -> list[VerdictLabel]:
+    """The member's alert verdicts as labels for its next training run (the dashboard's label export).
+
+    Each alert with a verdict gives one :class:`mamori.events.VerdictLabel`: the alert's entity
+    (``entity.kind`` = ``entity.value``), the window ``[@timestamp, @timestamp + window_seconds)`` - the
+    detector folds an entity's further hits within its deduplication window into the alert - and label 1
+    for ``confirmed``, 0 for ``false-positive``. Only the latest verdict on an alert counts; labels are in
+    the order of those verdicts, so a later one wins where windows overlap.
+
+    Parameters
+    ----------
+    alerts_dir : Path or None
+        Folder of the alert and verdict files; None = no labels.
+    member : Member
+        Whose alerts (only its own files are read).
+    window_seconds : float, default=600.0
+        Window length after the alert's first event (``mamori score``'s default deduplication window, 10 min).
+
+    Returns
+    -------
+    list of VerdictLabel
+
+    Raises
+    ------
+    SchemaError
+        When an alert with a verdict has no usable entity or time (named by alert id).
+    """
+    if alerts_dir is None:
+        return []
+    alerts = {a["id"]: a for a in load_alerts(alerts_dir, member) if a.get("verdict") in VERDICTS}
+    _, verdicts_path = _files(alerts_dir, member)
+    order: dict[str, int] = {}
+    if verdicts_path.is_file():
+        for n, line in enumerate(verdicts_path.read_text(encoding="utf-8").splitlines()):
+            try:
+                order[str(json.loads(line).get("alert"))] = n
+            except (ValueError, AttributeError):
+                continue
+    out = []
+    for alert_id in sorted(alerts, key=lambda a: order.get(a, -1)):
+        a = alerts[alert_id]
+        entity = a.get("entity") or {}
+        try:
+            start = datetime.fromisoformat(str(a["@timestamp"]))
+        except (KeyError, ValueError) as exc:
+            raise SchemaError(f"verdict_labels: alert {alert_id!r} of {member.name} has no ISO 8601 "
+                              "'@timestamp'; it cannot be turned into a label.") from exc
+        start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
+        if not entity.get("kind") or entity.get("value") is None:
+            raise SchemaError(f"verdict_labels: alert {alert_id!r} of {member.name} has no entity kind/value; "
+                              "it cannot be turned into a label.")
+        confirmed = a["verdict"] == "confirmed"
+        out.append(VerdictLabel(kind=str(entity["kind"]), value=str(entity["value"]), start=start,
+                                end=start + timedelta(seconds=window_seconds), label=1 if confirmed else 0,
+                                family=a.get("family") if confirmed else None, alert_id=alert_id,
+                                verdict=a["verdict"]))
+    return out

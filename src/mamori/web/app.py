@@ -18,21 +18,25 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
 from mamori.errors import IntelError
+from mamori.events import VERDICT_LABELS_FILE, verdict_labels_csv
 from mamori.intel.taxii.members import Member, authenticate, get_member
 from mamori.intel.taxii.repository import list_collections
 from mamori.store import Store
-from mamori.web.alerts import VERDICTS, load_alerts, publish_sightings, record_verdict
+from mamori.web.alerts import VERDICTS, load_alerts, publish_sightings, record_verdict, verdict_labels
 from mamori.web.charts import line_chart
 from mamori.web.config import DashboardConfig
 from mamori.web.data import (
     csv_export,
     finite,
+    flagged_updates,
     intel_objects,
     last_seen,
     ledger_view,
     load_results,
+    member_rounds,
     members_view,
     nginx_deny_list,
+    rounds_joined,
     stix_bundle,
     volume_bucket,
 )
@@ -201,9 +205,12 @@ def create_dashboard_app(store: Store, config: DashboardConfig | None = None) ->
         seen = last_seen(store)
         banks = {b["bank"]: b for b in (results or {}).get("data", {}).get("banks", [])}
         rounds = (results or {}).get("regimes", {}).get("federated", {}).get("rounds", [])
-        members = [{"m": m, "last_seen": seen.get(m.name, "never")} for m in members_view(store, member)]
+        joined = rounds_joined(results)
         volumes = [{"bank": b, "bucket": volume_bucket(int(d.get("train_events", 0)) + int(d.get("test_events", 0))),
-                    "rounds": max(0, len(rounds) - 1)} for b, d in banks.items()]
+                    "rounds": joined.get(b)} for b, d in banks.items()]
+        by_bank = {v["bank"]: v for v in volumes}
+        members = [{"m": m, "last_seen": seen.get(m.name, "never"),
+                    "bank": by_bank.get(m.name) or by_bank.get(m.organization)} for m in members_view(store, member)]
         records = store.models.list()
         model = records[-1] if records else None
         quality = finite(rounds[-1].get("pr_auc")) if rounds else None
@@ -242,10 +249,20 @@ def create_dashboard_app(store: Store, config: DashboardConfig | None = None) ->
             per_bank.append({"bank": bank, "threshold": finite(d.get("threshold")),
                              **{k: finite(d.get("overall", {}).get(k)) for k in ("pr_auc", "recall", "fpr")},
                              "local_pr_auc": finite(local.get("overall", {}).get("pr_auc"))})
-        flagged = [r for r in fed.get("rounds", []) if r.get("flagged") or r.get("rejected")]
+        curves = member_rounds(results, member)
+        member_charts = [line_chart([(name, [(r["round"], r[key] if r[key] is not None else float("nan"))
+                                             for r in rows]) for name, rows in curves.items()],
+                                    title=title, x_label="round", y_label=label, chart_id=cid)
+                         for key, title, label, cid in (
+                             ("pr_auc", "PR-AUC per round on each member's evaluation split", "PR-AUC", "member-prauc"),
+                             ("loss", "Evaluation loss per round on each member's split", "loss", "member-loss"))
+                         ] if curves else []
+        member_table = sorted(({"member": name, **r} for name, rows in curves.items() for r in rows),
+                              key=lambda r: (r["round"] if isinstance(r["round"], int) else -1, r["member"]))
         ledger = ledger_view(store, member)
         return _render(request, "rounds.html", member, results=results, rounds=rounds, loss=loss, prauc=prauc,
-                       per_bank=per_bank, flagged=flagged, ledger=ledger, budget=config.privacy_budget,
+                       per_bank=per_bank, flagged=flagged_updates(store, member), ledger=ledger,
+                       budget=config.privacy_budget, member_charts=member_charts, member_table=member_table,
                        strategy=fed.get("strategy"), final_hash=fed.get("final_hash"),
                        models=store.models.list())
 
@@ -277,6 +294,13 @@ def create_dashboard_app(store: Store, config: DashboardConfig | None = None) ->
     def alerts_page(request: Request, member: Viewer) -> Response:
         alerts = load_alerts(config.alerts_dir, member)
         return _render(request, "alerts.html", member, alerts=alerts, configured=config.alerts_dir is not None)
+
+    @app.get("/alerts/labels.csv")
+    def alert_labels(member: Viewer) -> Response:
+        # Registered before /alerts/{alert_id} so the path is not read as an alert id.
+        labels = verdict_labels(config.alerts_dir, member, window_seconds=config.label_window_seconds)
+        return Response(verdict_labels_csv(labels), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{VERDICT_LABELS_FILE}"'})
 
     def _one_alert(member: Member, alert_id: str) -> dict[str, Any]:
         for a in load_alerts(config.alerts_dir, member):

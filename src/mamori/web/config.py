@@ -38,6 +38,9 @@ class DashboardConfig(BaseModel):
         collection the member may write to.
     sightings_tlp : str, default="amber"
         TLP level of those sightings.
+    label_window_seconds : float, default=600.0
+        Verdicts exported as training labels (``/alerts/labels.csv``) cover the alert's entity from the
+        alert's first event for this long (``mamori score``'s default deduplication window).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -52,3 +55,4 @@ class DashboardConfig(BaseModel):
     alerts_dir: Path | None = None
     sightings_collection: str | None = None
     sightings_tlp: Literal["clear", "green", "amber", "amber+strict", "red"] = "amber"
+    label_window_seconds: float = Field(default=600.0, gt=0)

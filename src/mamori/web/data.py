@@ -24,12 +24,16 @@ from mamori.store import PrivacyLedger, Store
 from mamori.store.tables import AuditRow
 
 __all__ = [
+    "FlaggedUpdate",
     "IntelObject",
     "csv_export",
+    "flagged_updates",
     "intel_objects",
     "last_seen",
     "load_results",
+    "member_rounds",
     "nginx_deny_list",
+    "rounds_joined",
     "stix_bundle",
     "volume_bucket",
 ]
@@ -321,3 +325,129 @@ def finite(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
+
+
+#: Audit action of a member's update flagged by the per-round update check (``audit_update_check``).
+FLAGGED_ACTION = "federation.update_flagged"
+
+
+def member_rounds(results: dict[str, Any] | None, viewer: Member) -> dict[str, list[dict[str, Any]]]:
+    """Per-member metrics per federated round, from the ``members`` rows of ``results.json``'s rounds.
+
+    The rows are :class:`mamori.federation.MemberRound` s as the comparison runner writes them (member,
+    train/evaluate status and examples, ``train_loss``, ``loss`` and ``pr_auc`` of the global model on the
+    member's evaluation split). An operator gets every member, a member only its own (name or organisation).
+
+    Parameters
+    ----------
+    results : dict or None
+        ``results.json``.
+    viewer : Member
+        Who is logged in.
+
+    Returns
+    -------
+    dict
+        Member name to its rows in round order, each with ``round`` added; empty when the results hold no
+        per-member rows (e.g. a ``results.json`` written before they were recorded).
+    """
+    rounds = (results or {}).get("regimes", {}).get("federated", {}).get("rounds", [])
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rounds:
+        for m in r.get("members") or []:
+            name = str(m.get("member", ""))
+            if not name or not (viewer.admin or name in (viewer.name, viewer.organization)):
+                continue
+            out.setdefault(name, []).append({**m, "round": r.get("round"), "loss": finite(m.get("loss")),
+                                             "pr_auc": finite(m.get("pr_auc")),
+                                             "train_loss": finite(m.get("train_loss"))})
+    return dict(sorted(out.items()))
+
+
+def rounds_joined(results: dict[str, Any] | None) -> dict[str, int]:
+    """Training rounds each member took part in (its update arrived: ``train_status == "ok"``).
+
+    Parameters
+    ----------
+    results : dict or None
+        ``results.json``.
+
+    Returns
+    -------
+    dict
+        Member name to rounds joined; members absent from every round's ``members`` rows are absent here.
+    """
+    rounds = (results or {}).get("regimes", {}).get("federated", {}).get("rounds", [])
+    joined: dict[str, int] = {}
+    for r in rounds:
+        for m in r.get("members") or []:
+            name = str(m.get("member", ""))
+            joined[name] = joined.get(name, 0) + (1 if m.get("train_status") == "ok" else 0)
+    return joined
+
+
+@dataclass(frozen=True)
+class FlaggedUpdate:
+    """A member's update the robust aggregation's update check flagged, as the coordinator audited it.
+
+    Attributes
+    ----------
+    at : str
+        When it was audited (UTC).
+    member : str
+        Whose update.
+    round : int or None
+        The training round.
+    reasons : tuple of str
+        Rules that fired: ``norm_high``, ``norm_low``, ``stale``, ``cosine``.
+    norm_ratio, cosine : float or None
+        The update's norm over the round's median norm; its cosine to the median update.
+    excluded : bool
+        True when the update was left out of the aggregate, False when only logged.
+    """
+
+    at: str
+    member: str
+    round: int | None
+    reasons: tuple[str, ...]
+    norm_ratio: float | None
+    cosine: float | None
+    excluded: bool
+
+
+def flagged_updates(store: Store, viewer: Member, *, limit: int = 500) -> list[FlaggedUpdate]:
+    """Updates flagged by the per-round update check (``federation.update_flagged`` audit entries), newest first.
+
+    Parameters
+    ----------
+    store : Store
+        The open store (the coordinator writes the entries with
+        :func:`mamori.federation.audit_update_check`).
+    viewer : Member
+        An operator sees every member's flags, a member only those on its own updates.
+    limit : int, default=500
+        Most entries read.
+
+    Returns
+    -------
+    list of FlaggedUpdate
+    """
+    with store.read() as session:
+        rows = list(session.execute(select(AuditRow.at, AuditRow.subject, AuditRow.details)
+                                    .where(AuditRow.action == FLAGGED_ACTION)
+                                    .order_by(AuditRow.id.desc()).limit(limit)))
+    out = []
+    for at, subject, details in rows:
+        member = subject.removeprefix("member:")
+        if not (viewer.admin or member in (viewer.name, viewer.organization)):
+            continue
+        try:
+            d = json.loads(details)
+        except ValueError:
+            logger.warning("audit entry %s at %s: details are not JSON; shown without them", FLAGGED_ACTION, at)
+            d = {}
+        rnd = d.get("round")
+        out.append(FlaggedUpdate(at, member, int(rnd) if isinstance(rnd, int) else None,
+                                 tuple(str(x) for x in d.get("reasons") or ()), finite(d.get("norm_ratio")),
+                                 finite(d.get("cosine")), bool(d.get("excluded"))))
+    return out
