@@ -215,7 +215,7 @@ def test_cli_run_writes_bundle(tmp_path: Path) -> None:
 
     out = tmp_path / "c.json"
     res = CliRunner().invoke(app, ["analytics", "run", "--banks", "3", "--days", "1", "--scale", "0.003", "--out",
-                                   str(out), "--horizon-hours", "24", "--window-minutes", "480"])
+                                   str(out), "--horizon-hours", "24", "--window-minutes", "480", "--no-loop"])
     assert res.exit_code == 0, res.output
     assert out.exists()
     bad = CliRunner().invoke(app, ["analytics", "run", "--sim", str(tmp_path)])

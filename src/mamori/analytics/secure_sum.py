@@ -75,7 +75,7 @@ def _prg(seed: bytes, round_id: int, size: int) -> np.ndarray:
     # the masks of its zero cells, from which a PCG state could be recovered.
     key = hashlib.sha256(seed + round_id.to_bytes(8, "little")).digest()
     enc = Cipher(algorithms.AES(key), modes.CTR(b"\x00" * 16)).encryptor()
-    return np.frombuffer(enc.update(bytes(4 * size)), dtype="<u4").astype(np.uint32)
+    return np.frombuffer(enc.update(bytes(4 * size)), dtype="<u4")  # read-only view; callers only add it
 
 
 def _pair_seed(shared: bytes) -> bytes:
