@@ -92,6 +92,7 @@ PUBLIC_API = {
         'FeatureMatrix',
         'FeatureSpec',
         'FeatureStats',
+        'OnlineFeatures',
         'Standardizer',
         'extract_features',
         'hash_ngrams',

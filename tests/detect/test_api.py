@@ -30,9 +30,10 @@ EVENT = {
 }
 
 
-@pytest.fixture
-def service(tiny_model: ScoringModel) -> ScoringService:
-    return ScoringService(Scorer(tiny_model, ScoringConfig(top_k=3), sinks=[MemoryAlertSink()]))
+@pytest.fixture(params=[False, True], ids=["window-state", "incremental"])
+def service(tiny_model: ScoringModel, request: pytest.FixtureRequest) -> ScoringService:
+    config = ScoringConfig(top_k=3, incremental=request.param)
+    return ScoringService(Scorer(tiny_model, config, sinks=[MemoryAlertSink()]))
 
 
 @pytest.fixture

@@ -72,3 +72,24 @@ def test_sightings_from_alerts_are_valid_stix(tiny_model: ScoringModel, sim_even
     for obj in objects:
         assert validate_object(obj) == []
     assert not any("user" in str(o.get("description", "")) for o in objects)
+
+
+def test_incremental_scorer_gives_the_batch_scores_and_alerts(tiny_model: ScoringModel,
+                                                              sim_events: pl.DataFrame) -> None:
+    # Prepare: the event-tail scorer on the whole frame at once
+    events = sim_events.sort("@timestamp", maintain_order=True).head(3000)
+    window_sink, online_sink = MemoryAlertSink(), MemoryAlertSink()
+    expected = Scorer(tiny_model, ScoringConfig(max_state_events=10**6, dedup_window="1h"),
+                      sinks=[window_sink]).score(events, explain_alerts=False)
+
+    # Execute: per-entity aggregates, one event at a time for the first 200, then as dict rows in chunks
+    scorer = Scorer(tiny_model, ScoringConfig(incremental=True, dedup_window="1h"), sinks=[online_sink])
+    rows = events.drop([c for c in events.columns if c.startswith("labels.")]).to_dicts()
+    parts = [scorer.score(events[i : i + 1], explain_alerts=False).scores for i in range(200)]
+    parts += [scorer.score_rows(rows[i : i + 350], explain_alerts=False).scores for i in range(200, len(rows), 350)]
+
+    # Assert
+    np.testing.assert_allclose(np.concatenate(parts), expected.scores, rtol=1e-5, atol=1e-5)
+    assert [a.id for a in online_sink.alerts] == [a.id for a in window_sink.alerts] != []
+    stats = scorer.stats()
+    assert stats["events_scored"] == 3000 and stats["state_entities"] > 0 and stats["state_events"] == 0

@@ -31,12 +31,18 @@ def serve_command(
     horizon: str = typer.Option("24h", "--horizon", help="How far back per-entity window state reaches."),
     max_state_events: int = typer.Option(100_000, "--max-state-events", help="Window-state budget in events."),
     dedup_window: str = typer.Option("10m", "--dedup-window", help="One alert per entity per this window."),
+    incremental: bool = typer.Option(True, "--incremental/--window-state",
+                                     help="Features from per-entity aggregates updated per event (fast), or by "
+                                          "re-extracting over retained events per micro-batch."),
+    max_entities: int = typer.Option(1_000_000, "--max-entities",
+                                     help="With --incremental: entities held per kind (least recently seen go)."),
     certfile: str | None = typer.Option(None, help="TLS certificate (PEM)."),
     keyfile: str | None = typer.Option(None, help="TLS private key (PEM)."),
 ) -> None:
     """Serve POST /v1/score, GET /v1/model, /healthz, /metrics and the OpenAPI spec (/openapi.json)."""
     try:
-        config = ScoringConfig(horizon=horizon, max_state_events=max_state_events, dedup_window=dedup_window)
+        config = ScoringConfig(horizon=horizon, max_state_events=max_state_events, dedup_window=dedup_window,
+                               incremental=incremental, max_entities=max_entities)
         service_config = ServiceConfig(max_body_bytes=max_body_bytes, reload_interval=reload_interval)
     except ValueError as exc:
         raise ConfigError(f"mamori serve: invalid option: {exc}") from exc

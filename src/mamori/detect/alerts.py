@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -80,7 +80,16 @@ class Alert:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict (``timestamp`` as ``@timestamp``)."""
-        d = asdict(self)
+        # dataclasses.asdict deep-copies every nested value (it dominated alert output in a batch profile);
+        # the nested values are plain JSON, so one level of copying is enough to keep the alert unshared.
+        d: dict[str, Any] = {}
+        for f in _ALERT_FIELDS:
+            value = getattr(self, f)
+            if isinstance(value, dict):
+                value = dict(value)
+            elif isinstance(value, list):
+                value = [dict(v) if isinstance(v, dict) else v for v in value]
+            d[f] = value
         d["@timestamp"] = d.pop("timestamp")
         if np.isnan(d["max_score"]):
             d["max_score"] = d["score"]
@@ -89,6 +98,9 @@ class Alert:
     def to_json(self) -> str:
         """One JSON line."""
         return json.dumps(self.to_dict(), sort_keys=True, default=str)
+
+
+_ALERT_FIELDS = tuple(f.name for f in fields(Alert))
 
 
 def alert_id(kind: str, value: str, timestamp: str) -> str:

@@ -30,6 +30,8 @@ class ServiceMetrics:
         self.reloads = Counter("mamori_model_reloads", "Hot reloads of the model.", ["outcome"], registry=r)
         self.state_events = Gauge("mamori_state_events", "Events held in the window state.", registry=r)
         self.state_bytes = Gauge("mamori_state_bytes", "Estimated memory of the window state.", registry=r)
+        self.state_entities = Gauge("mamori_state_entities",
+                                    "Entities held by the incremental per-entity aggregates (all kinds).", registry=r)
 
     def set_model(self, name: str, version: int, sha256: str) -> None:
         """Record the model in use."""

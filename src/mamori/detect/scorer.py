@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -18,7 +19,7 @@ from mamori.detect.config import ScoringConfig
 from mamori.detect.indicators import IndicatorIndex
 from mamori.detect.state import WindowState, canonical_batch
 from mamori.errors import SchemaError
-from mamori.features import extract_features
+from mamori.features import OnlineFeatures, extract_features
 from mamori.models import explain
 
 __all__ = ["ScoredBatch", "Scorer"]
@@ -63,6 +64,26 @@ class ScoredBatch:
     alert_rows: list[int] = field(default_factory=list)
 
 
+def _linear_layers(bundle: ScoringModel) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """The attack classifier's (Linear, ReLU[, Dropout])* Linear stack as pre-transposed float32 NumPy weights.
+
+    Scoring then costs a few matrix products (BLAS on every core) and no per-call torch dispatch; dropout is the
+    identity in eval mode. None for other model kinds (they keep the torch forward pass).
+    """
+    if bundle.kind != "attack-classifier" or len(bundle.weights) % 2:
+        return None
+    layers = []
+    for W, b in zip(bundle.weights[0::2], bundle.weights[1::2], strict=True):
+        W = np.asarray(W, dtype=np.float32)
+        b = np.asarray(b, dtype=np.float32)
+        if W.ndim != 2 or b.shape != (W.shape[0],):
+            return None
+        layers.append((np.ascontiguousarray(W.T), b))
+    if layers[0][0].shape[0] != bundle.spec.n_features or layers[-1][0].shape[1] != 1:
+        return None
+    return layers
+
+
 class _Loaded:
     """A model ready to score: bundle, detector, standardiser, hash (swapped atomically on reload)."""
 
@@ -75,12 +96,29 @@ class _Loaded:
         self.mean32 = np.asarray(self.standardizer.mean_, dtype=np.float32)
         self.inv_scale32 = (1.0 / np.asarray(self.standardizer.scale_, dtype=np.float64)).astype(np.float32)
         self.clip = bundle.clip
+        self.layers = _linear_layers(bundle)
+
+    def decision_function(self, Z: np.ndarray) -> np.ndarray:
+        """Scores of standardised rows: the classifier's logit as a NumPy forward pass, else the detector's."""
+        if self.layers is None:
+            return np.asarray(self.detector.decision_function(Z), dtype=np.float64)
+        h = Z
+        last = len(self.layers) - 1
+        for i, (W, b) in enumerate(self.layers):
+            h = h @ W
+            h += b
+            if i < last:
+                np.maximum(h, 0.0, out=h)
+        return h.reshape(-1).astype(np.float64)
 
     def standardize(self, X: np.ndarray) -> np.ndarray:
         """The standardiser's transform in float32, in place on a copy (same values up to float32 rounding)."""
         Z = np.subtract(X, self.mean32, dtype=np.float32)
         Z *= self.inv_scale32
-        np.nan_to_num(Z, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        # one finiteness pass (nan_to_num makes three: NaN, +inf, -inf) over what is usually an all-finite matrix
+        bad = ~np.isfinite(Z)
+        if bad.any():
+            Z[bad] = 0.0
         if self.clip is not None:
             np.clip(Z, -self.clip, self.clip, out=Z)
         return Z
@@ -116,10 +154,21 @@ class Scorer:
         self.state = WindowState(self.config.horizon_seconds, self.config.max_state_events,
                                  population_seconds=fc.window_seconds(fc.long_window))
         self.dedup = AlertDeduplicator(self.config.dedup_seconds, self.config.max_dedup_entities)
+        self.online: OnlineFeatures | None = self._online(model) if self.config.incremental else None
         self._lock = threading.Lock()
         self.events_scored = 0
         self.hits = 0
         self.alerts_raised = 0
+
+    def _online(self, model: ScoringModel) -> OnlineFeatures:
+        return OnlineFeatures(model.spec, horizon_seconds=self.config.horizon_seconds,
+                              max_entities=self.config.max_entities,
+                              max_window_events=max(self.config.max_state_events, 1))
+
+    @property
+    def incremental(self) -> bool:
+        """Whether features come from per-entity aggregates (``ScoringConfig.incremental``)."""
+        return self.online is not None
 
     # ---- model --------------------------------------------------------------------------------------------
     @property
@@ -141,9 +190,16 @@ class Scorer:
             The new bundle.
         """
         loaded = _Loaded(model)  # built outside the lock: scoring continues meanwhile
+        same_spec = (model.spec.names, model.spec.config_json) == (self._loaded.bundle.spec.names,
+                                                                   self._loaded.bundle.spec.config_json)
+        online = self._online(model) if self.online is not None and not same_spec else None
         with self._lock:
-            if model.spec.names != self._loaded.bundle.spec.names:
-                logger.warning("new model has another feature spec; window state kept (events are the same)")
+            if not same_spec:
+                if online is not None:
+                    logger.warning("new model has another feature spec; incremental aggregates start afresh")
+                    self.online = online
+                else:
+                    logger.warning("new model has another feature spec; window state kept (events are the same)")
             self._loaded = loaded
         logger.info("scoring with model %s v%d (%s)", model.name, model.version, loaded.sha256[:12])
 
@@ -177,6 +233,8 @@ class Scorer:
         if batch.height and batch.get_column("@timestamp").null_count():
             first = int(batch.get_column("@timestamp").is_null().arg_true()[0])
             raise SchemaError(f"Scorer.score: event {first} of the batch has no '@timestamp'; every event needs one.")
+        if self.online is not None:
+            return self._score_rows(batch.to_dicts(), explain_alerts, started)
         with self._lock:
             loaded = self._loaded
             if batch.height == 0:
@@ -198,10 +256,12 @@ class Scorer:
                     "another mamori version or feature config."
                 )
             Z = loaded.standardize(X)
-            scores = np.asarray(loaded.detector.decision_function(Z), dtype=np.float32)
+            scores = np.asarray(loaded.decision_function(Z), dtype=np.float32)
             self.state.append(batch)
             hit_idx = np.flatnonzero(scores > loaded.bundle.threshold)
-            alerts, alert_rows = self._alerts(batch, Z, scores, hit_idx, loaded, explain_alerts)
+            hit_rows = batch.select([c for c in self._alert_columns() if c in batch.columns])[
+                hit_idx.tolist()].to_dicts() if hit_idx.size else []
+            alerts, alert_rows = self._alerts(hit_rows, Z, scores, hit_idx, loaded, explain_alerts)
             self.events_scored += batch.height
             self.hits += hit_idx.size
             self.alerts_raised += len(alerts)
@@ -214,13 +274,78 @@ class Scorer:
         return ScoredBatch(scores, loaded.bundle.threshold, alerts, int(hit_idx.size), loaded.bundle.version,
                            loaded.sha256, seconds, alert_rows)
 
-    def _alerts(self, batch: pl.DataFrame, Z: np.ndarray, scores: np.ndarray, hit_idx: np.ndarray,
+    def score_rows(self, rows: Sequence[dict[str, Any]], *, explain_alerts: bool = True) -> ScoredBatch:
+        """Score canonical events given as ``column -> value`` dicts (the HTTP API's validated rows).
+
+        With ``ScoringConfig.incremental`` no DataFrame is built at all; otherwise the rows become one frame for
+        :meth:`score` (with ``related_context=True``).
+
+        Parameters
+        ----------
+        rows : sequence of dict
+            Canonical events in arrival order; ``@timestamp`` a timezone-aware datetime. Missing columns are
+            null; ``labels.*`` are ignored.
+        explain_alerts : bool, default=True
+            Attach the top contributing features to each new alert.
+
+        Returns
+        -------
+        ScoredBatch
+
+        Raises
+        ------
+        SchemaError
+            If an event has no ``@timestamp`` (or, without ``incremental``, does not fit the schema).
+        """
+        started = time.perf_counter()
+        if self.online is None:
+            from mamori.events import EVENT_SCHEMA
+
+            columns = list(dict.fromkeys(c for r in rows for c in r if not c.startswith("labels.")))
+            unknown = [c for c in columns if c not in EVENT_SCHEMA]
+            if unknown:
+                raise SchemaError(f"Scorer.score_rows: unknown columns {unknown[:5]}; use canonical (ECS) names.")
+            frame = pl.from_dicts(list(rows), schema={c: EVENT_SCHEMA[c] for c in columns or ["@timestamp"]})
+            return self.score(frame, related_context=True, explain_alerts=explain_alerts)
+        for i, r in enumerate(rows):
+            if r.get("@timestamp") is None:
+                raise SchemaError(f"Scorer.score_rows: event {i} of the batch has no '@timestamp'; every event needs "
+                                  "one.")
+        return self._score_rows(list(rows), explain_alerts, started)
+
+    def _score_rows(self, rows: list[dict[str, Any]], explain_alerts: bool, started: float) -> ScoredBatch:
+        """The incremental path: aggregates -> feature rows -> standardise -> model -> alerts."""
+        assert self.online is not None
+        with self._lock:
+            loaded = self._loaded
+            online = self.online
+            if not rows:
+                return ScoredBatch(np.zeros(0, dtype=np.float32), loaded.bundle.threshold,
+                                   model_version=loaded.bundle.version, model_sha256=loaded.sha256)
+            X = online.transform(rows)
+            Z = loaded.standardize(X)
+            scores = np.asarray(loaded.decision_function(Z), dtype=np.float32)
+            hit_idx = np.flatnonzero(scores > loaded.bundle.threshold)
+            alerts, alert_rows = self._alerts([rows[i] for i in hit_idx.tolist()], Z, scores, hit_idx, loaded,
+                                              explain_alerts)
+            self.events_scored += len(rows)
+            self.hits += hit_idx.size
+            self.alerts_raised += len(alerts)
+        for alert in alerts:
+            for sink in self.sinks:
+                sink.emit(alert)
+        return ScoredBatch(scores, loaded.bundle.threshold, alerts, int(hit_idx.size), loaded.bundle.version,
+                           loaded.sha256, time.perf_counter() - started, alert_rows)
+
+    def _alert_columns(self) -> list[str]:
+        return list(dict.fromkeys([*self.config.dedup_by, *_ENTITY_FIELDS, *_REQUEST_FIELDS, "@timestamp",
+                                   "source.as.number", "user_agent.original", "tls.client.ja3", "url.domain"]))
+
+    def _alerts(self, rows: list[dict[str, Any]], Z: np.ndarray, scores: np.ndarray, hit_idx: np.ndarray,
                 loaded: _Loaded, explain_alerts: bool) -> tuple[list[Alert], list[int]]:
+        """Deduplicate the hits (``rows``: the events of ``hit_idx``) and build the new alerts."""
         if hit_idx.size == 0:
             return [], []
-        cols = list(dict.fromkeys([*self.config.dedup_by, *_ENTITY_FIELDS, *_REQUEST_FIELDS, "@timestamp",
-                                   "source.as.number", "user_agent.original", "tls.client.ja3", "url.domain"]))
-        rows = batch.select([c for c in cols if c in batch.columns])[hit_idx.tolist()].to_dicts()
         raised: list[int] = []
         kinds: list[tuple[str, str]] = []
         counts: list[int] = []
@@ -291,8 +416,14 @@ class Scorer:
         -------
         dict
         """
+        common = {"events_scored": self.events_scored, "hits": self.hits, "alerts": self.alerts_raised,
+                  "dedup_entities": len(self.dedup), "suppressed": self.dedup.suppressed}
+        if self.online is not None:
+            # incremental aggregates: entities held (all kinds); per-entity window entries are not counted
+            counts = self.online.entity_counts()
+            return {**common, "state_events": 0, "state_entities": sum(counts.values()), "state_bytes": 0,
+                    "state_evicted": self.online.evicted, "state_budget": self.config.max_entities,
+                    "state_entities_by_kind": counts}
         s = self.state.stats()
-        return {"events_scored": self.events_scored, "hits": self.hits, "alerts": self.alerts_raised,
-                "state_events": s.events, "state_entities": s.entities, "state_bytes": s.bytes,
-                "state_evicted": s.evicted, "state_budget": s.max_events, "dedup_entities": len(self.dedup),
-                "suppressed": self.dedup.suppressed}
+        return {**common, "state_events": s.events, "state_entities": s.entities, "state_bytes": s.bytes,
+                "state_evicted": s.evicted, "state_budget": s.max_events}

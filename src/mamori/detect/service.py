@@ -136,7 +136,11 @@ class ScoringService:
                 n += len(item[0]) if isinstance(item[0], list) else item[0].height
             try:
                 rows = [r for part, _ in raw if isinstance(part, list) for r in part]
-                if len(rows) == n:  # all requests came as rows: one frame for the whole batch
+                batch: pl.DataFrame | list[dict[str, Any]]
+                if len(rows) == n and self.scorer.incremental:  # no frame at all: aggregates read the rows
+                    batch = rows
+                    sizes = [len(part) for part, _ in raw]  # type: ignore[arg-type]
+                elif len(rows) == n:  # all requests came as rows: one frame for the whole batch
                     frames = [self._frame(rows)]
                     batch = frames[0]
                     sizes = [len(part) for part, _ in raw]  # type: ignore[arg-type]
@@ -151,9 +155,9 @@ class ScoringService:
                     # one bad request must not fail its neighbours: score them one by one
                     for part, fut in raw:
                         try:
-                            frame = self._frame(part)
-                            single = await loop.run_in_executor(None, self._score_sync, frame)
-                            self._deliver([(frame.height, fut)], single)
+                            one = part if isinstance(part, list) and self.scorer.incremental else self._frame(part)
+                            single = await loop.run_in_executor(None, self._score_sync, one)
+                            self._deliver([(len(one), fut)], single)
                         except Exception as one_exc:  # noqa: BLE001
                             if not fut.done():
                                 fut.set_exception(one_exc)
@@ -164,15 +168,21 @@ class ScoringService:
                 continue
             self._deliver(items, result)
 
-    def _score_sync(self, batch: pl.DataFrame) -> ScoredBatch:
-        result = self.scorer.score(batch, related_context=True)
-        self.metrics.events.inc(batch.height)
+    def _score_sync(self, batch: pl.DataFrame | list[dict[str, Any]]) -> ScoredBatch:
+        if isinstance(batch, list):
+            result = self.scorer.score_rows(batch)
+        else:
+            result = self.scorer.score(batch, related_context=True)
+        self.metrics.events.inc(len(batch))
         self.metrics.hits.inc(result.hits)
         self.metrics.alerts.inc(len(result.alerts))
-        self.metrics.batch_size.observe(batch.height)
-        stats = self.scorer.state.stats()
-        self.metrics.state_events.set(stats.events)
-        self.metrics.state_bytes.set(stats.bytes)
+        self.metrics.batch_size.observe(len(batch))
+        if self.scorer.incremental:
+            self.metrics.state_entities.set(sum(self.scorer.online.entity_counts().values()))  # type: ignore[union-attr]
+        else:
+            stats = self.scorer.state.stats()
+            self.metrics.state_events.set(stats.events)
+            self.metrics.state_bytes.set(stats.bytes)
         return result
 
     @staticmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import polars as pl
@@ -10,7 +11,7 @@ import polars as pl
 from mamori.features.config import FeatureConfig
 from mamori.features.ngrams import hash_ngrams
 
-__all__ = ["normalise_text", "lexical_block", "LEXICAL_FEATURES"]
+__all__ = ["normalise_text", "lexical_block", "lexical_row", "LEXICAL_FEATURES"]
 
 logger = logging.getLogger(__name__)
 
@@ -192,3 +193,78 @@ def lexical_block(
         groups += ["ngram_payload"] * config.payload_hash_buckets
     unique_x = np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
     return unique_x[inverse], names, groups, [True] * len(names)
+
+
+# ---- the same features for one request, with Python's re (no polars query per event) ----------------------------
+# Every pattern above is written in the common subset of Rust's and Python's regex syntax; alternation is
+# leftmost-first in both, and a single alternation replaces the decoding table in one leftmost-first pass, as
+# polars' replace_many (Aho-Corasick, leftmost-first) does. tests/features/test_online.py checks the two
+# implementations agree on simulated traffic that includes every attack family.
+_PY_DECODE = re.compile("|".join(re.escape(f) for f in _DECODE_FROM))
+_PY_DECODE_MAP = dict(zip(_DECODE_FROM, _DECODE_TO, strict=True))
+_PY_NORMALISE = [(re.compile(p), r) for p, r in ((_EMAIL, "e"), (_UUID, "u"), (_LONG_TOKEN, "t"), (_HEX_TOKEN, "h"),
+                                                   (r"\d+", "0"))]
+_PY_ALPHA = re.compile(r"[a-z]")
+_PY_UPPER = re.compile(r"[A-Z]")
+_PY_NUM_TOKENS = re.compile(r"\b0\b|\b[uth]\b")
+_PY_SPECIAL = re.compile(r"[^a-z0-9/=&?_.\-,:\s]")
+_PY_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_PY_PARAMS = re.compile(r"[&=]")
+_PY_TOKEN = re.compile(r"[a-z0-9_]+")
+_PY_KEYWORDS = [re.compile(p) for p in KEYWORDS.values()]
+
+
+def _py_decode(match: re.Match[str]) -> str:
+    return _PY_DECODE_MAP[match.group(0)]
+
+
+def _py_normalise(text: str) -> str:
+    """:func:`normalise_text` for one string."""
+    text = text.lower()
+    text = _PY_DECODE.sub(_py_decode, _PY_DECODE.sub(_py_decode, text))
+    for pattern, repl in _PY_NORMALISE:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def _count(pattern: re.Pattern[str], text: str) -> int:
+    # non-overlapping matches, as polars' count_matches; findall's list is cheaper than iterating match objects
+    return len(pattern.findall(text))
+
+
+def lexical_row(path: str | None, query: str | None, body: str | None) -> tuple[list[float], str, str]:
+    """The raw lexical counts of one request, computed with Python's ``re``; :func:`lexical_block` for one row.
+
+    Parameters
+    ----------
+    path, query, body : str or None
+        ``url.path``, ``url.query`` and ``http.request.body.content`` (None counts as empty).
+
+    Returns
+    -------
+    counts : list of float
+        The :data:`LEXICAL_FEATURES` counts before ``log1p``.
+    norm_path : str
+        The normalised path (input of the path n-gram block).
+    payload : str
+        Normalised query and body joined by the unit separator U+001F (input of the payload n-gram block).
+    """
+    raws = (path or "", query or "", body or "")
+    norms = [_py_normalise(r) for r in raws]
+    out: list[float] = []
+    for raw, norm in zip(raws, norms, strict=True):
+        tokens = [len(tok.encode()) for tok in _PY_TOKEN.findall(norm)]
+        out += [
+            float(len(norm.encode())),
+            float(_count(_PY_ALPHA, norm)),
+            float(_count(_PY_UPPER, raw)),
+            float(_count(_PY_NUM_TOKENS, norm)),
+            float(_count(_PY_SPECIAL, norm)),
+            float(_count(_PY_PERCENT, raw)),
+            float(_count(_PY_PARAMS, raw)),
+            float(norm.count("/")),
+            float(max(tokens, default=0)),
+        ]
+    everything = " ".join(norms)
+    out += [float(_count(p, everything)) for p in _PY_KEYWORDS]
+    return out, norms[0], norms[1] + "\x1f" + norms[2]

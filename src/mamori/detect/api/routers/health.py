@@ -22,7 +22,7 @@ async def healthz(service: Annotated[ScoringService, Depends(get_service)]) -> d
     stats = service.scorer.stats()
     return {"status": "ok", "model_version": service.scorer.model.version, "model_sha256": service.scorer.model_sha256,
             "uptime_seconds": round(time.time() - service.started_at, 1), "events_scored": stats["events_scored"],
-            "state_events": stats["state_events"]}
+            "state_events": stats["state_events"], "state_entities": stats["state_entities"]}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
