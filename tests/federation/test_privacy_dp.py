@@ -43,7 +43,7 @@ def _dp_trainers(epsilon: float, rounds: int, n: int = 2) -> list[DPSGDTrainer]:
             np.arange(len(m.X_train)) // 2,  # 2 rows per customer
             m.X_eval,
             m.y_eval,
-            RecordDPConfig(epsilon=epsilon, expected_batch_units=32),
+            RecordDPConfig(epsilon=epsilon, expected_batch_units=32, epochs_per_round=1),
             num_rounds=rounds,
             name=f"bank-{i}",
         )
@@ -160,3 +160,32 @@ def test_member_level_dp_clips_every_update_and_adds_noise_on_the_plain_path() -
     assert step <= 0.5 + 1e-3
     assert not np.allclose(noisy.arrays[0], result.arrays[0], atol=1e-3)
     assert "member_dp_weight" in result.history[-1].members[0].train_metrics
+
+
+def test_event_privacy_units_follow_the_documented_rule() -> None:
+    import polars as pl
+
+    from mamori.federation import event_privacy_units
+
+    # Prepare: a customer's own rows, a hijacked session of the same customer, logins naming identities,
+    # anonymous rows from one address (benign and attack), and rows with nothing to group by
+    events = pl.DataFrame({
+        "user.id": ["c1", "c1", None, None, None, None, None, None, ""],
+        "user.name": [None, None, "alice", "alice", None, None, None, None, None],
+        "source.ip": ["1.1.1.1", "6.6.6.6", "2.2.2.2", "3.3.3.3", "7.7.7.7", "7.7.7.7", "7.7.7.7", "7.7.7.7", None],
+    })
+    attack = np.array([0, 1, 0, 1, 0, 0, 1, 1, 0], dtype=bool)
+    # Execute
+    grouped = event_privacy_units(events)
+    units = event_privacy_units(events, attack=attack)
+    # Assert
+    assert units[0] == units[1]  # the victim's hijacked session is the victim's data
+    assert units[2] == units[3]  # attempts on one identity form one unit, attack or not
+    assert units[4] == units[5]  # anonymous benign rows: grouped by address
+    assert len({units[4], units[6], units[7]}) == 3  # the attacker's anonymous rows: one unit each
+    assert grouped[4] == grouped[6] == grouped[7]  # without labels, grouped by address
+    assert units[8] not in set(units[:8])  # nothing to group by: its own unit
+    assert np.array_equal(grouped, privacy_units(events["user.id"].to_list(), [
+        n if n else ip for n, ip in zip(events["user.name"].to_list(), events["source.ip"].to_list(), strict=True)]))
+    with pytest.raises(ConfigError, match="attack has 2 values for 9 events"):
+        event_privacy_units(events, attack=[True, False])

@@ -23,7 +23,7 @@ from mamori.federation.accounting import (  # noqa: E402
     dpsgd_epsilon,
 )
 from mamori.federation.config import FederationConfig  # noqa: E402
-from mamori.federation.dpsgd import DPSGDTrainer, RecordDPConfig, privacy_units  # noqa: E402
+from mamori.federation.dpsgd import DPSGDTrainer, RecordDPConfig, event_privacy_units, privacy_units  # noqa: E402
 from mamori.federation.poisoning import (  # noqa: E402
     ALIETrainer,
     BackdoorTrigger,
@@ -84,6 +84,7 @@ __all__ = [
     "central_dp_epsilon",
     "check_updates",
     "dpsgd_epsilon",
+    "event_privacy_units",
     "make_malicious",
     "member_dp_noise",
     "privacy_spends",

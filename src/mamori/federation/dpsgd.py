@@ -28,7 +28,14 @@ from mamori.errors import ConfigError, FederationError
 from mamori.federation.accounting import MECHANISM_DPSGD, GaussianAccountant, calibrate_noise
 from mamori.federation.trainer import ConfigValue, binary_log_loss, ranking_metrics
 
-__all__ = ["DP_METRIC_KEYS", "DPSGDTrainer", "RecordDPConfig", "TorchEstimator", "privacy_units"]
+__all__ = [
+    "DP_METRIC_KEYS",
+    "DPSGDTrainer",
+    "RecordDPConfig",
+    "TorchEstimator",
+    "event_privacy_units",
+    "privacy_units",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +54,17 @@ class RecordDPConfig(BaseModel):
         Delta of the guarantee; None means ``1 / number of training records`` of the member.
     max_grad_norm : float, default=1.0
         Clipping norm C of one customer's gradient.
-    expected_batch_units : int, default=256
+    expected_batch_units : int, default=1024
         Customers expected in one step; the sampling rate is ``min(1, expected_batch_units / customers)``.
+        Large batches pay: the noise is added once per step, so the signal-to-noise ratio of a step grows
+        with the batch faster than the calibrated noise multiplier does.
+    epochs_per_round : int, default=3
+        Passes over the customers per federated round (one pass is ``ceil(1 / q)`` steps); the accountant
+        raises the noise to keep all of them within the budget. Used when the trainer's ``local_epochs`` is
+        None.
     rows_per_unit : int, default=16
         Rows of a sampled customer used in one step (a random subset when the customer has more).
-    learning_rate : float, default=0.05
+    learning_rate : float, default=0.02
         Learning rate of the DP optimizer (Adam).
     unit_loss : {"sum", "mean"}, default="sum"
         How a customer's sampled rows make its loss: the sum (a customer with more rows pulls harder, up to
@@ -67,9 +80,10 @@ class RecordDPConfig(BaseModel):
     epsilon: float = Field(gt=0.0)
     delta: float | None = Field(default=None, gt=0.0, lt=1.0)
     max_grad_norm: float = Field(default=1.0, gt=0.0)
-    expected_batch_units: int = Field(default=256, ge=1)
+    expected_batch_units: int = Field(default=1024, ge=1)
+    epochs_per_round: int = Field(default=3, ge=1)
     rows_per_unit: int = Field(default=16, ge=1)
-    learning_rate: float = Field(default=0.05, gt=0.0)
+    learning_rate: float = Field(default=0.02, gt=0.0)
     unit_loss: Literal["sum", "mean"] = "sum"
     positive_weight: float | None = Field(default=None, gt=0.0)
 
@@ -123,6 +137,75 @@ def privacy_units(user_id: Any, fallback: Any = None) -> np.ndarray:
     return inverse.astype(np.int64)
 
 
+def event_privacy_units(events: Any, attack: Any = None) -> np.ndarray:
+    """Privacy units of a bank's canonical events: one per customer (the rule documented in docs/privacy.md).
+
+    A row that names an authenticated customer (``user.id``) belongs to that customer, whoever sent it (a
+    victim's hijacked session is the victim's data). A row without ``user.id`` belongs to the identity it
+    names (``user.name``: the login, reset or sign-up attempted), else to its ``source.ip``. With ``attack``,
+    a row labelled as an attack that names no identity at all (neither ``user.id`` nor ``user.name``: probing,
+    injection, anonymous scraping from the attacker's own addresses) is its own unit: it is the attacker's
+    traffic, not a customer's data, and grouping it by address would clip a whole campaign to the weight of
+    one customer.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Canonical events with ``user.id``, ``user.name`` and ``source.ip`` (missing columns count as null).
+    attack : array-like of bool or None, default=None
+        The training label of each row (the bank's confirmed incidents); None groups every row as above.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n,)
+        Dense unit ids ``0 .. n_units-1``.
+
+    Raises
+    ------
+    ConfigError
+        If ``attack`` is not one value per event.
+    """
+    import polars as pl
+
+    n = events.height
+
+    def column(name: str) -> Any:
+        if name not in events.columns:
+            return pl.Series(name, [None] * n, dtype=pl.String)
+        col = events.get_column(name).cast(pl.String)
+        return col.set(col == "", None) if n else col
+
+    user, name, ip = column("user.id"), column("user.name"), column("source.ip")
+    keys = (
+        pl.DataFrame({"u": user, "n": name, "ip": ip})
+        .with_row_index("i")
+        .select(
+            pl.when(pl.col("u").is_not_null())
+            .then(pl.lit("u:") + pl.col("u"))
+            .when(pl.col("n").is_not_null())
+            .then(pl.lit("f:") + pl.col("n"))
+            .when(pl.col("ip").is_not_null())
+            .then(pl.lit("f:") + pl.col("ip"))
+            .otherwise(pl.lit("r:") + pl.col("i").cast(pl.String))
+            .alias("key"),
+            (pl.col("u").is_null() & pl.col("n").is_null()).alias("anonymous"),
+        )
+    )
+    key = keys.get_column("key")
+    if attack is not None:
+        flags = np.asarray(attack).reshape(-1).astype(bool)
+        if len(flags) != n:
+            raise ConfigError(
+                f"event_privacy_units: attack has {len(flags)} values for {n} events; give one per event."
+            )
+    names = key.to_numpy().astype(str).astype(object)
+    if attack is not None:
+        solo = np.flatnonzero(flags & keys.get_column("anonymous").to_numpy())
+        names[solo] = np.char.add("a:", solo.astype(str))
+    _, inverse = np.unique(names.astype(str), return_inverse=True)
+    return inverse.astype(np.int64)
+
+
 class DPSGDTrainer:
     """A federation member that trains with customer-level DP-SGD (a :class:`LocalTrainer`).
 
@@ -143,8 +226,9 @@ class DPSGDTrainer:
         Budget and DP-SGD settings.
     num_rounds : int
         Rounds the budget is planned for (the federation's ``num_rounds``).
-    local_epochs : int, default=1
+    local_epochs : int or None, default=None
         Epochs per round; one epoch is ``ceil(1 / q)`` steps (each customer sampled once in expectation).
+        None uses ``dp.epochs_per_round``.
     name : str, default="member"
         Used in error messages and logs.
 
@@ -166,7 +250,7 @@ class DPSGDTrainer:
         y_eval: np.ndarray,
         dp: RecordDPConfig,
         num_rounds: int,
-        local_epochs: int = 1,
+        local_epochs: int | None = None,
         name: str = "member",
     ) -> None:
         self.estimator = estimator
@@ -201,7 +285,8 @@ class DPSGDTrainer:
         self.n_units_ = len(self.unit_rows_)
         self.delta_ = float(self.dp.delta if self.dp.delta is not None else 1.0 / n)
         self.sample_rate_ = min(1.0, self.dp.expected_batch_units / self.n_units_)
-        self.steps_per_round_ = int(self.local_epochs * math.ceil(1.0 / self.sample_rate_))
+        epochs = self.local_epochs if self.local_epochs is not None else self.dp.epochs_per_round
+        self.steps_per_round_ = int(epochs * math.ceil(1.0 / self.sample_rate_))
         planned = self.steps_per_round_ * self.num_rounds
         self.noise_multiplier_ = calibrate_noise(
             self.dp.epsilon, self.delta_, steps=planned, sample_rate=self.sample_rate_, mechanism=MECHANISM_DPSGD
