@@ -56,13 +56,41 @@ def test_a_model_that_learned_nothing_about_its_members_is_at_chance() -> None:
         assert result.tpr_at_fpr[0.1] < 0.2
 
 
-def test_arts_black_box_attack_runs_on_a_held_out_half() -> None:
+def test_arts_black_box_attack_is_cross_fitted_and_judges_every_record_once() -> None:
     X, y, member = _population(n=1200, seed=2)  # noqa: N806
+    groups = np.arange(1200) // 3  # three rows per customer; a customer's rows stay on one side
     report = audit_membership(_memoriser(X[member], y[member]), X, y, member,
-                              config=MembershipAuditConfig(attacks=("art",)))
+                              config=MembershipAuditConfig(attacks=("art",)), groups=groups)
     art = report.attacks["art"]
-    assert art.n_members + art.n_nonmembers < 1200  # judged on the half it was not fitted on
+    assert art.n_members + art.n_nonmembers == 1200  # each half judged by the model fitted on the other
     assert art.auc > 0.6
+
+
+def test_tpr_at_low_fpr_comes_with_its_counts_and_an_interval() -> None:
+    # Prepare: 2,000 non-members -> the 0.1 % FPR threshold rests on 2 of them
+    X, y, member = _population(n=4000, seed=3)  # noqa: N806
+    # Execute
+    report = audit_membership(lambda Z: Z[:, 1], X, y, member, config=MembershipAuditConfig(attacks=("loss",)))  # noqa: N803
+    loss = report.attacks["loss"]
+    # Assert
+    assert loss.nonmembers_flagged[0.001] <= 2
+    assert loss.members_flagged[0.001] == round(loss.tpr_at_fpr[0.001] * loss.n_members)
+    lo, hi = loss.tpr_ci[0.001]
+    assert lo <= loss.tpr_at_fpr[0.001] <= hi
+    assert any("noisy" in note for note in report.notes)
+    assert "tpr_ci" in report.to_dict()["attacks"]["loss"]
+
+
+def test_clopper_pearson_interval() -> None:
+    from mamori.assess.privacy import clopper_pearson
+
+    assert clopper_pearson(0, 1000)[0] == 0.0
+    assert clopper_pearson(0, 1000)[1] == pytest.approx(0.00368, abs=1e-4)  # the "rule of three" ~ 3/n
+    lo, hi = clopper_pearson(12, 2667)
+    assert lo < 12 / 2667 < hi
+    assert lo == pytest.approx(0.00232, abs=2e-4) and hi == pytest.approx(0.00785, abs=3e-4)
+    with pytest.raises(ConfigError, match="clopper_pearson"):
+        clopper_pearson(5, 3)
 
 
 def test_tpr_at_fpr_and_input_errors() -> None:

@@ -12,11 +12,15 @@ two apart and reports how well they do:
   and scores the target's logit by the log-likelihood ratio. Per-record calibration is what makes it
   strong at low false-positive rates.
 * ``art``: the Adversarial Robustness Toolbox's ``MembershipInferenceBlackBox`` (a gradient-boosted
-  attack model on the prediction and label), fitted on one half of the audit population and judged on
-  the other.
+  attack model on the prediction and label), cross-fitted: fitted on one half of the audit population
+  (split by customer) and judged on the other, then the other way round, so every record is judged once
+  by a model that never saw it.
 
-Each attack reports ROC-AUC, TPR at fixed FPRs (0.1 %, 1 %, 10 %) and the membership advantage
-``max(TPR - FPR)``. Chance is AUC 0.5 and TPR = FPR.
+Each attack reports ROC-AUC, TPR at fixed FPRs (0.1 %, 1 %, 10 %) with a Clopper-Pearson interval and the
+counts behind it, and the membership advantage ``max(TPR - FPR)``. Chance is AUC 0.5 and TPR = FPR. At
+0.1 % FPR the threshold sits on the ``floor(0.001 * non-members)`` highest-scoring non-members: with 2,000
+non-members that is 2 records, and the TPR is mostly noise - use tens of thousands of records and read
+the interval.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ __all__ = [
     "ScoreFunction",
     "ShadowTrainer",
     "audit_membership",
+    "clopper_pearson",
     "tpr_at_fpr",
 ]
 
@@ -93,6 +98,12 @@ class AttackResult:
         ``max(TPR - FPR)`` over all thresholds (0 = chance, 1 = perfect).
     n_members, n_nonmembers : int
         Records judged.
+    tpr_ci : dict of float to (float, float)
+        95 % Clopper-Pearson interval of each TPR (members flagged out of ``n_members``; the threshold's own
+        uncertainty is not included).
+    members_flagged, nonmembers_flagged : dict of float to int
+        At each FPR: members and non-members at or above the threshold (``nonmembers_flagged[f] <= f *
+        n_nonmembers``).
     """
 
     attack: str
@@ -101,6 +112,9 @@ class AttackResult:
     advantage: float
     n_members: int
     n_nonmembers: int
+    tpr_ci: dict[float, tuple[float, float]] = field(default_factory=dict)
+    members_flagged: dict[float, int] = field(default_factory=dict)
+    nonmembers_flagged: dict[float, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -131,7 +145,11 @@ class MembershipAuditReport:
         return {
             "n_members": self.n_members,
             "n_nonmembers": self.n_nonmembers,
-            "attacks": {k: {**asdict(v), "tpr_at_fpr": {str(f): t for f, t in v.tpr_at_fpr.items()}}
+            "attacks": {k: {**asdict(v),
+                            "tpr_at_fpr": {str(f): t for f, t in v.tpr_at_fpr.items()},
+                            "tpr_ci": {str(f): list(ci) for f, ci in v.tpr_ci.items()},
+                            "members_flagged": {str(f): c for f, c in v.members_flagged.items()},
+                            "nonmembers_flagged": {str(f): c for f, c in v.nonmembers_flagged.items()}}
                         for k, v in self.attacks.items()},
             "notes": list(self.notes),
         }
@@ -159,17 +177,65 @@ def tpr_at_fpr(is_member: np.ndarray, scores: np.ndarray, fpr: float) -> float:
     return float(tprs[ok].max()) if ok.any() else 0.0
 
 
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) confidence interval of a proportion ``k / n``.
+
+    Parameters
+    ----------
+    k : int
+        Successes (e.g. members flagged), ``0 <= k <= n``.
+    n : int
+        Trials (e.g. members judged), > 0.
+    confidence : float, default=0.95
+        Coverage of the interval.
+
+    Returns
+    -------
+    (float, float)
+        Lower and upper bound.
+
+    Raises
+    ------
+    ConfigError
+        If ``n < 1``, ``k`` is outside ``[0, n]`` or ``confidence`` is outside (0, 1).
+    """
+    from scipy.stats import beta
+
+    if n < 1 or not 0 <= k <= n or not 0 < confidence < 1:
+        raise ConfigError(f"clopper_pearson: need n >= 1, 0 <= k <= n, 0 < confidence < 1; got k={k}, n={n}, "
+                          f"confidence={confidence}.")
+    alpha = 1.0 - confidence
+    lo = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return lo, hi
+
+
 def _result(attack: str, is_member: np.ndarray, scores: np.ndarray, fprs: tuple[float, ...]) -> AttackResult:
     member = np.asarray(is_member, dtype=bool)
     s = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0, posinf=1e30, neginf=-1e30)
-    f, t, _ = roc_curve(member, s)
+    f, t, thresholds = roc_curve(member, s)
+    n_in, n_out = int(member.sum()), int((~member).sum())
+    tprs: dict[float, float] = {}
+    cis: dict[float, tuple[float, float]] = {}
+    flagged_in: dict[float, int] = {}
+    flagged_out: dict[float, int] = {}
+    for p in fprs:
+        ok = np.flatnonzero(f <= p + 1e-12)
+        best = int(ok[np.argmax(t[ok])])  # the operating point tpr_at_fpr reports
+        flagged_in[p] = int(round(t[best] * n_in))
+        flagged_out[p] = int(round(f[best] * n_out))
+        tprs[p] = float(t[best])
+        cis[p] = clopper_pearson(flagged_in[p], n_in)
     return AttackResult(
         attack=attack,
         auc=float(roc_auc_score(member, s)),
-        tpr_at_fpr={p: tpr_at_fpr(member, s, p) for p in fprs},
+        tpr_at_fpr=tprs,
         advantage=float(np.max(t - f)),
-        n_members=int(member.sum()),
-        n_nonmembers=int((~member).sum()),
+        n_members=n_in,
+        n_nonmembers=n_out,
+        tpr_ci=cis,
+        members_flagged=flagged_in,
+        nonmembers_flagged=flagged_out,
     )
 
 
@@ -239,16 +305,23 @@ def _art_attack(
     else:  # split by group: rows of one customer (often near-identical) never sit on both sides
         _, index = np.unique(groups, return_inverse=True)
         half = (rng.random(int(index.max()) + 1) < 0.5)[index]
-    members, nonmembers = is_member & half, ~is_member & half
     y_onehot = np.eye(2, dtype=np.float32)[np.asarray(y, dtype=np.int64)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        classifier = BlackBoxClassifier(predict, input_shape=(X.shape[1],), nb_classes=2)
-        attack = MembershipInferenceBlackBox(classifier, attack_model_type="gb", input_type="prediction")
-        attack.fit(X[members], y_onehot[members], X[nonmembers], y_onehot[nonmembers])
-        test = ~half
-        scores = attack.infer(X[test], y_onehot[test], probabilities=True).reshape(-1)
-    return scores, is_member[test]
+    scores = np.empty(len(X), dtype=np.float64)
+    # cross-fitting: fit on one half, judge the other, then swap - every record is judged once, by an attack
+    # model that never saw it (twice the records of a single split behind each TPR)
+    for fit_side in (half, ~half):
+        members, nonmembers = is_member & fit_side, ~is_member & fit_side
+        test = ~fit_side
+        if not members.any() or not nonmembers.any() or not test.any():
+            raise ConfigError("audit_membership: the ART attack needs members and non-members in both halves of "
+                              "the audit population; give more records (or more groups).")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            classifier = BlackBoxClassifier(predict, input_shape=(X.shape[1],), nb_classes=2)
+            attack = MembershipInferenceBlackBox(classifier, attack_model_type="gb", input_type="prediction")
+            attack.fit(X[members], y_onehot[members], X[nonmembers], y_onehot[nonmembers])
+            scores[test] = attack.infer(X[test], y_onehot[test], probabilities=True).reshape(-1)
+    return scores, np.asarray(is_member, dtype=bool)
 
 
 def audit_membership(
@@ -325,6 +398,12 @@ def audit_membership(
             f"only {n_out} non-members: TPR at FPR {smallest:g} cannot be resolved "
             f"(needs >= {math.ceil(1 / smallest)})."
         )
+    elif n_out * smallest < 10:
+        notes.append(
+            f"{n_out} non-members: the threshold at FPR {smallest:g} rests on {math.floor(n_out * smallest)} "
+            f"non-member(s); TPR there is noisy - read its interval (tpr_ci), or enlarge the audit population "
+            f"(>= {math.ceil(10 / smallest):,} non-members for 10)."
+        )
     results: dict[str, AttackResult] = {}
     if "loss" in config.attacks:
         results["loss"] = _result("loss", member, _loss_attack(score, X, y), config.fprs)
@@ -339,8 +418,9 @@ def audit_membership(
     if "art" in config.attacks:
         scores, truth = _art_attack(score, X, y, member, config.seed, groups)
         results["art"] = _result("art", truth, scores, config.fprs)
-        notes.append("ART MembershipInferenceBlackBox (gradient boosting on prediction + label), judged on a held-out "
-                     "half of the audit population.")
+        notes.append("ART MembershipInferenceBlackBox (gradient boosting on prediction + label), cross-fitted on "
+                     "two halves of the audit population (split by group when groups are given); every record "
+                     "judged once by the half that did not fit on it.")
     for name, r in results.items():
         logger.info("membership inference (%s): AUC %.3f, TPR@0.1%%FPR %s, advantage %.3f", name, r.auc,
                     r.tpr_at_fpr.get(0.001), r.advantage)
