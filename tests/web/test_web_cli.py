@@ -16,7 +16,7 @@ from web_support import Consortium, free_port
 def test_dashboard_command_serves_and_logs_in(consortium: Consortium, tmp_path: Path) -> None:
     port = free_port()
     cmd = [str(Path(sys.executable).parent / "mamori"), "dashboard", "--db", consortium.store.url, "--results",
-           str(consortium.results_dir), "--port", str(port)]
+           str(consortium.results_dir), "--port", str(port), "--label-window", "300"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"

@@ -23,12 +23,15 @@ def dashboard_command(
     port: int = typer.Option(8080, help="TCP port."),
     api_root: str = typer.Option("mamori", help="TAXII API root whose collections the intelligence pages read."),
     secure_cookies: bool = typer.Option(False, help="Mark the session cookie Secure (behind an HTTPS proxy)."),
+    label_window: float = typer.Option(600.0, "--label-window", min=1.0, help="Seconds after an alert's first "
+                                       "event that its verdict labels in the exported verdict-labels.csv."),
 ) -> None:
     """Serve the dashboard; log in with a TAXII member name and API key (admins get the operator view)."""
     from mamori.web import DashboardConfig, serve_dashboard
 
     store = open_store(db)
-    config = DashboardConfig(results_dir=results, alerts_dir=alerts, api_root=api_root, secure_cookies=secure_cookies)
+    config = DashboardConfig(results_dir=results, alerts_dir=alerts, api_root=api_root, secure_cookies=secure_cookies,
+                             label_window_seconds=label_window)
     Console().print(f"dashboard on [bold]http://{host}:{port}/[/] (members: `mamori intel members add`)")
     try:
         serve_dashboard(store, config, host=host, port=port)
