@@ -102,3 +102,37 @@ def test_demo_saves_a_scoring_bundle_per_bank_that_scores_like_the_report(demo_r
     bundle = ScoringModel.load(out / "models" / "bank-02.npz")
     assert bundle.threshold == pytest.approx(results["regimes"]["federated"]["banks"]["bank-02"]["threshold"])
     assert bundle.metadata["federation_sha256"] == results["regimes"]["federated"]["final_hash"]
+
+
+def test_demo_with_dp_trains_the_federated_model_with_dp_sgd_and_records_the_ledger(tmp_path: Path) -> None:
+    from mamori.federation import RecordDPConfig
+    from mamori.store import PrivacyLedger, open_store
+
+    # Prepare
+    config = TINY.model_copy(update={"comparison": TINY.comparison.model_copy(
+        update={"record_dp": RecordDPConfig(epsilon=4.0, epochs_per_round=1)})})
+    # Execute
+    results = run_demo(config, tmp_path)
+    # Assert: every bank spent (about) its budget over the 2 rounds, at delta = 1 / its training rows
+    dp = results["regimes"]["federated"]["record_dp"]
+    assert set(dp["members"]) == {"bank-01", "bank-02", "bank-03"}
+    assert all(m["epsilon"] == pytest.approx(4.0, rel=2e-2) and m["epsilon"] <= 4.0 * (1 + 1e-6)
+               for m in dp["members"].values())
+    assert all(m["rounds"] == 2 and m["noise_multiplier"] > 0 for m in dp["members"].values())
+    assert all(0 < m["delta"] < 1e-3 for m in dp["members"].values())
+    store = open_store(f"sqlite:///{tmp_path / 'mamori.db'}")
+    try:
+        entries = [e for e in PrivacyLedger(store).entries() if e.run_id == dp["ledger_run_id"]]
+        assert sorted({(e.member, e.server_round) for e in entries}) == [
+            (b, r) for b in ("bank-01", "bank-02", "bank-03") for r in (1, 2)]
+        assert {e.unit for e in entries} == {"customer"}
+    finally:
+        store.close()
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk["regimes"]["federated"]["record_dp"]["unit"] == "customer"
+
+
+def test_demo_cli_dp_delta_needs_an_epsilon() -> None:
+    result = CliRunner().invoke(app, ["demo", "--quick", "--dp-delta", "1e-5", "--out", "unused"])
+    assert result.exit_code != 0
+    assert "--dp-epsilon" in result.output

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mamori.federation import RecordDPConfig
+
 __all__ = ["ComparisonConfig"]
 
 
@@ -31,6 +33,10 @@ class ComparisonConfig(BaseModel):
     secure_aggregation : bool, default=True
         Run the federated regime with Flower's SecAgg+: the coordinator only ever sees the sum of the members'
         masked updates (see docs/privacy.md). Off, members' individual updates reach the coordinator.
+    record_dp : RecordDPConfig or None, default=None
+        Train the federated model with customer-level DP-SGD at every member (budget ``record_dp.epsilon`` for the
+        whole run, ``record_dp.delta`` defaulting to 1 / the member's training rows); the local-only and
+        centralized regimes stay without DP (they are the references). None: no record-level DP.
     seed : int, default=1
         Seed of every random choice.
     """
@@ -47,4 +53,5 @@ class ComparisonConfig(BaseModel):
     batch_size: int = Field(default=512, ge=8)
     learning_rate: float = Field(default=1e-3, gt=0.0)
     secure_aggregation: bool = True
+    record_dp: RecordDPConfig | None = None
     seed: int = 1

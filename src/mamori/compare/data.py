@@ -24,6 +24,9 @@ class MemberData:
         Benign rows held out of training, on which the member calibrates its own threshold.
     X_test, y_test, family_test : numpy.ndarray
         Test rows from the last days, never seen in training or calibration.
+    units_train : numpy.ndarray or None, default=None
+        Privacy unit (customer) of each training row, int64 shape (n,) (``mamori.federation.privacy_units``);
+        needed only for record-level DP (``ComparisonConfig.record_dp``).
     """
 
     name: str
@@ -34,6 +37,7 @@ class MemberData:
     X_test: np.ndarray
     y_test: np.ndarray
     family_test: np.ndarray
+    units_train: np.ndarray | None = None
 
     @property
     def n_train(self) -> int:

@@ -24,8 +24,9 @@ from mamori.compare.report import write_report
 from mamori.compare.runner import run_comparison
 from mamori.compare.summary import describe_members, summarise
 from mamori.features import FeatureConfig, extract_features, labels_from_events
+from mamori.federation import PrivacySpend, event_privacy_units
 from mamori.simulate import SimulationConfig, iter_bank_events
-from mamori.store import ModelRegistry, open_store
+from mamori.store import ModelRegistry, PrivacyLedger, open_store
 
 __all__ = ["DemoConfig", "run_demo", "split_member"]
 
@@ -102,13 +103,15 @@ def split_member(
     max_benign_train: int,
     seed: int,
     max_calibration: int = 100_000,
+    units: np.ndarray | None = None,
 ) -> MemberData:
     """Split one member's rows in time (train before ``test_start``, test after) and hold out calibration rows.
 
     Benign training rows beyond ``max_benign_train`` are left out of training by a seeded sample; attack rows
     are always kept. ``calibration_share`` of the benign training-period rows never train the model and serve
     to calibrate the member's threshold (at most ``max_calibration`` of them: a 0.5% false-positive threshold
-    is well determined by 100,000 benign rows).
+    is well determined by 100,000 benign rows). ``units`` (one privacy unit per row, for record-level DP) are
+    split along with the rows.
     """
     rng = np.random.default_rng(seed)
     test = timestamps >= test_start
@@ -129,6 +132,7 @@ def split_member(
         X_test=X[test],
         y_test=y[test],
         family_test=families[test],
+        units_train=None if units is None else np.asarray(units)[fit_idx],
     )
 
 
@@ -178,6 +182,7 @@ def run_demo(config: DemoConfig, out_dir: Path, *, progress: ProgressCallback | 
     members: list[MemberData] = []
     feature_spec = None
     total_events = 0
+    record_dp = config.comparison.record_dp is not None
     for i, (profile, events) in enumerate(iter_bank_events(sim_config)):
         report("simulate", i + 1, config.banks)
         total_events += events.height
@@ -185,6 +190,8 @@ def run_demo(config: DemoConfig, out_dir: Path, *, progress: ProgressCallback | 
         feature_spec = matrix.spec
         y, families = labels_from_events(events)
         timestamps = events.get_column("@timestamp").dt.replace_time_zone(None).to_numpy()
+        # record-level DP: one privacy unit per customer (see event_privacy_units and docs/privacy.md)
+        units = event_privacy_units(events) if record_dp else None
         del events
         members.append(
             split_member(
@@ -197,6 +204,7 @@ def run_demo(config: DemoConfig, out_dir: Path, *, progress: ProgressCallback | 
                 calibration_share=config.calibration_share,
                 max_benign_train=config.comparison.max_benign_train,
                 seed=config.seed + i,
+                units=units,
             )
         )
         del matrix
@@ -205,10 +213,21 @@ def run_demo(config: DemoConfig, out_dir: Path, *, progress: ProgressCallback | 
     store = open_store(f"sqlite:///{(out_dir / 'mamori.db').resolve()}")
     registry = ModelRegistry(store)
 
+    ledger = PrivacyLedger(store)
+    run_id = f"demo-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}-seed{config.seed}"
+
     def checkpoint(rnd: int, arrays: list[np.ndarray], digest: str) -> None:
         registry.register("demo-attack-classifier", rnd, arrays, {"federation_sha256": digest, "round": rnd})
 
-    regimes = run_comparison(members, config.comparison, progress=report, on_checkpoint=checkpoint)
+    def record_spend(s: PrivacySpend) -> None:
+        ledger.record(s.member, s.server_round, s.epsilon, s.delta, s.mechanism, run_id=run_id, unit=s.unit,
+                      noise_multiplier=s.noise_multiplier, steps=s.steps)
+
+    regimes = run_comparison(
+        members, config.comparison, progress=report, on_checkpoint=checkpoint, on_privacy_spend=record_spend
+    )
+    if regimes["federated"]["record_dp"] is not None:
+        regimes["federated"]["record_dp"]["ledger_run_id"] = run_id
     store.close()
     families: dict[str, int] = {}
     for m in members:

@@ -17,10 +17,13 @@ from mamori.errors import ConfigError
 from mamori.features import FeatureStats, Standardizer
 from mamori.federation import (
     CheckpointCallback,
+    DPSGDTrainer,
     EstimatorTrainer,
     FederationConfig,
     MemberRound,
+    PrivacySpend,
     RoundReport,
+    privacy_spends,
     run_federation,
 )
 from mamori.models import AttackClassifier, calibrate_threshold
@@ -83,6 +86,7 @@ def run_comparison(
     *,
     progress: ProgressCallback | None = None,
     on_checkpoint: CheckpointCallback | None = None,
+    on_privacy_spend: Callable[[PrivacySpend], None] | None = None,
 ) -> dict[str, Any]:
     """Compare local-only, federated and centralized training of the attack classifier.
 
@@ -101,6 +105,9 @@ def run_comparison(
         ``progress(stage, done, total)`` after each unit of work.
     on_checkpoint : callable or None, default=None
         Receives ``(round, weights, sha256)`` of the global model after each federated round.
+    on_privacy_spend : callable or None, default=None
+        With ``config.record_dp``: receives each member's cumulative privacy spend after each round (a
+        privacy-ledger row; the demo writes them to its store's ``PrivacyLedger``).
 
     Returns
     -------
@@ -112,13 +119,23 @@ def run_comparison(
     Raises
     ------
     ConfigError
-        If fewer than two members are given or their feature widths differ.
+        If fewer than two members are given, their feature widths differ, or ``config.record_dp`` is set and a
+        member has no ``units_train``.
+    PrivacyBudgetError
+        If a member's record-level DP budget would be exceeded (training stops).
     """
     if len(members) < 2:
         raise ConfigError(f"run_comparison: needs at least 2 members, got {len(members)}.")
     widths = {m.X_train.shape[1] for m in members}
     if len(widths) != 1:
         raise ConfigError(f"run_comparison: members' feature widths differ: {sorted(widths)}.")
+    if config.record_dp is not None:
+        missing = [m.name for m in members if m.units_train is None or len(m.units_train) != m.n_train]
+        if missing:
+            raise ConfigError(
+                f"run_comparison: record-level DP needs each member's privacy units (MemberData.units_train, one per "
+                f"training row); missing or of the wrong length for {missing}."
+            )
     n_features = widths.pop()
     epochs = config.rounds * config.local_epochs
     report = progress or (lambda stage, done, total: None)
@@ -146,12 +163,28 @@ def run_comparison(
     start = time.perf_counter()
     seed_model = _classifier(config, config.local_epochs)
     seed_model.init_weights(n_features)
-    trainers = []
+    trainers: list[EstimatorTrainer | DPSGDTrainer] = []
     # Standardised once: the federated members train on these, and the centralized model pools them.
     scaled_train = [consortium_scaler.transform(m.X_train) for m in members]
     for m, Z_train in zip(members, scaled_train, strict=True):
         est = _classifier(config, config.local_epochs)
         est.init_weights(n_features)
+        if config.record_dp is not None:
+            assert m.units_train is not None  # checked above
+            trainers.append(
+                DPSGDTrainer(
+                    est,
+                    Z_train,
+                    m.y_train,
+                    m.units_train,
+                    consortium_scaler.transform(m.X_test),
+                    m.y_test,
+                    config.record_dp,
+                    num_rounds=config.rounds,
+                    name=m.name,
+                )
+            )
+            continue
         trainers.append(
             EstimatorTrainer(
                 est,
@@ -173,7 +206,13 @@ def run_comparison(
         seed=config.seed,
     )
 
+    spends: list[PrivacySpend] = []
+
     def on_round(r: RoundReport) -> None:
+        for spend in privacy_spends(r, fed_config):
+            spends.append(spend)
+            if on_privacy_spend is not None:
+                on_privacy_spend(spend)
         report("federated rounds", r.server_round, config.rounds)
 
     fed = run_federation(
@@ -213,6 +252,7 @@ def run_comparison(
         "final_hash": fed.weights_hash,
         "strategy": config.strategy,
         "secure_aggregation": config.secure_aggregation,
+        "record_dp": _privacy_summary(config, spends),
     }
 
     # (c) centralized on pooled data: the upper bound no real consortium may run.
@@ -255,6 +295,32 @@ def _member_round(m: MemberRound) -> dict[str, Any]:
 
 def _finite_or_none(v: float | None) -> float | None:
     return float(v) if v is not None and math.isfinite(v) else None
+
+
+def _privacy_summary(config: ComparisonConfig, spends: list[PrivacySpend]) -> dict[str, Any] | None:
+    """The federated regime's record-level DP: settings and, per member, what the final round had spent."""
+    if config.record_dp is None:
+        return None
+    last: dict[str, PrivacySpend] = {}
+    for s in spends:
+        if s.member not in last or s.server_round >= last[s.member].server_round:
+            last[s.member] = s
+    return {
+        "settings": config.record_dp.model_dump(),
+        "unit": "customer",
+        "members": {
+            name: {
+                "epsilon": s.epsilon,
+                "delta": s.delta,
+                "mechanism": s.mechanism,
+                "noise_multiplier": s.noise_multiplier,
+                "steps": s.steps,
+                "rounds": s.server_round,
+            }
+            for name, s in sorted(last.items())
+        },
+        "epsilon_spent": max((s.epsilon for s in last.values()), default=0.0),
+    }
 
 
 def _unseen_families(
