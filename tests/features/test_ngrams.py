@@ -48,3 +48,13 @@ def test_seed_changes_buckets() -> None:
 
 
 PINNED: list[int] = [0, 1, 5, 9, 10, 11, 15]
+
+
+def test_few_strings_path_equals_the_vectorised_path() -> None:
+    # Prepare: a handful of strings takes the plain-integer path, a Series the vectorised one
+    texts = ["/api/v1/transfers", "", None, "héllo wörld ' or 1=1 --", "a" * 300]
+    # Execute
+    few = hash_ngrams(texts, 64, (2, 3, 5), seed=7)
+    vectorised = hash_ngrams(pl.Series(texts, dtype=pl.String), 64, (2, 3, 5), seed=7)
+    # Assert
+    np.testing.assert_array_equal(few, vectorised)

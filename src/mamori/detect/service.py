@@ -48,11 +48,15 @@ class ScoringService:
         The scorer (model, window state, alert sinks).
     max_batch_events : int, default=20000
         Events per internal batch.
+    inline_events : int, default=32
+        With an incremental scorer, micro-batches of at most this many events are scored on the event loop
+        itself (a fraction of a millisecond each); larger ones in a worker thread so the loop stays responsive.
     """
 
-    def __init__(self, scorer: Scorer, max_batch_events: int = 20_000) -> None:
+    def __init__(self, scorer: Scorer, max_batch_events: int = 20_000, inline_events: int = 32) -> None:
         self.scorer = scorer
         self.max_batch_events = max_batch_events
+        self.inline_events = inline_events
         self.metrics = ServiceMetrics()
         self._queue: asyncio.Queue[tuple[pl.DataFrame | list[dict[str, Any]], asyncio.Future[RequestResult]]] | None \
             = None
@@ -149,7 +153,13 @@ class ScoringService:
                     batch = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
                     sizes = [f.height for f in frames]
                 items = [(size, fut) for size, (_, fut) in zip(sizes, raw, strict=True)]
-                result: ScoredBatch = await loop.run_in_executor(None, self._score_sync, batch)
+                result: ScoredBatch
+                if isinstance(batch, list) and n <= self.inline_events:
+                    # a few events cost a fraction of a millisecond from the aggregates: a hop to a worker
+                    # thread (and back, under the GIL) would cost more than the work
+                    result = self._score_sync(batch)
+                else:
+                    result = await loop.run_in_executor(None, self._score_sync, batch)
             except Exception as exc:  # noqa: BLE001 - delivered to each waiting request, which maps it to HTTP
                 if len(raw) > 1 and isinstance(exc, MamoriError):
                     # one bad request must not fail its neighbours: score them one by one

@@ -18,6 +18,33 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 _MIX1 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
 _ROWS_PER_CHUNK = 65_536
+_PY_MAX_ROWS = 16
+_M64 = (1 << 64) - 1
+
+
+def _hash_ngrams_py(texts: Sequence[str | None], n_buckets: int, ngram_sizes: Sequence[int], seed: int
+                    ) -> np.ndarray:
+    """:func:`hash_ngrams` in Python integers (same hash, same buckets): cheaper for a few strings."""
+    out = np.zeros((len(texts), max(n_buckets, 0)), dtype=np.float32)
+    if n_buckets <= 0:
+        return out
+    offset, prime, mix1, mix2 = int(_FNV_OFFSET), int(_FNV_PRIME), int(_MIX1), int(_MIX2)
+    for row, text in enumerate(texts):
+        data = b"\x02" + (text or "").encode() + b"\x03"
+        counts = out[row]
+        for size in ngram_sizes:
+            start = (offset ^ ((seed * 0x9E3779B1 + size) & _M64)) & _M64
+            for i in range(len(data) - size + 1):
+                h = start
+                for byte in data[i : i + size]:
+                    h = ((h ^ byte) * prime) & _M64
+                h ^= h >> 33
+                h = (h * mix1) & _M64
+                h ^= h >> 33
+                h = (h * mix2) & _M64
+                h ^= h >> 33
+                counts[h % n_buckets] += 1
+    return out
 
 
 def hash_ngrams(
@@ -51,6 +78,9 @@ def hash_ngrams(
     computed with vectorised NumPy over the whole Arrow byte buffer, so the result does not depend on the
     platform, the process (unlike Python's ``hash``) or the order of rows.
     """
+    if not isinstance(texts, pl.Series) and len(texts) <= _PY_MAX_ROWS:
+        # a handful of strings (the live scoring path): plain integer arithmetic beats building Arrow buffers
+        return _hash_ngrams_py(texts, n_buckets, ngram_sizes, seed)
     series = texts if isinstance(texts, pl.Series) else pl.Series(list(texts), dtype=pl.String)
     n_rows = len(series)
     out = np.zeros((n_rows, max(n_buckets, 0)), dtype=np.float32)

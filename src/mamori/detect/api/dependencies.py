@@ -10,8 +10,8 @@ from mamori.detect.service import ScoringService
 __all__ = ["get_service", "model_info"]
 
 
-def get_service(request: Request) -> ScoringService:
-    """The app's scoring service."""
+async def get_service(request: Request) -> ScoringService:
+    """The app's scoring service (async: FastAPI runs a sync dependency in a worker thread, per request)."""
     service: ScoringService = request.app.state.service
     return service
 
