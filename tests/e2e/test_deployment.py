@@ -277,7 +277,8 @@ def test_coordinator_cli_services_schedule_model_pull_and_sightings(
         wait_for_port("127.0.0.1", port, 120, cli)
     assert _get(f"http://127.0.0.1:{ports['dashboard']}/login").status_code == 200
     assert _get(f"http://127.0.0.1:{ports['taxii']}/taxii2/").status_code == 401
-    assert _get(f"http://127.0.0.1:{ports['taxii']}/taxii2/", (names[0], keys[names[0]])).status_code == 200
+    taxii_url = f"http://127.0.0.1:{ports['taxii']}/taxii2/"
+    assert "sightings" in {c.get("alias") for c in TaxiiClient(taxii_url, names[0], keys[names[0]]).collections()}
     assert _get(f"http://127.0.0.1:{ports['registry']}/v1/models/consortium-attack-classifier",
                 (names[0], "wrong")).status_code == 401
 
@@ -339,7 +340,9 @@ def test_coordinator_cli_services_schedule_model_pull_and_sightings(
     after = _wait("the scoring service to report the new global model", reloaded, 400, cli, serve)
     published = _get(f"http://127.0.0.1:{ports['registry']}/v1/models/consortium-attack-classifier",
                      (a, keys[a])).json()
-    assert after["version"] == published["version"] >= 1 and after["sha256"] != before["sha256"]
+    # the service reports the published model's hash (the registry's SHA-256 of its weights)
+    assert after["version"] == published["version"] >= 1 and after["sha256"] == published["sha256"]
+    assert after["sha256"] != before["sha256"]
     from mamori.detect import ScoringModel
     from mamori.store import ModelRegistry
 
@@ -348,18 +351,25 @@ def test_coordinator_cli_services_schedule_model_pull_and_sightings(
         assert pulled.record.sha256 == published["sha256"]
         expected = ScoringModel.load(tmp_path / "bank-a.mamori-model.npz").with_weights(pulled.arrays())
     assert [np.asarray(w).tolist() for w in expected.weights] != [np.asarray(w).tolist() for w in bundle.weights]
-    with open_store(f"sqlite:///{tmp_path / 'coordinator-state' / 'mamori.db'}") as store:
-        from mamori.store import AuditLog
+    from mamori.store import AuditLog
 
-        entries = AuditLog(store).entries()
-        assert any(e.action == "federation.scheduled_run" for e in entries)
-        starts = [e.details for e in entries if e.action == "federation.run_start"]
-        assert starts and starts[0]["secure_aggregation"] is True
+    def audited() -> Any:
+        with open_store(f"sqlite:///{tmp_path / 'coordinator-state' / 'mamori.db'}") as store:
+            entries = AuditLog(store).entries()
+        # `flwr run --stream` returns a little after the ServerApp published the model
+        return entries if any(e.action == "federation.scheduled_run" for e in entries) else None
+
+    entries = _wait("the scheduled run's audit entry", audited, 120, cli)
+    runs = [e.details for e in entries if e.action == "federation.scheduled_run"]
+    assert runs[0]["returncode"] == 0 and runs[0]["rounds_after"] >= 1
+    starts = [e.details for e in entries if e.action == "federation.run_start"]
+    assert starts and starts[0]["secure_aggregation"] is True
 
     # SIGTERM: the coordinator stops its SuperLink and its three services; the nodes stop their SuperNodes
-    for p in (serve, *node_cli.values(), cli):
+    stop_process(serve, timeout_s=10)  # (mamori serve is not part of this package)
+    for p in (*node_cli.values(), cli):
         p.send_signal(signal.SIGTERM)
-    for p in (serve, *node_cli.values(), cli):
+    for p in (*node_cli.values(), cli):
         assert p.wait(timeout=60) == 0, p.args
     for port in ports.values():
         with socket.socket() as s:
