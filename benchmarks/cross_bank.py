@@ -136,6 +136,41 @@ def auth_lines(log: Path, out: Path) -> int:
     return n
 
 
+_DATA_REF = re.compile(r"source_url:\s*(\S+)\s*\n\s*dest_file:\s*(\S+)")
+CS_DATA = Path("/var/lib/crowdsec/data")
+
+
+def _missing_data_files() -> dict[str, str]:
+    """Data files the enabled scenarios/parsers name (dest_file) that are absent: dest -> basename of the source."""
+    out = {}
+    for item in Path("/etc/crowdsec").glob("*/**/*.yaml"):
+        try:
+            text = item.read_text()
+        except OSError:
+            continue
+        for url, dest in _DATA_REF.findall(text):
+            if not (CS_DATA / dest).exists():
+                out[dest] = url.rsplit("/", 1)[-1]
+    return out
+
+
+def _link_missing_data_files() -> None:
+    """Debian's offline hub ships some data files under their upstream name only.
+
+    E.g. ``http-path-traversal-probing`` reads ``http_path_traversal.txt`` while the package ships the same list
+    (same source URL) as ``path_traversal.txt``; without it CrowdSec logs an error with its whole data library for
+    every event, which slows the replay several-fold and disables that scenario.
+    """
+    for dest, source in _missing_data_files().items():
+        for folder in (CS_DATA, Path("/usr/share/crowdsec/data")):
+            if (folder / source).exists():
+                shutil.copyfile(folder / source, CS_DATA / dest)
+                print(f"crowdsec: {CS_DATA / dest} <- {folder / source} (same upstream list, Debian's name)")
+                break
+        else:
+            print(f"crowdsec: data file {dest} is missing and not shipped; the scenarios using it stay disabled")
+
+
 def ensure_crowdsec() -> str:
     """Finish a CrowdSec install whose post-install script failed offline; return its dpkg state before.
 
@@ -151,7 +186,7 @@ def ensure_crowdsec() -> str:
     cfg = Path("/etc/crowdsec/config.yaml")
     text = cfg.read_text()
     offline_ready = capi.exists() and capi.stat().st_size > 0 and "hub_branch:" in text
-    if state.startswith("ii") and offline_ready:
+    if state.startswith("ii") and offline_ready and not _missing_data_files():
         return state
     if os.geteuid() != 0:
         raise RuntimeError(f"crowdsec is not set up for offline use (dpkg state {state!r}); run this script as root "
@@ -162,6 +197,7 @@ def ensure_crowdsec() -> str:
     if "hub_branch:" not in text and "\ncscli:\n" in text:
         cfg.write_text(text.replace("\ncscli:\n", "\ncscli:\n  hub_branch: master\n", 1))
         print(f"crowdsec: set cscli.hub_branch in {cfg}")
+    _link_missing_data_files()
     if state.startswith("ii"):
         return state
     done = subprocess.run(["dpkg", "--configure", "crowdsec"], capture_output=True, text=True)
@@ -184,26 +220,30 @@ def crowdsec(logs: dict[str, Path], timeout_s: float = 1200) -> dict[str, set[st
         for p in db.parent.glob("crowdsec.db*"):
             p.unlink()
         subprocess.run(["cscli", "machines", "add", "-a", "--force"], capture_output=True, check=True)
-        out = Path(tempfile.mkstemp(suffix=".log")[1])
+        fd, name = tempfile.mkstemp(suffix=".log")
+        os.close(fd)
+        out = Path(name)
         with out.open("w") as fh:
             proc = subprocess.Popen(["crowdsec", "-c", "/etc/crowdsec/config.yaml", "-dsn", f"file://{log}",
                                      "-type", "nginx"], stdout=fh, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and proc.poll() is None:
-            if "Bucket routine exiting" in out.read_text(errors="replace"):
-                time.sleep(5)  # let the last alerts reach the local API
-                break
-            time.sleep(1)
-        else:
+        try:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline and proc.poll() is None:
+                if "Bucket routine exiting" in out.read_text(errors="replace"):
+                    time.sleep(5)  # let the last alerts reach the local API
+                    break
+                time.sleep(1)
+            else:
+                if proc.poll() is None:
+                    print(f"  crowdsec on {bank}: no end of replay within {timeout_s:.0f} s", file=sys.stderr)
+        finally:  # never leave a crowdsec process behind, also when interrupted
             if proc.poll() is None:
-                print(f"  crowdsec on {bank}: no end of replay within {timeout_s:.0f} s", file=sys.stderr)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:  # crowdsec 1.4 often ignores SIGTERM after a replay
-                proc.kill()
-                proc.wait(15)
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:  # crowdsec 1.4 often ignores SIGTERM after a replay
+                    proc.kill()
+                    proc.wait(15)
         with sqlite3.connect(db) as conn:
             for scenario, ip in conn.execute("select scenario, source_ip from alerts"):
                 alerts[scenario].add(ip)
@@ -305,6 +345,12 @@ def main() -> None:
     print(f"  campaign indicators as a feature: {ls_hits['campaign.indicator_hit'].sum()}/{ls.height} low-and-slow "
           f"events arrive after their IP was shared ({100 * ls_hits['campaign.indicator_hit'].mean():.1f}%); benign "
           f"events hit: {ben_hits['campaign.indicator_hit'].sum()}/{ben_hits.height}")
+    for name in ("credential_stuffing", "password_spraying"):
+        print(f"  {name:27s} IPs flagged (ever)         {share(fl, fam[name])}")
+    for eps in args.dp_epsilon:
+        r = run_analytics(cons.events, key, config.model_copy(update={"dp_epsilon": eps}))
+        f2 = set(r.flagged("ip"))
+        print(f"  with DP epsilon={eps}/window: campaign {share(f2, camp)}  legit {share(f2, legit)}")
     live = IndicatorIndex.from_objects(serialize(o) for o in objs).campaign_hits(events)
     same = np.array_equal(live, hits["campaign.indicator_hit"].to_numpy().astype(np.float32))
     print(f"  live scorer hook (IndicatorIndex.campaign_hits on the serialized STIX): {int(live.sum())} hits, "
@@ -339,12 +385,6 @@ def main() -> None:
     print(f"\nsecure sum with dropout recovery: {args.banks} members x {cells} cells, member 1 drops after sharing "
           f"its secrets, before sending: sum over the {args.banks - 1} survivors {'EXACT' if exact else 'WRONG'} "
           f"({secs_drop:.2f} s incl. key agreement; {load()})")
-    for name in ("credential_stuffing", "password_spraying"):
-        print(f"  {name:27s} IPs flagged (ever)         {share(fl, fam[name])}")
-    for eps in args.dp_epsilon:
-        r = run_analytics(cons.events, key, config.model_copy(update={"dp_epsilon": eps}))
-        f2 = set(r.flagged("ip"))
-        print(f"  with DP epsilon={eps}/window: campaign {share(f2, camp)}  legit {share(f2, legit)}")
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_consortium(cons, tmp, fmt="nginx")
