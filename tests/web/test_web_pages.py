@@ -197,3 +197,16 @@ def test_privacy_ledger_against_budget(client: TestClient, consortium: Consortiu
     over = login(TestClient(app), consortium, "operator")
     rows = {r[0]: r for r in _rows(over.get("/rounds").text, "ledger")}
     assert rows["bank-b"][7] == "over budget" and rows["bank-a"][7] == "within budget"
+
+
+def test_chart_legend_wraps_inside_the_chart() -> None:
+    import re
+
+    names = [f"bank-{i:02d}-with-a-long-name" for i in range(7)]
+    svg = line_chart([(n, [(0, i), (1, i + 1.0)]) for i, n in enumerate(names)], title="t", x_label="x",
+                     y_label="y", chart_id="w")
+    swatches = [(float(x), float(y)) for x, y in re.findall(r'<rect x="([\d.]+)" y="([\d.]+)" width="10"', svg)]
+    assert len(swatches) == 7 and all(x + 14 + 6.5 * len(names[0]) <= 560 for x, _ in swatches)
+    assert len({y for _, y in swatches}) >= 2  # wrapped onto a second row
+    height = float(re.search(r'viewBox="0 0 560 ([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
+    assert height > 260  # grown to make room for the legend rows instead of drawing over the lines

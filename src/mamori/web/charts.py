@@ -33,7 +33,8 @@ def line_chart(series: Sequence[tuple[str, Sequence[tuple[float, float]]]], *, t
     chart_id : str
         Unique id prefix within the page.
     width, height : int, default=560 and 260
-        Size in pixels (the SVG scales with its container).
+        Size in pixels (the SVG scales with its container); the height grows by 16 for each legend row
+        after the first (legend entries wrap so none is cut off).
 
     Returns
     -------
@@ -41,7 +42,18 @@ def line_chart(series: Sequence[tuple[str, Sequence[tuple[float, float]]]], *, t
         SVG markup (escape-safe: every text is HTML-escaped).
     """
     pts = [(x, y) for _, s in series for x, y in s if math.isfinite(x) and math.isfinite(y)]
-    left, right, top, bottom = 56, 16, 28, 44
+    left, right, bottom = 56, 16, 44
+    # Legend entries flow in rows between the title and the plot, so no entry is cut off or hides a line.
+    legend: list[tuple[float, int]] = []
+    lx, row = float(left), 0
+    for name, _ in series:
+        w = 24 + 6.5 * len(name)  # swatch, gap and an estimate of the text width at 11 px
+        if lx + w > width - right and lx > left:
+            lx, row = float(left), row + 1
+        legend.append((lx, row))
+        lx += w + 8
+    top = 28 + 16 * (row + 1) if series else 28
+    height += top - 28
     pw, ph = width - left - right, height - top - bottom
     tid = escape(chart_id)
     out = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-labelledby="{tid}-title" '
@@ -84,8 +96,9 @@ def line_chart(series: Sequence[tuple[str, Sequence[tuple[float, float]]]], *, t
         out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}">'
                    f'<title>{escape(name)}</title></polyline>')
         out.extend(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}"/>' for x, y in good)
-        lx = left + 8 + 130 * k
-        out.append(f'<rect x="{lx}" y="{top + 6}" width="10" height="10" fill="{colour}"/>'
-                   f'<text x="{lx + 14}" y="{top + 15}" class="legend">{escape(name)}</text>')
+        lx, row = legend[k]
+        ly = 26 + 16 * row
+        out.append(f'<rect x="{lx:.1f}" y="{ly}" width="10" height="10" fill="{colour}"/>'
+                   f'<text x="{lx + 14:.1f}" y="{ly + 9}" class="legend">{escape(name)}</text>')
     out.append("</svg>")
     return "".join(out)
