@@ -210,3 +210,16 @@ def test_chart_legend_wraps_inside_the_chart() -> None:
     assert len({y for _, y in swatches}) >= 2  # wrapped onto a second row
     height = float(re.search(r'viewBox="0 0 560 ([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
     assert height > 260  # grown to make room for the legend rows instead of drawing over the lines
+
+
+def test_chart_colours_have_3_to_1_contrast_on_white() -> None:
+    from mamori.web.charts import PALETTE
+
+    def luminance(hex_colour: str) -> float:
+        def lin(v: float) -> float:
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+        r, g, b = (int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+        return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
+
+    ratios = {c: 1.05 / (luminance(c) + 0.05) for c in PALETTE}
+    assert len(set(PALETTE)) == len(PALETTE) and all(r >= 3.0 for r in ratios.values()), ratios
