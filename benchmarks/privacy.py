@@ -1,20 +1,25 @@
 """Privacy figures of issue 5, in one run: DP utility, membership-inference leakage, SecAgg+ round time.
 
-1. **Utility** - the demo consortium (``mamori demo --quick``'s simulation: 5 banks, 3 days, scale 0.04,
-   last day held out for testing) trained federatedly (FedAvg over SecAgg+) with the attack classifier:
-   without DP, and with customer-level DP-SGD at epsilon = 1, 2, 4, 8 (delta = 1/records of each bank).
-   Reported: mean over banks of the test-day PR-AUC (as ``mamori demo`` reports it) and pooled PR-AUC.
-2. **Leakage** - a membership-inference audit (``mamori.assess.audit_membership``: loss attack, LiRA with
-   shadow models, ART black-box) of the final global model without DP and with epsilon = 8, on bank-01's
-   training-period rows: members are rows of customers it trained on, non-members rows of customers held out
-   of every regime (20 % of each bank's customers).
+1. **Utility** - the demo consortium exactly as ``mamori demo --quick`` builds it (``DemoConfig.quick``: 5 banks,
+   4 days, the last 2 held out for testing, scale 0.03, two waves; benign rows capped at 20,000 per bank and 20 %
+   of benign training rows kept for threshold calibration, by ``mamori.compare.split_member``), the attack
+   classifier the demo trains (64-32, batch 512, Adam 1e-3), 5 rounds FedAvg over SecAgg+: without DP, and with
+   customer-level DP-SGD at epsilon = 1, 2, 4, 8 (delta = 1/training rows of each bank; ``RecordDPConfig``'s
+   defaults, which ``mamori demo --dp-epsilon`` uses). Privacy units by ``event_privacy_units`` (docs/privacy.md).
+   Reported: the mean over banks of the test-days PR-AUC (what ``mamori demo`` reports) and the pooled PR-AUC.
+   The DP settings were chosen on another consortium (``--seed 2``); this run reports ``--seed 1``.
+2. **Leakage** - a membership-inference audit (``mamori.assess.audit_membership``: loss attack, LiRA with shadow
+   models, ART black-box cross-fitted) of federated models trained like (1) but with 20 % of each bank's
+   customers (privacy units) held out of training: members are rows of trained customers, non-members rows of
+   held-out customers, both from the training period, class-matched per bank, pooled over the 5 banks. TPR at
+   0.1 % FPR comes with the counts behind it and a 95 % Clopper-Pearson interval, for several audit seeds.
 3. **SecAgg+ cost** - seconds per round of plain FedAvg and of SecAgg+ at 10 members, side by side (same
    trainers, data and seed; synthetic 100-feature data, 2,000 rows per member, the attack classifier 64-32).
 
 Also writes the epsilon = 8 run's spends into a privacy ledger (temporary SQLite store) and prints totals.
 
-Run:  .venv/bin/python benchmarks/privacy.py                  (everything, ~10-20 min on 2 cores)
-      .venv/bin/python benchmarks/privacy.py --epsilons 8 --shadows 4 --json privacy.json
+Run:  .venv/bin/python benchmarks/privacy.py                  (everything; ~25 min on 2 busy cores)
+      .venv/bin/python benchmarks/privacy.py --epsilons 8 --skip secagg leakage --json privacy.json
 """
 
 from __future__ import annotations
@@ -42,147 +47,149 @@ import torch  # noqa: E402
 from sklearn.metrics import average_precision_score  # noqa: E402
 
 from mamori.assess import MembershipAuditConfig, audit_membership  # noqa: E402
+from mamori.compare import DemoConfig, split_member  # noqa: E402
 from mamori.features import FeatureConfig, FeatureStats, Standardizer, extract_features, labels_from_events  # noqa: E402
 from mamori.federation import (  # noqa: E402
     DPSGDTrainer,
     EstimatorTrainer,
     FederationConfig,
     RecordDPConfig,
+    event_privacy_units,
     privacy_spends,
-    privacy_units,
     run_federation,
 )
 from mamori.models import AttackClassifier  # noqa: E402
-from mamori.simulate import SimulationConfig, simulate_consortium  # noqa: E402
+from mamori.simulate import SimulationConfig, iter_bank_events  # noqa: E402
 from mamori.store import PrivacyLedger, open_store  # noqa: E402
 
 JST = dt.timezone(dt.timedelta(hours=9))
-HIDDEN = (64, 32)
 
 
-def _classifier(seed: int, epochs: int = 1) -> AttackClassifier:
-    return AttackClassifier(hidden_layers=HIDDEN, dropout=0.1, epochs=epochs, batch_size=256, seed=seed)
+def _classifier(demo: DemoConfig, seed: int, epochs: int = 1) -> AttackClassifier:
+    c = demo.comparison
+    return AttackClassifier(hidden_layers=c.hidden, epochs=epochs, batch_size=c.batch_size,
+                            learning_rate=c.learning_rate, seed=seed)
 
 
-def _dp_config(epsilon: float, args: argparse.Namespace) -> RecordDPConfig:
-    return RecordDPConfig(
-        epsilon=epsilon,
-        max_grad_norm=args.clip,
-        expected_batch_units=args.batch_units,
-        rows_per_unit=args.rows_per_unit,
-        learning_rate=args.dp_lr,
-    )
-
-
-def load_consortium(args: argparse.Namespace) -> dict[str, Any]:
-    """Simulate the demo consortium; per bank: train rows (with customer units), held-out customers' rows, test."""
-    sim = SimulationConfig(banks=args.banks, days=args.days, seed=args.seed, scale=args.scale)
-    consortium = simulate_consortium(sim)
+def load_consortium(demo: DemoConfig, holdout: float) -> dict[str, Any]:
+    """The demo's consortium and split; per bank also its privacy units and a customer hold-out for the audit."""
+    sim = SimulationConfig(banks=demo.banks, days=demo.days, seed=demo.seed, scale=demo.scale, waves=demo.waves)
     start = dt.datetime.combine(sim.start, dt.time(), tzinfo=JST)
-    test_start = np.datetime64((start + dt.timedelta(days=args.days - 1)).astimezone(dt.UTC).replace(tzinfo=None), "us")
-    rng = np.random.default_rng(args.seed)
-    banks = []
-    for name, events in sorted(consortium.events.items()):
+    test_start = start + dt.timedelta(days=demo.days - demo.resolved_test_days())
+    test_start_np = np.datetime64(test_start.astimezone(dt.UTC).replace(tzinfo=None), "us")
+    rng = np.random.default_rng(demo.seed + 99)
+    banks, events_total = [], 0
+    for i, (profile, events) in enumerate(iter_bank_events(sim)):
+        events_total += events.height
         X = extract_features(events, FeatureConfig()).X.astype(np.float32)  # noqa: N806
-        y, _ = labels_from_events(events)
+        y, families = labels_from_events(events)
+        units = event_privacy_units(events, attack=y == 1)
         ts = events.get_column("@timestamp").dt.replace_time_zone(None).to_numpy()
-        user = events.get_column("user.id").to_list()
-        fallback = [n if n else ip for n, ip in zip(events.get_column("user.name").to_list(),
-                                                     events.get_column("source.ip").to_list(), strict=True)]
-        units = privacy_units(user, fallback)
-        train = ts < test_start
-        train_units = np.unique(units[train])
-        held_out_units = rng.choice(train_units, size=int(len(train_units) * args.holdout), replace=False)
-        held = train & np.isin(units, held_out_units)
-        fit = train & ~held
-        banks.append({
-            "name": name,
-            "X": X[fit], "y": y[fit], "units": units[fit],
-            "X_out": X[held], "y_out": y[held], "units_out": units[held],
-            "X_test": X[~train], "y_test": y[~train],
-            "customers": int(len(np.unique(units[fit]))),
-        })
-    stats = FeatureStats.merge([FeatureStats.from_matrix(b["X"]) for b in banks])
-    scaler = Standardizer().fit_stats(stats)
+        del events
+        m = split_member(profile.bank_id, X, y, families, ts, test_start_np,
+                         calibration_share=demo.calibration_share,
+                         max_benign_train=demo.comparison.max_benign_train, seed=demo.seed + i, units=units)
+        # audit hold-out: 20 % of the training customers never train the audit's models
+        train_units = np.unique(m.units_train)
+        held = np.isin(m.units_train, rng.choice(train_units, size=int(len(train_units) * holdout), replace=False))
+        banks.append({"name": m.name, "X": m.X_train, "y": m.y_train, "units": m.units_train,
+                      "X_test": m.X_test, "y_test": m.y_test, "held": held,
+                      "customers": int(len(train_units))})
+    # consortium normalisation from merged counts and sums, as run_comparison does
+    scaler = Standardizer().fit_stats(FeatureStats.merge([FeatureStats.from_matrix(b["X"]) for b in banks]))
     for b in banks:
-        for key in ("X", "X_out", "X_test"):
-            b[key] = scaler.transform(b[key]).astype(np.float32)
-    return {"banks": banks, "events": int(sum(e.height for e in consortium.events.values()))}
+        b["Z"] = scaler.transform(b["X"]).astype(np.float32)
+        b["Z_test"] = scaler.transform(b["X_test"]).astype(np.float32)
+        del b["X"], b["X_test"]
+    return {"banks": banks, "events": events_total, "test_start": test_start.isoformat()}
 
 
-def pr_aucs(banks: list[dict[str, Any]], score: Any) -> dict[str, float]:
-    """Mean over banks of the test-day PR-AUC, and the pooled PR-AUC."""
-    per_bank = [float(average_precision_score(b["y_test"], score(b["X_test"]))) for b in banks if b["y_test"].any()]
-    pooled_y = np.concatenate([b["y_test"] for b in banks])
-    pooled_s = np.concatenate([score(b["X_test"]) for b in banks])
-    pooled = float(average_precision_score(pooled_y, pooled_s))
-    return {"mean_pr_auc": float(np.mean(per_bank)), "pooled_pr_auc": pooled}
+def pr_aucs(banks: list[dict[str, Any]], score: Any) -> dict[str, Any]:
+    """Mean over banks of the test-days PR-AUC (average precision of the logits), and the pooled PR-AUC."""
+    scores = [score(b["Z_test"]) for b in banks]
+    per_bank = {b["name"]: float(average_precision_score(b["y_test"], s))
+                for b, s in zip(banks, scores, strict=True) if b["y_test"].any()}
+    pooled = float(average_precision_score(np.concatenate([b["y_test"] for b in banks]), np.concatenate(scores)))
+    return {"mean_pr_auc": float(np.mean(list(per_bank.values()))), "pooled_pr_auc": pooled, "banks": per_bank}
 
 
 def train_federated(
-    banks: list[dict[str, Any]], epsilon: float | None, args: argparse.Namespace, secure: bool = True
-) -> tuple[AttackClassifier, Any, list[Any], FederationConfig, float]:
-    """Federated training over SecAgg+; with ``epsilon`` each bank trains with customer-level DP-SGD."""
-    n_features = banks[0]["X"].shape[1]
+    demo: DemoConfig, banks: list[dict[str, Any]], epsilon: float | None, *, audit_holdout: bool = False,
+    secure: bool = True,
+) -> tuple[AttackClassifier, list[Any], float]:
+    """Federated training as the demo does; with ``epsilon`` each bank trains with customer-level DP-SGD."""
+    c = demo.comparison
+    n_features = banks[0]["Z"].shape[1]
     trainers: list[Any] = []
     for b in banks:
-        model = _classifier(args.seed).init_weights(n_features)
+        keep = ~b["held"] if audit_holdout else np.ones(len(b["y"]), dtype=bool)
+        model = _classifier(demo, c.seed).init_weights(n_features)
         if epsilon is None:
-            trainers.append(EstimatorTrainer(model, b["X"], b["y"], b["X_test"], b["y_test"]))
+            trainers.append(EstimatorTrainer(model, b["Z"][keep], b["y"][keep], b["Z_test"], b["y_test"]))
         else:
-            trainers.append(DPSGDTrainer(model, b["X"], b["y"], b["units"], b["X_test"], b["y_test"],
-                                         _dp_config(epsilon, args), num_rounds=args.rounds,
-                                         local_epochs=args.dp_epochs, name=b["name"]))
+            trainers.append(DPSGDTrainer(model, b["Z"][keep], b["y"][keep], b["units"][keep], b["Z_test"], b["y_test"],
+                                         RecordDPConfig(epsilon=epsilon), num_rounds=c.rounds, name=b["name"]))
     config = FederationConfig(
-        num_rounds=args.rounds, min_train_nodes=len(banks), min_available_nodes=len(banks),
-        min_evaluate_nodes=len(banks), seed=args.seed, secure_aggregation=secure, evaluate_initial=False,
+        num_rounds=c.rounds, local_epochs=c.local_epochs, min_train_nodes=len(banks), min_available_nodes=len(banks),
+        min_evaluate_nodes=len(banks), seed=c.seed, secure_aggregation=secure, evaluate_initial=False,
     )
     started = time.perf_counter()
-    result = run_federation(trainers, _classifier(args.seed).init_weights(n_features).get_weights(), config,
+    result = run_federation(trainers, _classifier(demo, c.seed).init_weights(n_features).get_weights(), config,
                             member_names=[b["name"] for b in banks])
     seconds = time.perf_counter() - started
-    model = _classifier(args.seed).init_weights(n_features).set_weights(result.arrays)
+    model = _classifier(demo, c.seed).init_weights(n_features).set_weights(result.arrays)
     spends = [s for r in result.history for s in privacy_spends(r, config)]
-    return model, result, spends, config, seconds  # type: ignore[return-value]
+    return model, spends, seconds
 
 
-def audit(model: AttackClassifier, bank: dict[str, Any], epsilon: float | None, args: argparse.Namespace) -> Any:
-    """Membership inference on one bank's training-period rows: members vs held-out customers' rows."""
-    rng = np.random.default_rng(args.seed + 7)
-    # same number of attack and benign rows on both sides, so that no attack can win on label composition alone
-    pos_in, pos_out = np.flatnonzero(bank["y"] == 1), np.flatnonzero(bank["y_out"] == 1)
-    neg_in, neg_out = np.flatnonzero(bank["y"] == 0), np.flatnonzero(bank["y_out"] == 0)
-    n = min(args.audit_rows, len(bank["X"]), len(bank["X_out"]))
-    k_pos = min(len(pos_in), len(pos_out), n // 10)
-    k_neg = min(n - k_pos, len(neg_in), len(neg_out))
-    members = np.concatenate([rng.choice(pos_in, k_pos, replace=False), rng.choice(neg_in, k_neg, replace=False)])
-    others = np.concatenate([rng.choice(pos_out, k_pos, replace=False), rng.choice(neg_out, k_neg, replace=False)])
-    n = len(members)
-    X = np.concatenate([bank["X"][members], bank["X_out"][others]])  # noqa: N806
-    y = np.concatenate([bank["y"][members], bank["y_out"][others]])
-    is_member = np.concatenate([np.ones(n, dtype=bool), np.zeros(n, dtype=bool)])
-    units = np.concatenate([bank["units"][members], bank["units_out"][others]])
-    unit_of = {row.tobytes(): int(u) for row, u in zip(X, units, strict=True)}  # shadows group rows like the target
+def audit_population(banks: list[dict[str, Any]], rows_per_bank: int, seed: int) -> dict[str, np.ndarray]:
+    """Members (trained customers' rows) and non-members (held-out customers' rows), class-matched per bank."""
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {"X": [], "y": [], "member": [], "groups": []}
+    for k, b in enumerate(banks):
+        inside, outside = np.flatnonzero(~b["held"]), np.flatnonzero(b["held"])
+        side_rows = min(rows_per_bank, len(inside), len(outside))
+        pos_in, pos_out = inside[b["y"][inside] == 1], outside[b["y"][outside] == 1]
+        neg_in, neg_out = inside[b["y"][inside] == 0], outside[b["y"][outside] == 0]
+        # the same number of attack and benign rows on both sides: no attack wins on the label mix alone
+        k_pos = min(len(pos_in), len(pos_out), side_rows // 10)
+        k_neg = min(len(neg_in), len(neg_out), side_rows - k_pos)
+        chosen = {True: [rng.choice(pos_in, k_pos, replace=False), rng.choice(neg_in, k_neg, replace=False)],
+                  False: [rng.choice(pos_out, k_pos, replace=False), rng.choice(neg_out, k_neg, replace=False)]}
+        for is_member in (True, False):
+            idx = np.concatenate(chosen[is_member])
+            parts["X"].append(b["Z"][idx])
+            parts["y"].append(b["y"][idx])
+            parts["member"].append(np.full(len(idx), is_member))
+            parts["groups"].append(b["units"][idx] + (k << 40))  # units are per bank: keep them apart
+    return {key: np.concatenate(v) for key, v in parts.items()}
 
-    def shadow(Xs: np.ndarray, ys: np.ndarray, seed: int) -> Any:  # noqa: N803
-        """Train like the target: same model, same passes over the data, same DP-SGD when the target had it."""
-        model = _classifier(seed, epochs=args.rounds).init_weights(Xs.shape[1])
+
+def audit(demo: DemoConfig, model: AttackClassifier, pop: dict[str, np.ndarray], epsilon: float | None,
+          args: argparse.Namespace, seed: int, attacks: tuple[str, ...]) -> Any:
+    """Membership inference of the audit population against the model; shadows train like the target."""
+    c = demo.comparison
+    unit_of = {row.tobytes(): int(u) for row, u in zip(pop["X"], pop["groups"], strict=True)}
+
+    def shadow(Xs: np.ndarray, ys: np.ndarray, s: int) -> Any:  # noqa: N803
+        """Same model and passes over the data; DP-SGD with the same budget when the target had it (centrally)."""
+        model = _classifier(demo, s, epochs=c.rounds * c.local_epochs).init_weights(Xs.shape[1])
         if epsilon is None:
             return model.fit(Xs, ys).decision_function
-        shadow_units = np.array([unit_of.get(row.tobytes(), -1) for row in Xs])
-        trainer = DPSGDTrainer(model, Xs, ys, shadow_units, Xs[:1], ys[:1], _dp_config(epsilon, args),
-                               num_rounds=args.rounds, local_epochs=args.dp_epochs, name="shadow")
+        units = np.array([unit_of.get(row.tobytes(), -1) for row in Xs])
+        trainer = DPSGDTrainer(model, Xs, ys, units, Xs[:1], ys[:1], RecordDPConfig(epsilon=epsilon),
+                               num_rounds=c.rounds, name="shadow")
         weights = model.get_weights()
-        for r in range(args.rounds):
-            weights, _, _ = trainer.fit(weights, {"seed": seed * 100 + r})
+        for r in range(c.rounds):
+            weights, _, _ = trainer.fit(weights, {"seed": s * 100 + r})
         return model.set_weights(weights).decision_function
 
-    config = MembershipAuditConfig(attacks=tuple(args.attacks), n_shadows=args.shadows, seed=args.seed)
-    return audit_membership(model.decision_function, X, y, is_member, shadow_trainer=shadow, config=config,
-                            groups=units)
+    config = MembershipAuditConfig(attacks=attacks, n_shadows=args.shadows, seed=seed)
+    return audit_membership(model.decision_function, pop["X"], pop["y"], pop["member"], shadow_trainer=shadow,
+                            config=config, groups=pop["groups"])
 
 
-def secagg_timing(args: argparse.Namespace) -> dict[str, Any]:
+def secagg_timing(args: argparse.Namespace, demo: DemoConfig) -> dict[str, Any]:
     """Seconds per round, plain FedAvg vs SecAgg+, 10 members, same trainers and data."""
     rng = np.random.default_rng(args.seed)
     n_features, n_members = 100, args.secagg_members
@@ -199,10 +206,10 @@ def secagg_timing(args: argparse.Namespace) -> dict[str, Any]:
     data = [member_data(k) for k in range(n_members)]
 
     def run(mode: str, rounds: int) -> Any:
-        trainers = [EstimatorTrainer(_classifier(args.seed).init_weights(n_features), *d) for d in data]
+        trainers = [EstimatorTrainer(_classifier(demo, args.seed).init_weights(n_features), *d) for d in data]
         config = FederationConfig(num_rounds=rounds, min_train_nodes=n_members, min_available_nodes=n_members,
                                   seed=args.seed, evaluate_initial=False, secure_aggregation=mode == "secagg+")
-        return run_federation(trainers, _classifier(args.seed).init_weights(n_features).get_weights(), config)
+        return run_federation(trainers, _classifier(demo, args.seed).init_weights(n_features).get_weights(), config)
 
     for mode in ("fedavg", "secagg+"):  # warm-up (imports, torch kernels, key generation code paths)
         run(mode, 1)
@@ -225,136 +232,169 @@ def secagg_timing(args: argparse.Namespace) -> dict[str, Any]:
             "bytes_down_per_round": traffic[mode].bytes_down,
         }
     out["ratio"] = out["secagg+"]["seconds_per_round"] / out["fedavg"]["seconds_per_round"]
+    out["ratio_median"] = out["secagg+"]["median"] / out["fedavg"]["median"]
     out["members"] = n_members
     return out
 
 
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--banks", type=int, default=5)
-    parser.add_argument("--days", type=int, default=3)
-    parser.add_argument("--scale", type=float, default=0.04)
-    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--epsilons", type=float, nargs="*", default=[1.0, 2.0, 4.0, 8.0])
-    parser.add_argument("--holdout", type=float, default=0.2, help="share of each bank's customers held out")
-    parser.add_argument("--clip", type=float, default=1.0)
-    parser.add_argument("--batch-units", type=int, default=256)
-    parser.add_argument("--rows-per-unit", type=int, default=16)
-    parser.add_argument("--dp-lr", type=float, default=0.02)
-    parser.add_argument("--dp-epochs", type=int, default=3, help="DP-SGD epochs (of customers) per round")
-    parser.add_argument("--audit-rows", type=int, default=5000)
+    parser.add_argument("--holdout", type=float, default=0.2, help="share of each bank's customers held out (audit)")
+    parser.add_argument("--audit-rows", type=int, default=6000, help="members (and as many non-members) per bank")
+    parser.add_argument("--audit-epsilon", type=float, default=8.0)
+    parser.add_argument("--audit-seeds", type=int, nargs="*", default=[1, 2, 3],
+                        help="seeds of the audit (ART's split; LiRA's shadows run with the first)")
     parser.add_argument("--shadows", type=int, default=8)
-    parser.add_argument("--attacks", nargs="*", default=["loss", "lira", "art"])
     parser.add_argument("--secagg-members", type=int, default=10)
     parser.add_argument("--secagg-rounds", type=int, default=3)
     parser.add_argument("--secagg-repeats", type=int, default=2)
     parser.add_argument("--skip", nargs="*", default=[], choices=["utility", "leakage", "secagg"])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="the demo consortium's seed (DP settings were chosen on 2)")
+    parser.add_argument("--rounds", type=int, default=None, help="override the demo's 5 rounds (smoke tests)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("flwr").setLevel(logging.WARNING)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
+    demo = DemoConfig.quick(seed=args.seed)
+    if args.rounds is not None:
+        demo = demo.model_copy(update={"comparison": demo.comparison.model_copy(update={"rounds": args.rounds})})
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     versions = {p: version(p) for p in ("flwr", "torch", "opacus", "dp-accounting", "adversarial-robustness-toolbox",
                                          "numpy", "scikit-learn")}
+    dp_defaults = RecordDPConfig(epsilon=8.0).model_dump(exclude={"epsilon", "delta"})
     out: dict[str, Any] = {
         "command": " ".join([".venv/bin/python", *sys.argv]),
-        "seed": args.seed, "commit": commit, "versions": versions,
+        "seed": args.seed, "commit": commit, "versions": versions, "dp_settings": dp_defaults,
         "hardware": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch_threads": args.threads},
+        "load_start": _load(),
     }
     print(f"# mamori privacy benchmark - commit {commit}, seed {args.seed}, {os.cpu_count()} cpus, "
-          f"{platform.platform()}, torch threads {args.threads}")
+          f"{platform.platform()}, torch threads {args.threads}, load average {_load()}")
     print("# versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    print("# DP-SGD settings (RecordDPConfig defaults, as mamori demo --dp-epsilon): "
+          + ", ".join(f"{k}={v}" for k, v in dp_defaults.items()))
 
     if "secagg" not in args.skip:
-        t = secagg_timing(args)
+        t = secagg_timing(args, demo)
         out["secagg"] = t
         print(f"\n## SecAgg+ vs FedAvg, {t['members']} members, {args.secagg_repeats} x {args.secagg_rounds} "
-              "rounds each (alternating), attack classifier "
-              f"100-{HIDDEN[0]}-{HIDDEN[1]}-1")
+              f"rounds each (alternating), attack classifier 100-64-32-1 (load average {_load()})")
         for mode in ("fedavg", "secagg+"):
             r = t[mode]
             print(f"{mode:8s} {r['seconds_per_round']:.3f} s/round mean, median {r['median']:.3f} (min {r['min']:.3f}, "
                   f"max {r['max']:.3f}, {r['rounds_measured']} rounds); up {r['bytes_up_per_round']:,.0f} B, "
                   f"down {r['bytes_down_per_round']:,.0f} B per round")
-        print(f"ratio SecAgg+/FedAvg: {t['ratio']:.2f}x  (target <= 3x)")
+        print(f"ratio SecAgg+/FedAvg: {t['ratio']:.2f}x mean, {t['ratio_median']:.2f}x median  (target <= 3x)",
+              flush=True)
 
     if "utility" in args.skip and "leakage" in args.skip:
         _finish(out, args, started)
         return
-    data = load_consortium(args)
+    data = load_consortium(demo, args.holdout)
     banks = data["banks"]
-    print(f"\n## demo consortium: {len(banks)} banks, {args.days} days, scale {args.scale}, {data['events']:,} events; "
-          f"train rows {sum(len(b['y']) for b in banks):,} ({sum(b['customers'] for b in banks):,} customers/units), "
-          f"held-out customers' rows {sum(len(b['y_out']) for b in banks):,}, test rows "
-          f"{sum(len(b['y_test']) for b in banks):,}; {args.rounds} rounds FedAvg over SecAgg+")
+    print(f"\n## demo consortium (mamori demo --quick --seed {args.seed}): {len(banks)} banks, {demo.days} days "
+          f"(test from {data['test_start']}), scale {demo.scale}, {data['events']:,} events; train rows "
+          f"{sum(len(b['y']) for b in banks):,} ({sum(b['customers'] for b in banks):,} privacy units), test rows "
+          f"{sum(len(b['y_test']) for b in banks):,}; {demo.comparison.rounds} rounds FedAvg over SecAgg+", flush=True)
     out["data"] = {"events": data["events"], "banks": [
-        {"name": b["name"], "train_rows": len(b["y"]), "units": b["customers"], "held_out_rows": len(b["y_out"]),
-         "test_rows": len(b["y_test"]), "delta": 1.0 / len(b["y"])} for b in banks]}
-    regimes: dict[str, Any] = {}
-    models: dict[str, AttackClassifier] = {}
-    for epsilon in [None, *sorted(args.epsilons)]:
-        label = "no DP" if epsilon is None else f"eps={epsilon:g}"
-        model, result, spends, config, seconds = train_federated(banks, epsilon, args)
-        models[label] = model
-        metrics = pr_aucs(banks, model.decision_function)
-        final = [s for s in spends if s.server_round == args.rounds]
-        regimes[label] = {**metrics, "seconds": seconds,
-                          "epsilon_spent": max((s.epsilon for s in final), default=0.0),
-                          "noise_multiplier": [s.noise_multiplier for s in final]}
-        if epsilon == max(args.epsilons, default=None):
-            with tempfile.TemporaryDirectory() as tmp:
-                store = open_store(str(Path(tmp) / "ledger.db"))
-                ledger = PrivacyLedger(store)
-                for s in spends:
-                    ledger.record(s.member, s.server_round, s.epsilon, s.delta, s.mechanism, run_id=label,
-                                  unit=s.unit, noise_multiplier=s.noise_multiplier, steps=s.steps)
-                regimes[label]["ledger"] = [
-                    {"member": t.member, "epsilon": t.epsilon, "delta": t.delta, "rounds": t.rounds}
-                    for t in ledger.totals()
-                ]
-                store.close()
-        extra = "" if epsilon is None else (
-            f"; epsilon spent {regimes[label]['epsilon_spent']:.3f}, noise multipliers "
-            + ", ".join(f"{v:.2f}" for v in regimes[label]["noise_multiplier"]))
-        print(f"{label:8s} mean PR-AUC {metrics['mean_pr_auc']:.4f}, pooled {metrics['pooled_pr_auc']:.4f} "
-              f"({seconds:.0f} s){extra}", flush=True)
-    base = regimes["no DP"]["mean_pr_auc"]
-    for r in regimes.values():
-        r["loss_points"] = 100 * (base - r["mean_pr_auc"])
-    out["utility"] = regimes
-    print("PR-AUC loss vs no DP (points, mean over banks): " + ", ".join(
-        f"{k} {v['loss_points']:+.2f}" for k, v in regimes.items() if k != "no DP") + "  (target at eps=8: <= 3)")
-    top = f"eps={max(args.epsilons):g}" if args.epsilons else None
-    if top and "ledger" in regimes[top]:
-        print("privacy ledger totals (" + top + "): " + ", ".join(
-            f"{e['member']} eps {e['epsilon']:.3f} delta {e['delta']:.2g} ({e['rounds']} rounds)"
-            for e in regimes[top]["ledger"]))
+        {"name": b["name"], "train_rows": len(b["y"]), "attack_rows": int(b["y"].sum()), "units": b["customers"],
+         "test_rows": len(b["y_test"]), "test_attack_rows": int(b["y_test"].sum()), "delta": 1.0 / len(b["y"])}
+        for b in banks]}
+
+    if "utility" not in args.skip:
+        regimes: dict[str, Any] = {}
+        for epsilon in [None, *sorted(args.epsilons)]:
+            label = "no DP" if epsilon is None else f"eps={epsilon:g}"
+            model, spends, seconds = train_federated(demo, banks, epsilon)
+            metrics = pr_aucs(banks, model.decision_function)
+            final = [s for s in spends if s.server_round == demo.comparison.rounds]
+            regimes[label] = {**metrics, "seconds": seconds,
+                              "epsilon_spent": max((s.epsilon for s in final), default=0.0),
+                              "noise_multiplier": [s.noise_multiplier for s in final]}
+            if epsilon == max(args.epsilons, default=None):
+                regimes[label]["ledger"] = _ledger_totals(spends, label)
+            extra = "" if epsilon is None else (
+                f"; epsilon spent {regimes[label]['epsilon_spent']:.3f}, noise multipliers "
+                + ", ".join(f"{v:.2f}" for v in regimes[label]["noise_multiplier"]))
+            print(f"{label:8s} mean PR-AUC {metrics['mean_pr_auc']:.4f}, pooled {metrics['pooled_pr_auc']:.4f}; "
+                  "per bank "
+                  + " ".join(f"{v:.3f}" for v in metrics["banks"].values())
+                  + f" ({seconds:.0f} s, load {_load()}){extra}", flush=True)
+        base = regimes["no DP"]
+        for r in regimes.values():
+            r["loss_points"] = 100 * (base["mean_pr_auc"] - r["mean_pr_auc"])
+            r["loss_points_pooled"] = 100 * (base["pooled_pr_auc"] - r["pooled_pr_auc"])
+        out["utility"] = regimes
+        print("PR-AUC loss vs no DP (points): " + ", ".join(
+            f"{k} mean {v['loss_points']:+.2f} / pooled {v['loss_points_pooled']:+.2f}"
+            for k, v in regimes.items() if k != "no DP") + "  (target at eps=8: <= 3)")
+        top = f"eps={max(args.epsilons):g}" if args.epsilons else None
+        if top and "ledger" in regimes[top]:
+            print("privacy ledger totals (" + top + "): " + ", ".join(
+                f"{e['member']} eps {e['epsilon']:.3f} delta {e['delta']:.2g} ({e['rounds']} rounds)"
+                for e in regimes[top]["ledger"]), flush=True)
 
     if "leakage" not in args.skip:
         out["leakage"] = {}
-        print(f"\n## membership inference on {banks[0]['name']}: {min(args.audit_rows, len(banks[0]['y_out']))} "
-              f"members vs as many held-out customers' rows; attacks {args.attacks}, {args.shadows} shadows")
-        for label in ["no DP", *([top] if top else [])]:
-            epsilon = None if label == "no DP" else max(args.epsilons)
-            report = audit(models[label], banks[0], epsilon, args)
-            out["leakage"][label] = report.to_dict()
-            for name, r in report.attacks.items():
-                print(f"{label:8s} {name:5s} AUC {r.auc:.3f}, TPR@0.1%FPR {100 * r.tpr_at_fpr[0.001]:.2f}%, "
-                      f"TPR@1%FPR {100 * r.tpr_at_fpr[0.01]:.2f}%, advantage {r.advantage:.3f} "
-                      f"({r.n_members}+{r.n_nonmembers})", flush=True)
-            worst = report.worst(0.001)
-            print(f"{label:8s} worst TPR@0.1%FPR {100 * worst.tpr_at_fpr[0.001]:.2f}% ({worst.attack}); "
-                  f"chance 0.10%, target with DP <= 0.20%")
+        pop = audit_population(banks, args.audit_rows, args.seed + 7)
+        n_in, n_out = int(pop["member"].sum()), int((~pop["member"]).sum())
+        print(f"\n## membership inference, {len(banks)} banks pooled: {n_in:,} members vs {n_out:,} held-out "
+              f"customers' rows (class-matched per bank, {int(pop['y'].sum()):,} attack rows); models trained "
+              f"without the held-out {args.holdout:.0%} of customers; {args.shadows} LiRA shadows; "
+              f"ART cross-fitted by customer; "
+              f"at 0.1 % FPR the threshold sits on {int(0.001 * n_out)} non-members", flush=True)
+        for epsilon in (None, args.audit_epsilon):
+            label = "no DP" if epsilon is None else f"eps={epsilon:g}"
+            model, _, _ = train_federated(demo, banks, epsilon, audit_holdout=True)
+            runs = []
+            for k, seed in enumerate(args.audit_seeds):
+                attacks = ("loss", "lira", "art") if k == 0 else ("art",)
+                report = audit(demo, model, pop, epsilon, args, seed, attacks)
+                runs.append({"seed": seed, **report.to_dict()})
+                for name, r in report.attacks.items():
+                    lo, hi = r.tpr_ci[0.001]
+                    print(f"{label:8s} seed {seed} {name:4s} AUC {r.auc:.3f}, "
+                          f"TPR@0.1%FPR {100 * r.tpr_at_fpr[0.001]:.2f}% "
+                          f"({r.members_flagged[0.001]}/{r.n_members} members, {r.nonmembers_flagged[0.001]}/"
+                          f"{r.n_nonmembers} non-members; 95% CI {100 * lo:.2f}-{100 * hi:.2f}%), TPR@1%FPR "
+                          f"{100 * r.tpr_at_fpr[0.01]:.2f}%, advantage {r.advantage:.3f}", flush=True)
+            worst = {name: max(run["attacks"][name]["tpr_at_fpr"]["0.001"] for run in runs if name in run["attacks"])
+                     for name in runs[0]["attacks"]}
+            art_mean = float(np.mean([run["attacks"]["art"]["tpr_at_fpr"]["0.001"] for run in runs]))
+            out["leakage"][label] = {"runs": runs, "worst_tpr_at_0.1pct": worst, "art_mean_tpr_at_0.1pct": art_mean}
+            print(f"{label:8s} TPR@0.1%FPR: worst per attack "
+                  + ", ".join(f"{k} {100 * v:.2f}%" for k, v in worst.items())
+                  + f"; ART mean over {len(runs)} seeds {100 * art_mean:.2f}%  (chance 0.10%, target with DP <= 0.20%)"
+                  + f" (load {_load()})", flush=True)
     _finish(out, args, started)
+
+
+def _ledger_totals(spends: list[Any], run_id: str) -> list[dict[str, Any]]:
+    """Write the spends to a privacy ledger (temporary SQLite store) and read back the totals."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(str(Path(tmp) / "ledger.db"))
+        ledger = PrivacyLedger(store)
+        for s in spends:
+            ledger.record(s.member, s.server_round, s.epsilon, s.delta, s.mechanism, run_id=run_id,
+                          unit=s.unit, noise_multiplier=s.noise_multiplier, steps=s.steps)
+        totals = [{"member": t.member, "epsilon": t.epsilon, "delta": t.delta, "rounds": t.rounds}
+                  for t in ledger.totals()]
+        store.close()
+    return totals
 
 
 def _finish(out: dict[str, Any], args: argparse.Namespace, started: float) -> None:
     out["seconds"] = time.perf_counter() - started
-    print(f"\ntotal {out['seconds']:.0f} s")
+    out["load_end"] = _load()
+    print(f"\ntotal {out['seconds']:.0f} s, load average {out['load_end']}")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, default=float))
 
