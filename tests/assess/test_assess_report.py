@@ -17,6 +17,7 @@ import pytest
 from mamori.assess import (
     ATTACKER_CONTROLS,
     AssessConfig,
+    PoisoningConfig,
     controlled_columns,
     find_chromium,
     harden_model,
@@ -28,8 +29,10 @@ from mamori.detect import ScoringModel, train_simulated_model
 from mamori.errors import ConfigError
 from mamori.simulate import SimulationConfig, iter_bank_events
 
+TINY_POISONING = PoisoningConfig(banks=3, days=2, scale=0.01, rounds=1, attacks=("backdoor",), max_benign=500)
 TINY = AssessConfig(n_evasion=30, n_hopskipjump=3, hsj_max_iter=2, hsj_max_eval=30, epsilons=(0.5, 2.0),
-                    pgd_max_iter=3, efforts=(0.5, 1.0), n_explain=2, seed=0)
+                    pgd_max_iter=3, efforts=(0.5, 1.0), n_explain=2, seed=0, poisoning=TINY_POISONING)
+NO_POISONING = TINY.model_copy(update={"poisoning": None})
 
 
 @pytest.fixture(scope="module")
@@ -62,21 +65,30 @@ def _numbers(value: Any, path: str = "") -> list[tuple[str, Any]]:
 def test_every_section_is_filled_by_a_measurement(written: tuple[dict[str, Any], dict[str, Path | None]]) -> None:
     result, paths = written
     saved = json.loads(paths["json"].read_text())
-    for section in ("system_card", "threat_model", "performance", "evasion", "explainability", "findings", "red_team"):
+    for section in ("system_card", "threat_model", "performance", "evasion", "poisoning", "privacy", "explainability",
+                    "security", "findings", "red_team"):
         assert saved[section], section
     assert saved["system_card"]["members"] and all(m["events"] > 0 for m in saved["system_card"]["members"])
     assert set(saved["performance"]["by_member"]) == {m["member"] for m in saved["system_card"]["members"]}
     assert saved["performance"]["by_family"]
-    assert len(saved["performance"]["drift"]["per_day"]) >= 2
+    drift = saved["performance"]["drift"]
+    assert len(drift["per_day"]) >= 2 and drift["latest_window"]["events"] > 0 and drift["feature_shift"]
+    assert drift["training_window"]["definition"].startswith("the first day")  # no training window given
     ev = saved["evasion"]
     assert len(ev["gradient"]["constrained"]) == len(ev["gradient"]["unconstrained"]) == 2
     assert set(ev["constrained"]["mimicry"]["per_control"]) == set(ATTACKER_CONTROLS)
     assert saved["explainability"]["global"] and len(saved["explainability"]["samples"]) == 2
     assert saved["red_team"]["execution"]["command"] == "pytest"
     assert {s["step"] for s in saved["red_team"]["execution"]["steps"]} >= {"black-box decision attack"}
-    # poisoning and privacy were not given: reported as not assessed, not as empty figures
-    assert saved["poisoning"] is None and saved["privacy"] is None
-    assert "poisoning" in saved["red_team"]["reporting"]["not_assessed"]
+    # no poisoning results given: measured on the small consortium, FedAvg and the robust mode, clean and attacked
+    rows = saved["poisoning"]["rows"]
+    expected = {(m, a) for m in ("fedavg", "robust") for a in ("none", "backdoor")}
+    assert {(r["mode"], r["attack"]) for r in rows} == expected
+    assert {"poisoning", "security controls"} <= {s["step"] for s in saved["red_team"]["execution"]["steps"]}
+    # plain events do not say which rows the model trained on: membership inference is reported as not measured
+    assert saved["privacy"]["membership"] is None and saved["privacy"]["membership_status"].startswith("not measured")
+    assert any(n.startswith("membership inference") for n in saved["red_team"]["reporting"]["not_assessed"])
+    assert saved["security"]["pki"]["configured"] is False and saved["security"]["audit_log"]["ok"] is None
 
 
 def test_figures_are_numbers(written: tuple[dict[str, Any], dict[str, Path | None]]) -> None:
@@ -187,13 +199,35 @@ def test_store_evidence_round_hashes_audit_and_epsilon(tiny_model: ScoringModel,
     ledger = PrivacyLedger(store)
     assert ledger.totals() == []  # nothing spent yet: the report says so
     store.close()
-    result = run_assessment(tiny_model, events, TINY, db=url)
-    registry = result["system_card"]["registry"]
-    assert [r["round"] for r in registry["rounds"]] == [1]
-    assert registry["audit_log"]["ok"] and registry["audit_log"]["rows_checked"] >= 1
-    assert registry["epsilon_ledger"] == []
+    result = run_assessment(tiny_model, events, NO_POISONING, db=url)
+    assert [r["round"] for r in result["system_card"]["registry"]["rounds"]] == [1]
+    audit = result["security"]["audit_log"]
+    assert audit["ok"] and audit["rows_checked"] == audit["rows"] >= 2 and audit["actions"]["assess"] == 1
+    kinds = {k["kind"]: k for k in result["security"]["retention"]["kinds"]}
+    assert kinds["model checkpoints"]["rows"] == 1 and result["security"]["retention"]["automatic_expiry"] is False
+    assert result["privacy"]["epsilon_ledger"] == [] and result["privacy"]["ledger_state"] == "empty"
     html = write_assessment(result, tmp_path / "out", pdf=False)["html"].read_text()
     assert "Audit log verification" in html and "privacy ledger in the store is empty" in html
+
+
+def test_pki_state_is_read(tmp_path: Path) -> None:
+    from mamori.assess import inspect_pki
+    from mamori.deploy import init_ca, issue_server_cert, register_node_key, revoke_node
+
+    assert inspect_pki(tmp_path / "absent")["configured"] is False
+    pki = tmp_path / "pki"
+    init_ca(pki)
+    issue_server_cert(pki)
+    from mamori.deploy import issue_node_key
+
+    for name in ("bank-a", "bank-b"):
+        _private, public = issue_node_key(tmp_path / "keys", name)
+        register_node_key(pki, name, public)
+    revoke_node(pki, "bank-b")
+    state = inspect_pki(pki)
+    assert state["configured"] and state["members_active"] == 1 and state["members_revoked"] == 1
+    assert state["ca"]["days_left"] > 30 and state["server"]["sha256"]
+    assert state["private_key_files_mode_ok"]
 
 
 def test_privacy_audit_is_rendered_as_a_table(written: tuple[dict[str, Any], dict[str, Path | None]]) -> None:
@@ -202,6 +236,8 @@ def test_privacy_audit_is_rendered_as_a_table(written: tuple[dict[str, Any], dic
     audit = {"n_members": 500, "n_nonmembers": 500, "notes": ["few non-members"],
              "attacks": {"loss": {"attack": "loss", "auc": 0.512, "advantage": 0.03, "tpr_at_fpr": {"0.01": 0.011},
                                   "n_members": 500, "n_nonmembers": 500}}}
-    html = render_html({**written[0], "privacy": audit, "poisoning": {"rows": [{"malicious": 1, "recall": 0.9}]}})
+    privacy = {**written[0]["privacy"], "membership": {**audit, "population": "given"}}
+    html = render_html({**written[0], "privacy": privacy,
+                        "poisoning": {"source": "file", "rows": [{"malicious": 1, "recall": 0.9}]}})
     assert "0.512" in html and "few non-members" in html and "Not assessed in this run</b>: no membership" not in html
     assert "<th>malicious</th>" in html

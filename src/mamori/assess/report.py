@@ -108,6 +108,14 @@ class AssessConfig(BaseModel):
     timezone: str = "Asia/Tokyo"
     seed: int = 0
 
+    @classmethod
+    def quick(cls, seed: int = 0) -> AssessConfig:
+        """Small budgets for CI and smoke runs: every section is still measured, with fewer rows and rounds."""
+        return cls(n_evasion=30, n_hopskipjump=3, hsj_max_iter=3, hsj_max_eval=50, epsilons=(0.5, 1.0, 2.0),
+                   pgd_max_iter=5, efforts=(0.5, 0.75, 1.0), n_explain=3, n_membership=500, seed=seed,
+                   poisoning=PoisoningConfig(banks=3, days=2, scale=0.01, rounds=1, attacks=("backdoor",),
+                                             max_benign=500, seed=seed + 1))
+
 
 def _versions() -> dict[str, str]:
     out = {}
@@ -526,7 +534,7 @@ def run_assessment(
         "drift": _drift(y, margin, data["day"], data["train_window"], Xs, list(model.spec.names)),
         "threshold": thr,
         "thresholds": "each member's own" if thresholds else "the model's",
-        "rows": "events the model did not train on" if judged_held else "every event given",
+        "judged_on": "events the model did not train on" if judged_held else "every event given",
         "n_rows": int(ev_rows.sum()),
     }
     record("performance", "features, scores, per-member / per-family metrics, calibration, drift", t0)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
+import shlex
 from pathlib import Path
 
+import click
 import polars as pl
 import typer
 from rich.console import Console
@@ -55,8 +56,25 @@ def _load_json(path: Path | None, what: str) -> dict | None:
         raise ConfigError(f"--{what} {path}: cannot read it as JSON ({exc}).") from exc
 
 
+def _command_line(ctx: click.Context) -> str:
+    """The command as the user gave it (options set on the command line only), for the red-team record."""
+    parts = ctx.command_path.split()
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option) or param.name is None:
+            continue
+        if ctx.get_parameter_source(param.name) is not click.core.ParameterSource.COMMANDLINE:
+            continue
+        value = ctx.params[param.name]
+        if param.is_flag:
+            parts.append(param.opts[0] if value else (param.secondary_opts or param.opts)[0])
+        else:
+            parts += [param.opts[0], shlex.quote(str(value))]
+    return " ".join(parts)
+
+
 @app.command("assess")
 def assess_command(
+    ctx: typer.Context,
     model: Path | None = typer.Option(None, "--model", "-m", help="Scoring-model bundle (.npz, ScoringModel.save())."),
     data: str | None = typer.Option(None, "--data", "-d",
                                     help="Labelled events: .parquet file/directory, or sim:BANKS,DAYS,SCALE[,SEED]."),
@@ -78,10 +96,12 @@ def assess_command(
     seed: int = typer.Option(0, "--seed", help="Seeds every sample and attack."),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Print assessment.pdf with headless Chromium if installed."),
     harden: bool = typer.Option(False, "--harden", help="Fine-tune with constrained adversarial examples; compare."),
+    quick: bool = typer.Option(False, "--quick", help="Small budgets for CI (AssessConfig.quick()); noisier figures."),
 ) -> None:
     """Assess a model's adversarial robustness: performance, evasion, poisoning, privacy, controls, findings."""
     console = Console(stderr=True)
-    base = AssessConfig(n_evasion=n_evasion, n_hopskipjump=n_hopskipjump, seed=seed)
+    base = (AssessConfig.quick(seed=seed) if quick
+            else AssessConfig(n_evasion=n_evasion, n_hopskipjump=n_hopskipjump, seed=seed))
     config = base if measure_poisoning else base.model_copy(update={"poisoning": None})
     extra: dict = {}
     if demo is not None:
@@ -102,7 +122,7 @@ def assess_command(
     out.mkdir(parents=True, exist_ok=True)
     with console.status(f"assessing {scoring.name} v{scoring.version} on {events.height:,} events") as status:
         result = run_assessment(scoring, events, config, db=db, poisoning=_load_json(poisoning, "poisoning"),
-                                privacy=_load_json(privacy, "privacy"), command=" ".join(["mamori", *sys.argv[1:]]),
+                                privacy=_load_json(privacy, "privacy"), command=_command_line(ctx),
                                 harden_to=(out / "hardened-model.npz") if harden else None, pki_dir=pki,
                                 progress=lambda step: status.update(f"assessing: {step}"), **extra)
     with console.status("writing the report"):
