@@ -377,9 +377,11 @@ def _plain_rounds(grid: Grid, run: _Run, initial: list[np.ndarray], remaining: i
     sent: dict[str, set[int]] = {"train": set(), "evaluate": set()}
 
     def quorum(phase: str, server_round: int, replies: list[Message]) -> None:
-        ok = sum(1 for r in replies if not r.has_error())
+        ok_nodes = {r.metadata.src_node_id for r in replies if not r.has_error()}
+        ok = len(ok_nodes)
         missing = sorted(sent[phase] - {r.metadata.src_node_id for r in replies})
-        failed = len(replies) - ok + len(missing)
+        # members that did not deliver (an error reply Flower makes for a lost node may not carry its id)
+        failed = len(sent[phase] - ok_nodes)
         errors = sorted({r.error.reason[:200] for r in replies if r.has_error()})
         run.fail(phase, server_round, ok, failed, {"errors": errors, "no_reply_node_ids": [str(n) for n in missing]})
 
