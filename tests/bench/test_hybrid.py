@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mamori.errors import NotFittedError
+from mamori.errors import ConfigError, NotFittedError
 from mamori.models import (
     AttackClassifier,
     AutoencoderDetector,
@@ -87,3 +87,25 @@ def test_message_classifier_learns_spam_words() -> None:
     test = feats.transform(["claim your free prize now, txt WIN", "ok see you at dinner"])
     logits = model.decision_function(test)
     assert logits[0] > 0 > logits[1]
+
+
+def test_top_aggregate_ranks_one_broken_column_above_many_small_deviations() -> None:
+    """An attack that changes a single column normal traffic never uses must not drown in the others' noise."""
+    rng = np.random.default_rng(3)
+    benign = rng.normal(0, 1, size=(1200, 40)).astype(np.float32)
+    benign[:, 39] = 0.0  # a column that is always zero on normal traffic (a parameter nobody sends)
+    ae = AutoencoderDetector(hidden_layers=(16, 8), epochs=20, seed=0).fit(benign[:1000])
+    noisy = rng.normal(0, 1.6, size=(200, 40)).astype(np.float32)  # slightly unusual everywhere
+    noisy[:, 39] = 0.0
+    broken = rng.normal(0, 1, size=(200, 40)).astype(np.float32)
+    broken[:, 39] = 3.0  # ordinary everywhere but one column
+    mean_scorer = ReconstructionScorer(ae).fit(benign[1000:])
+    top_scorer = ReconstructionScorer(ae, aggregate="top", top_k=3).fit(benign[1000:])
+    assert np.median(top_scorer.decision_function(broken)) > np.median(top_scorer.decision_function(noisy))
+    assert np.median(mean_scorer.decision_function(broken)) < np.median(mean_scorer.decision_function(noisy))
+
+
+def test_reconstruction_scorer_rejects_an_unknown_aggregate() -> None:
+    ae = AutoencoderDetector(hidden_layers=(4, 2), epochs=1, seed=0).init_weights(6)
+    with pytest.raises(ConfigError, match="aggregate"):
+        ReconstructionScorer(ae, aggregate="median")

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from mamori.bench.dataset import BenchDataset
+from mamori.bench.params import param_profile, param_profile_names
 from mamori.errors import ConfigError, SchemaError
 from mamori.events import read_csic_files
 from mamori.features import FeatureConfig, extract_features
@@ -245,24 +246,36 @@ CSIC_FEATURES = FeatureConfig(include_behaviour=False, path_hash_buckets=64, pay
 
 
 def csic_features(events: pl.DataFrame, config: FeatureConfig = CSIC_FEATURES) -> np.ndarray:
-    """Feature matrix of CSIC requests (which carry no timestamps: a constant one is filled in).
+    """Feature matrix of CSIC requests: the lexical block plus the per-parameter profile.
 
     Parameters
     ----------
     events : polars.DataFrame
         Requests from :func:`csic_events` or the CSIC reader; columns starting with ``_`` are ignored.
     config : FeatureConfig, default=CSIC_FEATURES
-        Feature settings.
+        Settings of the lexical block.
 
     Returns
     -------
     numpy.ndarray
-        Shape ``(n, d)``, float32.
+        Shape ``(n, d)``, float32: :func:`mamori.features.extract_features` (CSIC carries no timestamps: a
+        constant one is filled in) followed by :func:`mamori.bench.params.param_profile` of the query string
+        and body.
     """
+    return _csic_matrix(events, config)[0]
+
+
+def _csic_matrix(events: pl.DataFrame, config: FeatureConfig) -> tuple[np.ndarray, tuple[str, ...]]:
     stamped = events.select([c for c in events.columns if not c.startswith("_")]).with_columns(
         pl.datetime(2010, 1, 1, time_zone="UTC").alias("@timestamp")
     )
-    return extract_features(stamped, config).X
+    matrix = extract_features(stamped, config)
+    params = param_profile(
+        events.get_column("url.query").cast(pl.String).to_list(),
+        events.get_column("http.request.body.content").cast(pl.String).to_list(),
+    )
+    X = np.concatenate([matrix.X, params], axis=1).astype(np.float32, copy=False)
+    return X, (*matrix.spec.names, *param_profile_names())
 
 
 def load_csic(
@@ -281,8 +294,9 @@ def load_csic(
     test_share : float, default=0.3
         Share of distinct requests held out for testing.
     feature_config : FeatureConfig or None, default=None
-        Feature settings; None uses :data:`CSIC_FEATURES` (the lexical block with 64 path and 256 payload
-        n-gram buckets, no behaviour features: CSIC has no timestamps, clients or sessions worth counting).
+        Settings of the lexical block; None uses :data:`CSIC_FEATURES` (64 path and 256 payload n-gram buckets,
+        no behaviour features: CSIC has no timestamps, clients or sessions worth counting). The per-parameter
+        profile (:func:`mamori.bench.params.param_profile`, 64 name buckets) follows it.
 
     Returns
     -------
@@ -291,21 +305,19 @@ def load_csic(
         removed by deduplication.
     """
     events, notes = csic_events(data_dir, seed=seed, test_share=test_share)
-    config = feature_config or CSIC_FEATURES
-    stamped = events.drop("_y").with_columns(pl.datetime(2010, 1, 1, time_zone="UTC").alias("@timestamp"))
-    matrix = extract_features(stamped.select([c for c in stamped.columns if not c.startswith("_")]), config)
+    X, names = _csic_matrix(events, feature_config or CSIC_FEATURES)
     y = events.get_column("_y").to_numpy().astype(np.int64)
     is_test = events.get_column("_test").to_numpy()
     category = np.where(y == 1, "anomalous", "normal")
     return BenchDataset(
         name="csic",
-        X_train=matrix.X[~is_test],
+        X_train=X[~is_test],
         y_train=y[~is_test],
         category_train=category[~is_test],
-        X_test=matrix.X[is_test],
+        X_test=X[is_test],
         y_test=y[is_test],
         category_test=category[is_test],
-        feature_names=matrix.spec.names,
+        feature_names=names,
         notes=notes,
     )
 

@@ -207,7 +207,7 @@ class _Context:
         n = len(trainers)
         fed_config = FederationConfig(
             num_rounds=c.rounds,
-            local_epochs=c.local_epochs,
+            local_epochs=c.epochs_per_round(self.text),
             min_train_nodes=n,
             min_available_nodes=n,
             min_evaluate_nodes=n,
@@ -287,7 +287,8 @@ def run_bench(
     members, parts = _members(dataset, c)
     skew = split_skew(parts, dataset.category_train, dataset.y_train, [m.name for m in members])
     ctx = _Context(dataset, c, members)
-    epochs = c.rounds * c.local_epochs
+    local_epochs = c.epochs_per_round(ctx.text)
+    epochs = c.rounds * local_epochs
     use_ae = c.autoencoder and not ctx.text
     results: dict[str, Any] = {}
     local: dict[str, dict[str, Any]] = {"classifier": {}, "autoencoder": {}, "hybrid": {}}
@@ -304,9 +305,9 @@ def run_bench(
         benign_tr = Xtr[m.y_train == 0]
         benign_val = Xval[m.y_val == 0]
         if use_ae and c.local_anomaly and len(benign_tr) >= 2 and len(benign_val) >= 2:
-            ae = ReconstructionScorer(ctx.autoencoder(epochs).fit(benign_tr)).fit(benign_val)
+            ae = ReconstructionScorer(ctx.autoencoder(epochs).fit(benign_tr), aggregate=c.anomaly_score).fit(benign_val)
             local["autoencoder"][m.name] = ctx.judge(ae.decision_function, Xval, m.y_val, Xte)
-            hybrid = HybridDetector(clf, ae).calibrate(benign_val)
+            hybrid = HybridDetector(clf, ae, fusion=c.hybrid_fusion).calibrate(benign_val)
             local["hybrid"][m.name] = ctx.judge(hybrid.decision_function, Xval, m.y_val, Xte)
         elif use_ae and c.local_anomaly:
             # No normal traffic of its own: no autoencoder; the institution's hybrid is its classifier alone.
@@ -325,7 +326,7 @@ def run_bench(
         (m.name, ctx.scaler.transform(m.X_train), m.y_train, ctx.scaler.transform(m.X_val), m.y_val) for m in members
     ]
     fed_clf, federation["classifier"] = ctx.federate(
-        lambda: ctx.classifier(c.local_epochs, ctx.pos_weight), scaled, "federated classifier", report
+        lambda: ctx.classifier(local_epochs, ctx.pos_weight), scaled, "federated classifier", report
     )
     results["classifier/federated"] = ctx.judge(fed_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
     if use_ae:
@@ -335,15 +336,15 @@ def run_bench(
             if int((ytr == 0).sum()) >= 2
         ]
         fed_ae, federation["autoencoder"] = ctx.federate(
-            lambda: ctx.autoencoder(c.local_epochs), ae_data, "federated autoencoder", report
+            lambda: ctx.autoencoder(local_epochs), ae_data, "federated autoencoder", report
         )
         # Two secure sums over the members' benign validation rows: per-feature error sums, then score histograms.
-        scorer = ReconstructionScorer(fed_ae)
+        scorer = ReconstructionScorer(fed_ae, aggregate=c.anomaly_score)
         benign_vals = [Xv[yv == 0] for _n, _Xt, _yt, Xv, yv in scaled if (yv == 0).sum() >= 1]
         sums = [scorer.member_sums(Xb) for Xb in benign_vals]
         scorer.fit_sums(np.sum([s[0] for s in sums], axis=0), sum(s[1] for s in sums))
         results["autoencoder/federated"] = ctx.judge(scorer.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
-        hybrid = HybridDetector(fed_clf, scorer)
+        hybrid = HybridDetector(fed_clf, scorer, fusion=c.hybrid_fusion)
         parts_stats = [hybrid.member_stats(Xb) for Xb in benign_vals]
         hybrid.calibrate_stats(ScoreStats.merge(p[0] for p in parts_stats), ScoreStats.merge(p[1] for p in parts_stats))
         results["hybrid/federated"] = ctx.judge(hybrid.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
@@ -361,9 +362,11 @@ def run_bench(
     results["classifier/centralized"] = ctx.judge(cen_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
     report("centralized", 1, 2 if use_ae else 1)
     if use_ae:
-        cen_ae = ReconstructionScorer(ctx.autoencoder(epochs).fit(X_pool[y_pool == 0])).fit(ctx.X_val[ctx.y_val == 0])
+        cen_ae = ReconstructionScorer(ctx.autoencoder(epochs).fit(X_pool[y_pool == 0]), aggregate=c.anomaly_score).fit(
+            ctx.X_val[ctx.y_val == 0]
+        )
         results["autoencoder/centralized"] = ctx.judge(cen_ae.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
-        hybrid = HybridDetector(cen_clf, cen_ae).calibrate(ctx.X_val[ctx.y_val == 0])
+        hybrid = HybridDetector(cen_clf, cen_ae, fusion=c.hybrid_fusion).calibrate(ctx.X_val[ctx.y_val == 0])
         results["hybrid/centralized"] = ctx.judge(hybrid.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
         report("centralized", 2, 2)
     del X_pool
@@ -396,6 +399,7 @@ def run_bench(
         "meta": {
             "dataset": dataset.name,
             "config": config.model_dump(mode="json"),
+            "local_epochs": local_epochs,
             "versions": _versions(),
             "hardware": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
             "method": (

@@ -68,7 +68,9 @@ def bench_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the institution split and the models."),
     seeds: str | None = typer.Option(None, "--seeds", help="Comma-separated seeds (e.g. 0,1,2): mean ± std."),
     rounds: int = typer.Option(20, "--rounds", min=1, help="Federated rounds."),
-    local_epochs: int = typer.Option(2, "--local-epochs", min=1, help="Epochs per round on each institution."),
+    local_epochs: int | None = typer.Option(
+        None, "--local-epochs", min=1, help="Epochs per round on each institution (default: 2; text datasets 5)."
+    ),
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Folder of the public datasets (default $MAMORI_DATA_DIR or ../shared/data)."
     ),

@@ -192,13 +192,25 @@ class ReconstructionScorer:
 
     The plain score (mean squared reconstruction error) is dominated by the few features an autoencoder
     reconstructs worst even on normal traffic — rare one-hot values, heavy-tailed counts. Here each feature's
-    squared error is divided by its mean on benign rows and damped: ``mean_j log1p(err_j / benign_err_j)``.
+    squared error is divided by its mean on benign rows, ``r_j = err_j / benign_err_j``, and the ratios are
+    combined by ``aggregate``:
+
+    - ``"mean"``: ``mean_j log1p(r_j)`` — every feature counts a little;
+    - ``"top"``: the mean of the ``top_k`` largest ``log(r_j)`` — a row is as anomalous as its few worst
+      reconstructed features. An attack often changes one or two columns that are always zero on normal
+      traffic (a parameter name nobody sends, a quote in a field that never holds one); averaged over hundreds
+      of ordinary columns that signal drowns in their noise, while the largest ratios keep it.
+
     The benign means come from per-feature sums and a count, so a consortium merges them with one secure sum.
 
     Parameters
     ----------
     autoencoder : AutoencoderDetector
         A trained autoencoder.
+    aggregate : {"mean", "top"}, default="mean"
+        How the per-feature ratios become one score.
+    top_k : int, default=3
+        Features averaged by ``aggregate="top"``.
 
     Attributes
     ----------
@@ -206,8 +218,14 @@ class ReconstructionScorer:
         Mean benign squared error per feature (plus 1e-6).
     """
 
-    def __init__(self, autoencoder: AutoencoderDetector) -> None:
+    def __init__(self, autoencoder: AutoencoderDetector, aggregate: str = "mean", top_k: int = 3) -> None:
+        if aggregate not in ("mean", "top"):
+            raise ConfigError(f"ReconstructionScorer: aggregate must be 'mean' or 'top'; got {aggregate!r}.")
+        if int(top_k) < 1:
+            raise ConfigError(f"ReconstructionScorer: top_k must be >= 1; got {top_k!r}.")
         self.autoencoder = autoencoder
+        self.aggregate = aggregate
+        self.top_k = int(top_k)
 
     def member_sums(self, X_benign: Any) -> tuple[np.ndarray, float]:
         """One member's contribution: per-feature sums of squared errors over its benign rows, and their count.
@@ -284,7 +302,13 @@ class ReconstructionScorer:
         """
         if not hasattr(self, "feature_scale_"):
             raise NotFittedError("ReconstructionScorer: call fit(X_benign) or fit_sums(...) first.")
-        return np.log1p(self.autoencoder.reconstruction_errors(X) / self.feature_scale_).mean(axis=1)
+        ratios = self.autoencoder.reconstruction_errors(X) / self.feature_scale_
+        if self.aggregate == "mean":
+            return np.log1p(ratios).mean(axis=1)
+        k = min(self.top_k, ratios.shape[1])
+        # The k largest ratios per row (partition: no full sort), in log units.
+        top = np.partition(ratios, ratios.shape[1] - k, axis=1)[:, -k:] if ratios.shape[0] else ratios[:, :k]
+        return np.log(top + 1e-12).mean(axis=1)
 
 
 class HybridDetector:
@@ -297,6 +321,10 @@ class HybridDetector:
     autoencoder : AutoencoderDetector or ReconstructionScorer
         A trained autoencoder, or a fitted :class:`ReconstructionScorer` around one (then its normalised score
         is the anomaly score; a bare autoencoder contributes its log mean squared error).
+    fusion : {"max", "sum"}, default="max"
+        How the two surprises become one score: the larger (min-p: each view spends about the same
+        false-positive budget) or their sum (``-log10`` of the product of both tail probabilities, Fisher-style:
+        a row mildly suspicious to both views outranks one only the classifier finds odd).
 
     Attributes
     ----------
@@ -316,9 +344,17 @@ class HybridDetector:
     Neither the combination nor the calibration looks at attack labels or test rows.
     """
 
-    def __init__(self, classifier: AttackClassifier, autoencoder: AutoencoderDetector | ReconstructionScorer) -> None:
+    def __init__(
+        self,
+        classifier: AttackClassifier,
+        autoencoder: AutoencoderDetector | ReconstructionScorer,
+        fusion: str = "max",
+    ) -> None:
+        if fusion not in ("max", "sum"):
+            raise ConfigError(f"HybridDetector: fusion must be 'max' or 'sum'; got {fusion!r}.")
         self.classifier = classifier
         self.autoencoder = autoencoder
+        self.fusion = fusion
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Return the constructor parameters.
@@ -331,9 +367,9 @@ class HybridDetector:
         Returns
         -------
         dict
-            ``classifier`` and ``autoencoder``.
+            ``classifier``, ``autoencoder`` and ``fusion``.
         """
-        return {"classifier": self.classifier, "autoencoder": self.autoencoder}
+        return {"classifier": self.classifier, "autoencoder": self.autoencoder, "fusion": self.fusion}
 
     def raw_scores(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """Return the classifier logits and the log reconstruction errors.
@@ -428,7 +464,7 @@ class HybridDetector:
         return s_c, s_a
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Return the hybrid score: the larger of the two surprises (higher is more suspicious).
+        """Return the hybrid score: the larger (``fusion="max"``) or the sum of the two surprises.
 
         Parameters
         ----------
@@ -441,4 +477,6 @@ class HybridDetector:
             Shape ``(n_samples,)``, float64.
         """
         z_c, z_a = self.component_scores(X)
+        if self.fusion == "sum":
+            return z_c + z_a
         return np.maximum(z_c, z_a)
