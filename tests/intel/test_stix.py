@@ -143,21 +143,93 @@ def _corpus() -> list[dict]:
         {k: v for k, v in ind.items() if k != "valid_from"},
         dict(serialize(sighting(ind["id"], observed_by=BANK)), count=-1),
         dict(serialize(attack_pattern("OAT-008")), external_references=[{"external_id": "x"}]),
+        # Edge cases of the fast path (mamori.intel._validator): timestamps dateutil rejects although they
+        # match the validator's pattern, formats, regex corner cases, numbers.
+        dict(ind, created="2026-02-30T00:00:00Z", modified="2026-02-30T00:00:00Z"),
+        dict(ind, created="2023-02-29T00:00:00.000Z", modified="2023-02-29T00:00:00.000Z"),
+        dict(ind, valid_until="2031-04-31T00:00:00Z"),
+        dict(ind, valid_from="0000-01-01T00:00:00Z"),
+        dict(ind, valid_until="2040-01-01T00:00:60Z"),
+        dict(ind, id=ind["id"] + "\n"),
+        dict(ind, created_by_ref=BANK.id + "\n"),
+        dict(ind, confidence="80"),
+        dict(ind, modified="2001-01-01T00:00:00Z"),
+        dict(ind, Bad_Prop=1),
+        dict(ind, lang=5),
+        dict(ind, kill_chain_phases=[{"kill_chain_name": "x"}]),
+        dict(ind, object_marking_refs=["marking-definition--nope"]),
+        dict(ind, granular_markings=[{"marking_ref": TLP_MARKINGS["red"].id, "selectors": ["no_such_field"]}]),
+        dict(serialize(attack_pattern("OAT-008")),
+             external_references=[{"source_name": "x", "url": "not a uri at all"}]),
+        dict(serialize(attack_pattern("OAT-008")), external_references=[{"source_name": "x", "url": "http://"}]),
+        dict(serialize(sighting(ind["id"], observed_by=BANK)), first_seen="2026-13-01T00:00:00Z"),
+        dict(serialize(campaign("c")), first_seen="2026-06-01T00:00:00Z", last_seen="2026-05-01T00:00:00Z"),
+        dict(serialize(relationship(ind, "indicates", serialize(attack_pattern("OAT-008")))), relationship_type="X Y"),
     ]
-    return good + bad
+    edge_ok = [
+        dict(ind, created="2024-02-29T23:59:59.123456789Z", modified="2024-02-29T23:59:59.123456789Z"),
+        dict(ind, valid_until="2040-01-01T00:00:00.1234567890123Z"),
+        dict(ind, confidence=80.0),
+        dict(ind, x_mamori_note="custom properties are allowed"),
+        dict(serialize(attack_pattern("OAT-008")),
+             external_references=[{"source_name": "x", "url": "https://owasp.org/www-project-automated-threats/"}]),
+    ]
+    return good + bad + edge_ok
 
 
 def test_fast_validation_matches_stix2_validator() -> None:
+    fast = [bool(validate_object(o)) for o in _corpus()]
+    fast_again = [bool(validate_object(o)) for o in _corpus()]  # now from the pattern-shape cache
+    reference = [_stock_verdict(o) for o in _corpus()]
+    assert fast == fast_again == reference
+    assert sum(reference) >= 10  # the invalid half really is invalid
+
+
+def _stock_verdict(obj: dict) -> bool:
+    """True when stock stix2-validator (uncached schemas) finds an error (or fails) on the object."""
     import stix2validator.validator as sv
     from stix2validator import ValidationOptions, validate_instance
 
-    fast = [bool(validate_object(o)) for o in _corpus()]
-    fast_again = [bool(validate_object(o)) for o in _corpus()]  # now from the pattern-shape cache
     patched = sv.load_validator
-    sv.load_validator = patched._mamori_original  # type: ignore[attr-defined]
+    sv.load_validator = getattr(patched, "_mamori_original", patched)
     try:
-        reference = [not validate_instance(o, ValidationOptions(version="2.1")).is_valid for o in _corpus()]
+        return not validate_instance(obj, ValidationOptions(version="2.1")).is_valid
+    except Exception:  # noqa: BLE001 - the stock validator raises on some garbage: that is a rejection too
+        return True
     finally:
         sv.load_validator = patched
-    assert fast == fast_again == reference
-    assert sum(reference) >= 10  # the invalid half really is invalid
+
+
+def test_fast_valid_verdict_is_used_and_never_accepts_what_the_validator_rejects() -> None:
+    import random
+
+    from mamori.intel._validator import certainly_valid
+
+    good = [serialize(o) for o in every_builder()]
+    # The fast path is really in use on this install (not silently falling back to the slow one).
+    assert all(certainly_valid(dict(o, pattern_type="checked") if o["type"] == "indicator" else o) for o in good)
+    # Seeded random mutations: whenever the fast path says "valid", the stock validator must agree.
+    rng = random.Random(11)
+    values = ["", "x", 0, -1, 101, 2.5, None, True, [], {}, ["x"], "2026-02-29T00:00:00Z", "2024-02-29T00:00:00Z",
+              "2026-01-01T00:00:00.5Z", "2026-01-01 00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T00:00:60Z",
+              "2026-01-01T00:00:00.1234567Z", "2035-02-30T00:00:00Z", "1999-01-01T00:00:00Z", BANK.id, "indicator--1",
+              "http://example.com/", "not a url", "Z" * 300]
+    keys = ["created", "modified", "valid_from", "valid_until", "confidence", "labels", "name", "lang", "revoked",
+            "id", "created_by_ref", "object_marking_refs", "external_references", "first_seen", "last_seen",
+            "count", "spec_version", "type", "where_sighted_refs", "sighting_of_ref", "x_custom", "Bad-Key"]
+    checked = accepted = 0
+    for _ in range(300):
+        obj = dict(rng.choice(good))
+        for _ in range(rng.randint(1, 2)):
+            key = rng.choice(keys)
+            if rng.random() < 0.15:
+                obj.pop(key, None)
+            else:
+                obj[key] = rng.choice(values)
+        if obj.get("type") == "indicator":
+            obj["pattern_type"] = "checked"  # as validate_object passes it (pattern checked separately)
+        if certainly_valid(obj):
+            accepted += 1
+            assert not _stock_verdict(obj), obj
+        checked += 1
+    assert checked == 300 and accepted > 0

@@ -22,6 +22,7 @@ import stix2
 from stix2.exceptions import STIXError
 
 from mamori.errors import IntelError
+from mamori.intel._validator import certainly_valid
 
 __all__ = [
     "MAMORI_NAMESPACE",
@@ -543,6 +544,44 @@ def serialize(obj: Any) -> dict[str, Any]:
     return json.loads(obj.serialize())
 
 
+# What stix2's strptime('%Y-%m-%dT%H:%M:%S.%fZ') / ('%Y-%m-%dT%H:%M:%SZ') reads, in the same way.
+_PLAIN_TIMESTAMP = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?Z")
+
+
+@lru_cache(maxsize=256)
+def _timestamp_properties(cls: type) -> frozenset[str]:
+    from stix2.properties import TimestampProperty
+
+    return frozenset(name for name, prop in getattr(cls, "_properties", {}).items()
+                     if isinstance(prop, TimestampProperty))
+
+
+def _with_datetimes(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` whose plain timestamps are already the datetimes stix2 would make of them.
+
+    stix2 parses every timestamp with ``strptime`` (a quarter of its parse time). A string matching
+    :data:`_PLAIN_TIMESTAMP` that forms a real date and time is exactly one ``strptime`` reads without error,
+    into this same (UTC) datetime; anything else is left as text for stix2 to judge and report.
+    """
+    out = dict(data)
+    kind = out.get("type")
+    cls = stix2.registry.class_for_type(kind, "2.1", "objects") if isinstance(kind, str) else None
+    if cls is None:
+        return out
+    for name in _timestamp_properties(cls):
+        value = out.get(name)
+        match = _PLAIN_TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
+        if match is None:
+            continue
+        *fields, fraction = match.groups()
+        try:
+            out[name] = datetime(*(int(f) for f in fields), int(fraction.ljust(6, "0")) if fraction else 0,
+                                 tzinfo=UTC)
+        except ValueError:
+            continue
+    return out
+
+
 def parse_object(data: Mapping[str, Any], *, allow_custom: bool = False) -> Any:
     """Parse and check one STIX 2.1 object with the ``stix2`` library (types, required properties, patterns).
 
@@ -568,7 +607,7 @@ def parse_object(data: Mapping[str, Any], *, allow_custom: bool = False) -> Any:
     if data.get("spec_version") != "2.1" and data.get("type") != "marking-definition":
         raise IntelError(f"{ident}: spec_version must be '2.1', got {data.get('spec_version')!r}")
     try:
-        return stix2.parse(dict(data), allow_custom=allow_custom, version="2.1")
+        return stix2.parse(_with_datetimes(data), allow_custom=allow_custom, version="2.1")
     except (STIXError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise IntelError(f"{ident}: not a valid STIX 2.1 object: {exc}") from exc
 
@@ -700,9 +739,11 @@ def _pattern_errors(obj: dict[str, Any]) -> list[str]:
 def validate_object(data: Mapping[str, Any] | Any) -> list[str]:
     """Run ``stix2-validator`` (the OASIS validator) on one object.
 
-    Same verdict as ``stix2validator.validate_instance`` with STIX 2.1 options, faster: schemas are
-    resolved once (see :func:`_install_schema_cache`) and the pattern of an indicator is checked once per
-    :func:`pattern_shape`.
+    Same verdict as ``stix2validator.validate_instance`` with STIX 2.1 options, faster: the pattern of an
+    indicator is checked once per :func:`pattern_shape`; a valid object is recognised with the validator's
+    own JSON schemas compiled by ``jsonschema_rs`` and its MUST checks (see ``mamori.intel._validator``);
+    anything else, and every error message, comes from ``validate_instance`` itself (with its schemas
+    resolved once, see :func:`_install_schema_cache`).
 
     Parameters
     ----------
@@ -723,6 +764,8 @@ def validate_object(data: Mapping[str, Any] | Any) -> list[str]:
                                                                                                 str):
             errors += _pattern_errors(obj)
             obj = {**obj, "pattern_type": "stix-pattern-checked"}  # the validator skips what we just checked
+        if not errors and certainly_valid(obj):
+            return []
         result = validate_instance(obj, options)
     except (ValidationError, ValueError, TypeError, KeyError) as exc:
         return [str(exc)]
