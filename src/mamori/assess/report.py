@@ -387,7 +387,8 @@ def _findings(result: dict[str, Any], config: AssessConfig) -> list[dict[str, An
     for fam, row in perf["by_family"].items():
         tpr = row.get("recall")
         if tpr is not None and not math.isnan(tpr) and tpr < 0.5:
-            add("medium", f"Weak detection of family '{fam}'", f"Detection rate {tpr:.0%} at the member threshold.",
+            add("medium", f"Weak detection of family '{fam}'",
+                f"Detection rate {tpr:.0%} at {perf['thresholds']} alert threshold.",
                 "Share more labelled examples of this family across the consortium; add family-specific features.")
     for member, row in perf["by_member"].items():
         fpr = row.get("fpr")
