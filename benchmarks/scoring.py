@@ -84,6 +84,7 @@ def phase_batch(log: Path, model: Path, alerts: Path, max_state_events: int) -> 
     """Score the log as `mamori score LOG --model M --format nginx` does; return figures."""
     from mamori.detect import JsonlAlertSink, Scorer, ScoringConfig, ScoringModel, score_path
 
+    alerts.unlink(missing_ok=True)  # the sink appends
     sink = JsonlAlertSink(alerts)
     scorer = Scorer(ScoringModel.load(model), ScoringConfig(max_state_events=max_state_events), sinks=[sink])
     t0, c0 = time.perf_counter(), time.process_time()
@@ -96,15 +97,54 @@ def phase_batch(log: Path, model: Path, alerts: Path, max_state_events: int) -> 
             "state": scorer.stats()}
 
 
+def baseline_tree(commit: str, workdir: Path) -> Path:
+    """The ``src/`` of an earlier commit (git archive), to run the same phase with the code before a change."""
+    dest = workdir / f"baseline-{commit}"
+    if not (dest / "src" / "mamori").exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", commit, "src"], cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest / "src"
+
+
+def run_batch_child(args: argparse.Namespace, work: Path, tag: str, src: Path | None) -> dict[str, object]:
+    """The batch phase in a fresh process (its own peak RSS), with ``src`` first on the path when given."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    proc = subprocess.run([PY, __file__, "--phase", "batch", "--lines", str(args.lines), "--seed", str(args.seed),
+                           "--workdir", str(work), "--max-state-events", str(args.max_state_events), "--tag", tag],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"batch phase ({tag}) failed: {proc.stderr[-2000:]}")
+    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def compare_alerts(a: Path, b: Path) -> str:
+    """How two alert files differ: same ids in the same order, and the largest score difference."""
+    left = [json.loads(line) for line in a.read_text().splitlines()]
+    right = [json.loads(line) for line in b.read_text().splitlines()]
+    same_ids = [x["id"] for x in left] == [y["id"] for y in right]
+    diffs = [abs(x["score"] - y["score"]) for x, y in zip(left, right, strict=False)]
+    fields = sorted({k for x, y in zip(left, right, strict=False) for k in x if x.get(k) != y.get(k)})
+    return (f"{len(left):,} vs {len(right):,} alerts; same ids in the same order: {same_ids}; largest score "
+            f"difference {max(diffs, default=0.0):.4g}; fields that differ anywhere: {fields or 'none'}")
+
+
 # ---- phase: service ------------------------------------------------------------------------------------------
-def start_server(model: Path, port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    """`mamori serve` in a child process on 127.0.0.1:port."""
+def start_server(model: Path, port: int, workdir: Path, *extra: str, src: Path | None = None
+                 ) -> subprocess.Popen[bytes]:
+    """`mamori serve` in a child process on 127.0.0.1:port (``extra``: more options; ``src``: code to run)."""
     import httpx
 
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     proc = subprocess.Popen(
         [str(Path(PY).parent / "mamori"), "serve", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
-         "--alerts", str(workdir / "service-alerts.jsonl")],
-        stdout=subprocess.DEVNULL, stderr=open(workdir / "serve.log", "wb"),  # noqa: SIM115
+         "--alerts", str(workdir / "service-alerts.jsonl"), *extra],
+        stdout=subprocess.DEVNULL, stderr=open(workdir / "serve.log", "wb"), env=env,  # noqa: SIM115
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -189,6 +229,33 @@ async def open_loop(url: str, events: list[dict[str, object]], rate: float, dura
         queue.put_nowait(None)
     await asyncio.gather(*workers)
     return lat_sched, lat_sent, errors, loop.time() - t0
+
+
+def compare_service(model: Path, work: Path, events: list[dict[str, object]], rate: float, duration: float,
+                    baseline_src: Path, commit: str) -> None:
+    """The same short open-loop run against the server before the change and after it, back to back."""
+    figures = {}
+    for tag, src in (("before", baseline_src), ("after", None)):
+        port = free_port()
+        server = start_server(model, port, work, src=src)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            asyncio.run(open_loop(url, events[-1000:], min(rate, 50.0), 3))
+            before = load()
+            cpu0 = process_cpu(server.pid)
+            _sched, sent, errors, elapsed = asyncio.run(open_loop(url, events, rate, duration))
+            cpu = process_cpu(server.pid) - cpu0
+            ok = sent[~np.isnan(sent)]
+            figures[tag] = cpu / max(len(ok), 1) * 1e3
+            code = f"commit {commit}" if src else "this code"
+            print(f"  {tag:<6} ({code}): {len(ok):,} ok, {errors} errors, drained in {elapsed:.1f} s; latency from "
+                  f"send p50 {np.percentile(ok, 50) * 1e3:.1f} ms, p99 "
+                  f"{np.percentile(ok, 99) * 1e3:.1f} ms; server {figures[tag]:.2f} CPU-ms per request; "
+                  f"load {before} / {load()}")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print(f"  after/before: {figures['before'] / figures['after']:.1f}x fewer server CPU-ms per single-event request")
 
 
 def batch_requests(url: str, events: list[dict[str, object]], size: int, seconds: float) -> dict[str, float]:
@@ -289,14 +356,21 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/mamori-scoring-bench"))
     parser.add_argument("--csic-data-dir", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--skip", default="", help="comma-separated phases to skip: batch,service,csic")
+    parser.add_argument("--baseline", default=None,
+                        help="a git commit: also run the batch phase and a short service run with its code, in the "
+                             "same run, for before/after ratios")
+    parser.add_argument("--compare-rate", type=float, default=100.0,
+                        help="request rate of the short before/after service comparison")
+    parser.add_argument("--compare-duration", type=float, default=15.0)
     parser.add_argument("--phase", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--tag", default="current", help=argparse.SUPPRESS)
     args = parser.parse_args()
     work: Path = args.workdir
     work.mkdir(parents=True, exist_ok=True)
     log, model = work / f"gateway-{args.lines}-seed{args.seed}.nginx.log", work / f"model-seed{args.seed}.npz"
 
     if args.phase == "batch":
-        print(json.dumps(phase_batch(log, model, work / "batch-alerts.jsonl", args.max_state_events)))
+        print(json.dumps(phase_batch(log, model, work / f"batch-alerts-{args.tag}.jsonl", args.max_state_events)))
         return
 
     skip = set(filter(None, args.skip.split(",")))
@@ -317,12 +391,10 @@ def main() -> None:
     print(f"data: {log} ({args.lines:,} lines, {log.stat().st_size / 1e6:.0f} MB); model {model.name}; "
           f"prepared in {time.perf_counter() - t:.0f} s")
 
+    baseline_src = baseline_tree(args.baseline, work) if args.baseline else None
     if "batch" not in skip:
         before = load()
-        proc = subprocess.run([PY, __file__, "--phase", "batch", "--lines", str(args.lines), "--seed", str(args.seed),
-                               "--workdir", str(work), "--max-state-events", str(args.max_state_events)],
-                              capture_output=True, text=True, check=True)
-        b = json.loads(proc.stdout.strip().splitlines()[-1])
+        b = run_batch_child(args, work, "current", None)
         print(f"\n[batch] mamori score {log.name} --model {model.name} --format nginx "
               f"(window state budget {args.max_state_events:,} events, horizon 24h)")
         print(f"  events {b['events']:,}; wall {b['wall_s']:.1f} s; CPU {b['cpu_s']:.1f} s -> "
@@ -332,6 +404,18 @@ def main() -> None:
               f"{b['state']['state_events']:,} events, {b['state']['state_bytes'] / 1e6:.1f} MB, "
               f"{b['state']['state_entities']:,} source IPs")
         print(f"  load average before/after: {before} / {load()}")
+        if baseline_src is not None:
+            # the code before the change, right after, same log and model: the fair before/after figure on a
+            # machine whose load moves (the ratio of CPU seconds is the steadier of the two)
+            before = load()
+            o = run_batch_child(args, work, "baseline", baseline_src)
+            print(f"  before (commit {args.baseline}, same log, run right after): wall {o['wall_s']:.1f} s, CPU "
+                  f"{o['cpu_s']:.1f} s -> {o['events_per_s']:,.0f} events/s; peak RSS {o['peak_rss_mb']:,.0f} MB; "
+                  f"load {before} / {load()}")
+            print(f"  after/before: {b['events_per_s'] / o['events_per_s']:.2f}x events/s (wall), "
+                  f"{o['cpu_s'] / b['cpu_s']:.2f}x fewer CPU seconds")
+            same = compare_alerts(work / "batch-alerts-baseline.jsonl", work / "batch-alerts-current.jsonl")
+            print(f"  alerts: {same}")
 
     if "service" not in skip:
         port = free_port()
@@ -368,6 +452,11 @@ def main() -> None:
                   f"per request p50 {br['p50_ms']:.0f} ms, p99 {br['p99_ms']:.0f} ms; server "
                   f"{(process_cpu(server.pid) - cpu0) / (br['requests'] * 1000) * 1e6:.0f} CPU-us per event "
                   f"(load {before} / {load()})")
+            if baseline_src is not None:
+                print(f"\n[service before/after] single-event POST /v1/score, {args.compare_rate:.0f} req/s for "
+                      f"{args.compare_duration:.0f} s against each server in turn")
+                compare_service(model, work, events, args.compare_rate, args.compare_duration, baseline_src,
+                                args.baseline)
             print("\n[bad input] status, message, and a good request's status right after")
             for name, status, text, after in bad_input(url):
                 print(f"  {name:<18} -> {status} {text!r}; next good request -> {after}")

@@ -17,8 +17,8 @@ def _chunked_features(model: ScoringModel, events: pl.DataFrame, config: Scoring
     captured: list[np.ndarray] = []
     original = scorer_module.extract_features
 
-    def spy(frame, cfg):  # type: ignore[no-untyped-def]
-        fm = original(frame, cfg)
+    def spy(frame, cfg, **kwargs):  # type: ignore[no-untyped-def]
+        fm = original(frame, cfg, **kwargs)
         captured.append(fm.X)
         return fm
 

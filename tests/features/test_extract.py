@@ -214,3 +214,15 @@ def test_labels_from_events(bank_events: pl.DataFrame) -> None:
     assert set(families[y == 1]) == {"credential_stuffing", "injection"}
     with pytest.raises(SchemaError):
         labels_from_events(bank_events.drop("labels.is_attack"))
+
+
+def test_first_row_keeps_history_out_of_the_output(bank_events: pl.DataFrame) -> None:
+    # Prepare
+    whole = extract_features(bank_events)
+    # Execute: the first 300 events are history only
+    tail = extract_features(bank_events, first_row=300)
+    # Assert: the remaining rows, bit for bit, and nothing for the history
+    np.testing.assert_array_equal(tail.X, whole.X[300:])
+    assert tail.spec == whole.spec
+    with pytest.raises(SchemaError, match="first_row"):
+        extract_features(bank_events, first_row=bank_events.height + 1)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -67,6 +69,57 @@ def _files(path: Path) -> Iterator[Path]:
         raise SchemaError(f"score_path: '{path}' does not exist; pass a log file or a directory of logs.")
 
 
+def _read_all(path: Path, fmt: str, quarantine: Quarantine | None, batch_lines: int, summary: BatchSummary
+              ) -> Iterator[pl.DataFrame]:
+    """Event batches of every file in order (files and quarantine counts recorded in ``summary``)."""
+    for file in _files(path):
+        read = ReadSummary(source=file.name, format=fmt)
+        summary.files.append(str(file))
+        yield from iter_event_batches(file, fmt, quarantine=quarantine, batch_lines=batch_lines, summary=read)
+        summary.quarantined += read.quarantined
+
+
+def _prefetched(batches: Iterator[pl.DataFrame], depth: int = 2) -> Iterator[pl.DataFrame]:
+    """Run the reader one step ahead in a thread (parsing is polars work, off the GIL) while the caller scores.
+
+    At most ``depth`` read batches wait, so memory stays bounded; a reader error is re-raised in the caller.
+    """
+    q: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(kind: str, item: object) -> bool:
+        while not stop.is_set():  # the consumer may have stopped early (an error while scoring)
+            try:
+                q.put((kind, item), timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in batches:
+                if not put("batch", item):
+                    return
+            put("end", None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            put("error", exc)
+
+    thread = threading.Thread(target=produce, name="mamori-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item  # type: ignore[misc]
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def score_path(
     path: str | Path,
     scorer: Scorer,
@@ -126,15 +179,11 @@ def score_path(
 
     # Readers hand out smaller batches than batch_lines; scoring pays for the window state once per call, so
     # batches are gathered up to batch_lines events first (across files too: state carries over anyway).
-    for file in _files(Path(path)):
-        read = ReadSummary(source=file.name, format=fmt)
-        summary.files.append(str(file))
-        for events in iter_event_batches(file, fmt, quarantine=quarantine, batch_lines=batch_lines, summary=read):
-            pending.append(events)
-            pending_rows += events.height
-            if pending_rows >= batch_lines:
-                flush()
-        summary.quarantined += read.quarantined
+    for events in _prefetched(_read_all(Path(path), fmt, quarantine, batch_lines, summary)):
+        pending.append(events)
+        pending_rows += events.height
+        if pending_rows >= batch_lines:
+            flush()
     flush()
     summary.seconds = time.perf_counter() - started
     logger.info("score_path: %d events, %d alerts in %.1f s (%.0f events/s)", summary.events, summary.alerts,

@@ -244,11 +244,11 @@ class Scorer:
             n_ctx = context.height
             frame = pl.concat([canonical_batch(context, "state"), batch], how="vertical") if n_ctx else batch
             try:
-                fm = extract_features(frame, loaded.feature_config)
+                fm = extract_features(frame, loaded.feature_config, first_row=n_ctx)
             except pl.exceptions.PolarsError as exc:
                 raise SchemaError(f"Scorer.score: features cannot be computed for this batch of {batch.height} "
                                   f"events: {type(exc).__name__}: {str(exc)[:200]}") from exc
-            X = fm.X[n_ctx:]
+            X = fm.X
             if fm.spec.names != loaded.bundle.spec.names:
                 raise SchemaError(
                     "Scorer.score: the features extracted now do not match the model's feature spec "

@@ -16,7 +16,7 @@ import polars as pl
 from mamori.events import AUTH_ACTIONS
 from mamori.features.config import FeatureConfig
 
-__all__ = ["behaviour_columns", "prepare_frame", "add_window_distinct"]
+__all__ = ["behaviour_columns", "prepare_frame", "add_window_distinct", "request_columns"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +67,7 @@ def prepare_frame(events: pl.DataFrame, config: FeatureConfig) -> pl.LazyFrame:
     action = pl.col("event.action")
     outcome = pl.col("event.outcome")
     fail = (outcome == "failure").fill_null(False) | (status >= 400).fill_null(False)
-    asn_org = pl.col("source.as.organization.name").fill_null("").str.to_lowercase()
-    hosting_kw = "|".join(k.replace(".", r"\.") for k in config.hosting_keywords) or "$^"
-    hosting = pl.col("source.as.number").is_in(sorted(config.hosting_asns)).fill_null(False) | asn_org.str.contains(
-        hosting_kw
-    )
+    hosting = _hosting(config)
     keys = [
         pl.when(pl.col(src).is_null())
         .then(None)
@@ -83,9 +79,18 @@ def prepare_frame(events: pl.DataFrame, config: FeatureConfig) -> pl.LazyFrame:
         events.lazy()
         .sort(["@timestamp", "__row"])
         .with_columns(
+            # rank among equal timestamps: they are adjacent after the sort, so the rank is the distance to the
+            # start of the run (an O(n) scan; a window over "@timestamp" groups every row first)
             (
                 pl.col("@timestamp").cast(pl.Datetime("ns", "UTC"))
-                + pl.duration(nanoseconds=pl.int_range(pl.len()).over("@timestamp"))
+                + pl.duration(
+                    nanoseconds=pl.int_range(pl.len())
+                    - pl.when(pl.col("@timestamp") != pl.col("@timestamp").shift(1).fill_null(pl.col("@timestamp")
+                                                                                              - pl.duration(days=1)))
+                    .then(pl.int_range(pl.len()))
+                    .otherwise(None)
+                    .forward_fill()
+                )
             ).alias(T),
             pl.lit(1, dtype=pl.Int32).alias("__one"),
             fail.cast(pl.Int32).alias("__fail"),
@@ -284,41 +289,23 @@ def _key(frame: pl.DataFrame, short: str) -> tuple[np.ndarray, np.ndarray]:
     return col.fill_null(0).to_numpy(), col.is_not_null().to_numpy()
 
 
-def behaviour_columns(
-    lf: pl.LazyFrame, config: FeatureConfig
-) -> tuple[np.ndarray, list[np.ndarray], list[str], list[str], list[bool]]:
-    """Compute every request-context and behaviour feature.
-
-    Parameters
-    ----------
-    lf : polars.LazyFrame
-        Output of :func:`prepare_frame`.
-    config : FeatureConfig
-        Windows, time zone and caps.
-
-    Returns
-    -------
-    row : numpy.ndarray
-        Shape ``(n,)``: the input position (``__row``) of each output row.
-    values : list of numpy.ndarray
-        One float32 array of shape ``(n,)`` per column, rows in time order.
-    names, groups : list of str
-        Column names and groups.
-    log1p : list of bool
-        Whether each column is ``log1p``-transformed.
-    """
-    short, long, day = (
-        int(config.window_seconds(w) * 1e9) for w in (config.short_window, config.long_window, config.day_window)
+def _hosting(config: FeatureConfig) -> pl.Expr:
+    """1 when the source AS is a hosting / cloud provider (by number or organisation name)."""
+    asn_org = pl.col("source.as.organization.name").fill_null("").str.to_lowercase()
+    hosting_kw = "|".join(k.replace(".", r"\.") for k in config.hosting_keywords) or "$^"
+    return pl.col("source.as.number").is_in(sorted(config.hosting_asns)).fill_null(False) | asn_org.str.contains(
+        hosting_kw
     )
-    never = config.never_seconds
+
+
+def _request_exprs(config: FeatureConfig) -> list[tuple[str, pl.Expr, bool]]:
+    """The per-request context columns: (name, expression over canonical columns, log1p)."""
     status = pl.col("http.response.status_code")
     method = pl.col("http.request.method").fill_null("").str.to_uppercase()
     action = pl.col("event.action")
     outcome = pl.col("event.outcome")
     ua = pl.col("user_agent.original")
     amount = pl.col("banking.amount")
-
-    # ---- request context, in polars -----------------------------------------------------------------------
     ctx: list[tuple[str, pl.Expr, bool]] = []
     for m in ("GET", "POST", "PUT", "DELETE"):
         ctx.append((f"method_{m.lower()}", (method == m) | ((method == "PATCH") & (m == "PUT")), False))
@@ -341,14 +328,82 @@ def behaviour_columns(
     ctx.append(("hour_cos", (hour * (2 * np.pi / 24)).cos(), False))
     ctx.append(("is_night", hour < 6.0, False))
     ctx.append(("is_weekend", local.dt.weekday() >= 6, False))
-    ctx.append(("has_user_id", _present("uid"), False))
-    ctx.append(("has_session", _present("sess"), False))
-    ctx.append(("has_device", _present("dev"), False))
+    ctx.append(("has_user_id", pl.col("user.id").is_not_null(), False))
+    ctx.append(("has_session", pl.col("session.id").is_not_null(), False))
+    ctx.append(("has_device", pl.col("device.id").is_not_null(), False))
     ctx.append(("ua_missing", ua.is_null() | (ua == "") | (ua == "-"), False))
     ctx.append(("ua_length", ua.str.len_bytes(), True))
     ctx.append(("ua_scripted", ua.fill_null("").str.to_lowercase().str.contains(_SCRIPTED_UA), False))
-    ctx.append(("hosting_asn", pl.col("__hosting"), False))
+    ctx.append(("hosting_asn", _hosting(config), False))
     ctx.append(("amount", amount.clip(lower_bound=0.0), True))
+    return ctx
+
+
+def request_columns(events: pl.DataFrame, config: FeatureConfig) -> tuple[np.ndarray, list[str], list[str], list[bool]]:
+    """The request-context block of each event, in input order (no sort: these columns read one row each).
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Canonical events.
+    config : FeatureConfig
+        Settings.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        Shape ``(n, k)``, float32, the same values :func:`behaviour_columns` gives with ``request=True``.
+    names, groups : list of str
+        Column names and groups (``"request"``).
+    log1p : list of bool
+        Whether each column is ``log1p``-transformed.
+    """
+    ctx = _request_exprs(config)
+    values = events.select(e.cast(pl.Float64).fill_null(0.0).alias(name) for name, e, _ in ctx).to_numpy()
+    X = np.asarray(values, dtype=np.float64, order="F").reshape(events.height, len(ctx))
+    logs = [log1p for _, _, log1p in ctx]
+    for j, log1p in enumerate(logs):
+        if log1p:
+            X[:, j] = np.log1p(np.maximum(X[:, j], 0.0))
+    out = X.astype(np.float32)
+    out[~np.isfinite(out)] = 0.0
+    return out, [name for name, _, _ in ctx], ["request"] * len(ctx), logs
+
+
+def behaviour_columns(
+    lf: pl.LazyFrame, config: FeatureConfig, *, request: bool = True
+) -> tuple[np.ndarray, list[np.ndarray], list[str], list[str], list[bool]]:
+    """Compute every request-context and behaviour feature.
+
+    Parameters
+    ----------
+    lf : polars.LazyFrame
+        Output of :func:`prepare_frame`.
+    config : FeatureConfig
+        Windows, time zone and caps.
+    request : bool, default=True
+        Include the request-context columns first (:func:`request_columns` computes the same block without
+        sorting).
+
+    Returns
+    -------
+    row : numpy.ndarray
+        Shape ``(n,)``: the input position (``__row``) of each output row.
+    values : list of numpy.ndarray
+        One float32 array of shape ``(n,)`` per column, rows in time order.
+    names, groups : list of str
+        Column names and groups.
+    log1p : list of bool
+        Whether each column is ``log1p``-transformed.
+    """
+    short, long, day = (
+        int(config.window_seconds(w) * 1e9) for w in (config.short_window, config.long_window, config.day_window)
+    )
+    never = config.never_seconds
+    action = pl.col("event.action")
+    amount = pl.col("banking.amount")
+
+    ctx = _request_exprs(config) if request else []
     ja3_missing = ("ja3_missing", ~_present("ja3"), False)
 
     uname_first = (_present("uname") & pl.col(_k("uname")).is_first_distinct()).fill_null(False)

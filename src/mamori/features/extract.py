@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
 
 from mamori.errors import SchemaError
 from mamori.events.schema import LABEL_COLUMNS, conform
-from mamori.features.behaviour import behaviour_columns, prepare_frame
+from mamori.features.behaviour import behaviour_columns, prepare_frame, request_columns
 from mamori.features.config import FeatureConfig
 from mamori.features.lexical import lexical_block
 from mamori.features.spec import FeatureMatrix, FeatureSpec
@@ -20,6 +21,7 @@ __all__ = ["extract_features", "labels_from_events"]
 logger = logging.getLogger(__name__)
 
 _DEFAULT_CONFIG = FeatureConfig()
+_TRANSPOSE_ROWS = 2048
 
 
 def _canonical_without_labels(events: pl.DataFrame, source: str) -> pl.DataFrame:
@@ -40,7 +42,8 @@ def _canonical_without_labels(events: pl.DataFrame, source: str) -> pl.DataFrame
     return frame
 
 
-def extract_features(events: pl.DataFrame, config: FeatureConfig = _DEFAULT_CONFIG) -> FeatureMatrix:
+def extract_features(events: pl.DataFrame, config: FeatureConfig = _DEFAULT_CONFIG, *,
+                     first_row: int = 0) -> FeatureMatrix:
     """Turn canonical events into a float32 matrix, one row per event, in input order.
 
     Parameters
@@ -51,12 +54,15 @@ def extract_features(events: pl.DataFrame, config: FeatureConfig = _DEFAULT_CONF
         dropped before anything else happens, so features can never depend on ground truth.
     config : FeatureConfig, default=FeatureConfig()
         Windows, hash widths and the rest. All members of a consortium must use the same one.
+    first_row : int, default=0
+        Events before this position are history only: they shape the windowed features of the others but get
+        no row of their own (a scorer prepends its retained history this way and pays for no rows it drops).
 
     Returns
     -------
     FeatureMatrix
-        ``X`` of shape ``(len(events), spec.n_features)``, dtype float32, row ``i`` for event ``i``; and the
-        :class:`FeatureSpec` naming every column.
+        ``X`` of shape ``(len(events) - first_row, spec.n_features)``, dtype float32, row ``i`` for event
+        ``first_row + i``; and the :class:`FeatureSpec` naming every column.
 
     Raises
     ------
@@ -72,42 +78,77 @@ def extract_features(events: pl.DataFrame, config: FeatureConfig = _DEFAULT_CONF
     """
     started = time.perf_counter()
     frame = _canonical_without_labels(events, "extract_features").with_row_index("__row")
-    n = frame.height
+    if not 0 <= first_row <= frame.height:
+        raise SchemaError(f"extract_features: first_row must be in [0, {frame.height}] for these events; got "
+                          f"{first_row}.")
+    n = frame.height - first_row
 
     names: list[str] = []
     groups: list[str] = []
     log1p: list[bool] = []
 
-    order, columns, b_names, b_groups, b_log = behaviour_columns(prepare_frame(frame, config), config)
-    keep = [i for i, g in enumerate(b_groups) if config.include_behaviour or g == "request"]
-    names += [b_names[i] for i in keep]
-    groups += [b_groups[i] for i in keep]
-    log1p += [b_log[i] for i in keep]
+    # The lexical block (polars string kernels) runs in a second thread while the behaviour block (mostly
+    # single-threaded NumPy) runs here: both release the GIL for their heavy parts, so a second core helps.
+    # The request-context block reads one row at a time, so it is computed on the output rows only, in input
+    # order (no sort, no scatter).
+    own = frame.slice(first_row)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mamori-lexical")
+    request_job = pool.submit(request_columns, own, config)
+    lexical_job: Future[tuple[np.ndarray, list[str], list[str], list[bool]]] | None = None
+    if config.include_lexical:
+        lexical_job = pool.submit(lexical_block, own.get_column("url.path"), own.get_column("url.query"),
+                                  own.get_column("http.request.body.content"), config)
+    try:
+        if config.include_behaviour:
+            order, columns, b_names, b_groups, b_log = behaviour_columns(prepare_frame(frame, config), config,
+                                                                         request=False)
+        else:
+            order, columns, b_names, b_groups, b_log = np.arange(n, dtype=np.int64), [], [], [], []
+    finally:
+        pool.shutdown(wait=False)  # the jobs' results are awaited below
+    ctx, ctx_names, ctx_groups, ctx_log = request_job.result()
+    names += ctx_names
+    groups += ctx_groups
+    log1p += ctx_log
+    keep = list(range(len(b_names)))
+    names += b_names
+    groups += b_groups
+    log1p += b_log
 
     lex: np.ndarray | None = None
-    if config.include_lexical:
-        lex, lex_names, lex_groups, lex_log = lexical_block(
-            frame.get_column("url.path"),
-            frame.get_column("url.query"),
-            frame.get_column("http.request.body.content"),
-            config,
-        )
+    if lexical_job is not None:
+        lex, lex_names, lex_groups, lex_log = lexical_job.result()
         names += lex_names
         groups += lex_groups
         log1p += lex_log
 
-    # Behaviour columns come in time order: scatter each into a feature-major buffer in input order, then one
-    # transposing copy into the row-major result.
+    # Behaviour columns come in time order: put each into a feature-major buffer in input order (a plain copy
+    # when the input was already in time order, the usual case for logs), then transpose into the row-major
+    # result block by block, so both sides of the copy stay in cache.
     X = np.empty((n, len(names)), dtype=np.float32)
+    n_ctx = ctx.shape[1]
+    X[:, :n_ctx] = ctx
+    del ctx
     if keep:
+        order = np.asarray(order, dtype=np.int64)
+        mine = order >= first_row
+        dest = order[mine] - first_row if first_row else order
+        in_order = bool(np.all(dest[1:] > dest[:-1])) if dest.size > 1 else True
         by_feature = np.empty((len(keep), n), dtype=np.float32)
         for j, i in enumerate(keep):
-            by_feature[j, order] = columns[i]
-        X[:, : len(keep)] = by_feature.T
+            col = columns[i][mine] if first_row else columns[i]
+            if in_order:
+                by_feature[j] = col
+            else:
+                by_feature[j, dest] = col
+        k = len(keep)
+        for lo in range(0, n, _TRANSPOSE_ROWS):
+            hi = min(lo + _TRANSPOSE_ROWS, n)
+            X[lo:hi, n_ctx : n_ctx + k] = by_feature[:, lo:hi].T
         del by_feature
     del columns
     if lex is not None:
-        X[:, len(keep) :] = lex
+        X[:, n_ctx + len(keep) :] = lex
     spec = FeatureSpec(tuple(names), tuple(groups), tuple(log1p), config.model_dump_json())
     logger.info("extract_features: %d events -> %d features in %.2f s", n, X.shape[1], time.perf_counter() - started)
     return FeatureMatrix(X, spec)
