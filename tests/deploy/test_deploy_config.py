@@ -81,4 +81,28 @@ def test_node_command_needs_its_files(tmp_path: Path) -> None:
     (tmp_path / "k").write_text("x")
     cmd = node_command(NodeConfig(name="bank-a", ca_cert=tmp_path / "ca.crt", private_key=tmp_path / "k"))
     assert "--insecure" not in cmd and "--root-certificates" in cmd and "--auth-supernode-private-key" in cmd
-    assert 'node-name="bank-a"' in cmd[-1]
+    assert any('node-name="bank-a"' in part for part in cmd)
+    # the default: mamori's warm worker runs the SuperNode in Flower's process isolation mode
+    assert cmd[1:3] == ["-m", "mamori.deploy.worker"] and cmd[-2:] == ["--isolation", "process"]
+    assert cmd[cmd.index("--runtime-api-address") + 1] == "127.0.0.1:9094"
+    flower = node_command(NodeConfig(ca_cert=tmp_path / "ca.crt", private_key=tmp_path / "k", isolation="subprocess"))
+    assert flower[0].endswith("flower-supernode") and "--isolation" not in flower
+
+
+def test_secure_aggregation_is_on_by_default_and_picks_the_secagg_client_app(tmp_path: Path) -> None:
+    cfg = ConsortiumConfig.model_validate({"coordinator": {"state_dir": tmp_path / "state"}})
+    assert cfg.federation.secure_aggregation
+    assert (cfg.taxii.port, cfg.registry.port, cfg.dashboard.port) == (8021, 8022, 8023)
+    text = (write_app_dir(cfg) / "pyproject.toml").read_text()
+    assert 'clientapp = "mamori.deploy.flowerapp:secure_client_app"' in text and "secure-aggregation = true" in text
+    assert 'published-name = "consortium-attack-classifier.published"' in text
+    dp = cfg.model_copy(update={"federation": cfg.federation.model_copy(update={"member_dp_epsilon": 4.0})})
+    assert 'clientapp = "mamori.deploy.flowerapp:secure_dp_client_app"' in (write_app_dir(dp) / "pyproject.toml"
+                                                                            ).read_text()
+    plain = ConsortiumConfig.model_validate({"coordinator": {"state_dir": tmp_path / "s2"},
+                                             "federation": {"secure_aggregation": False}})
+    assert 'clientapp = "mamori.deploy.flowerapp:client_app"' in (write_app_dir(plain) / "pyproject.toml").read_text()
+    with pytest.raises(ValidationError, match="min_train_nodes >= 2"):
+        ConsortiumConfig.model_validate({"federation": {"min_train_nodes": 1}})
+    with pytest.raises(ValidationError, match="secure-aggregation path"):
+        ConsortiumConfig.model_validate({"federation": {"secure_aggregation": False, "member_dp_epsilon": 1.0}})

@@ -96,3 +96,38 @@ def test_replies_hold_only_weights_and_scalar_metrics(kind: str, member_parquet:
     for row in rows:
         nz = row[row != 0]
         assert nz[:8].astype(np.float32).tobytes() not in wire
+
+
+def test_secure_aggregation_replies_hold_no_identifier(tmp_path: Path) -> None:
+    """Every SecAgg+ stage reply (keys, shares, masked vector, unmask shares) and the evaluation reply."""
+    from flwr.common.constant import SUPERLINK_NODE_ID
+
+    from mamori.deploy.flowerapp import secure_client_app, server_app
+    from mamori.federation.inprocess import InProcessGrid
+    from mamori.simulate import SimulationConfig, iter_bank_events
+
+    paths = []
+    for profile, events in iter_bank_events(SimulationConfig(banks=2, days=1, scale=0.01, seed=9)):
+        paths.append(tmp_path / f"{profile.bank_id}.parquet")
+        events.write_parquet(paths[-1])
+    grid = InProcessGrid(secure_client_app, [21, 22], run_id=1, default_timeout=60)
+    for i, node_id in enumerate((21, 22)):
+        grid._contexts[node_id].node_config.update(
+            {"data-path": str(paths[i]), "node-name": f"bank-secret-{i}", "model-dir": str(tmp_path / f"m{i}")})
+    run_config = {"num-rounds": 1, "store-url": f"sqlite:///{tmp_path / 'c.db'}", "hidden": "8",
+                  "min-train-nodes": 2, "min-available-nodes": 2, "round-timeout": 60.0, "secure-aggregation": True}
+    try:
+        server_app(grid, Context(run_id=1, node_id=SUPERLINK_NODE_ID, node_config={}, state=RecordDict(),
+                                 run_config=run_config))
+        deliveries = grid.drain_deliveries()
+    finally:
+        grid.close()
+    replies = [d.reply for d in deliveries if d.reply is not None]
+    assert len(replies) == 2 * 5 and all(d.status == "ok" for d in deliveries)  # 4 SecAgg+ stages + evaluate
+    identifiers = _identifiers(paths[0]) | _identifiers(paths[1])
+    for reply in replies:
+        wire = _wire_bytes(reply)
+        assert [v for v in identifiers if v.encode() in wire] == []
+        assert b"bank-secret" not in wire and b".parquet" not in wire
+        assert all(isinstance(v, (int, float, bytes, str, list)) for r in reply.content.config_records.values()
+                   for v in r.values())

@@ -13,11 +13,18 @@ Member side
     global weights each message brings are saved to ``model-dir`` (``global.npz``), where the
     member's scoring service picks them up.
 
+    Under secure aggregation the FAB names ``secure_client_app`` instead: Flower's ``secaggplus_mod``
+    in front of mamori's :class:`~mamori.federation.secagg.SecureMember` around the same trainer (and
+    ``secure_dp_client_app``, which also clips the update with ``fixedclipping_mod``).
+
 Coordinator side
     resumes from the newest checkpoint of ``model-name`` in the store at ``store-url`` (its
-    version is the last completed round), runs the remaining rounds up to ``num-rounds`` with
-    Flower's FedAvg, and checkpoints the global model after every round. A round survives members
-    dropping out as long as ``min-train-nodes`` replies arrive within ``round-timeout``.
+    version is the last completed round), runs the remaining rounds up to ``num-rounds`` - with
+    ``secure-aggregation`` through Flower's ``SecAggPlusWorkflow`` (the coordinator only sees the sum
+    of the updates; optional member-level DP noise on that sum), otherwise with Flower's FedAvg -
+    and checkpoints the global model after every round. A round survives members dropping out as
+    long as ``min-train-nodes`` replies arrive within ``round-timeout``. At the end of a completed
+    run the final model is published as ``published-name`` for the nodes to pull.
 """
 
 from __future__ import annotations
