@@ -210,11 +210,13 @@ def test_store_evidence_round_hashes_audit_and_epsilon(tiny_model: ScoringModel,
     assert "Audit log verification" in html and "privacy ledger in the store is empty" in html
 
 
-def test_pki_state_is_read(tmp_path: Path) -> None:
+def test_pki_state_is_read(written: tuple[dict[str, Any], dict[str, Path | None]], tmp_path: Path) -> None:
     from mamori.assess import inspect_pki
     from mamori.deploy import init_ca, issue_server_cert, register_node_key, revoke_node
 
-    assert inspect_pki(tmp_path / "absent")["configured"] is False
+    assert inspect_pki(None)["configured"] is False
+    with pytest.raises(ConfigError, match="not a directory"):
+        inspect_pki(tmp_path / "absent")
     pki = tmp_path / "pki"
     init_ca(pki)
     issue_server_cert(pki)
@@ -228,6 +230,10 @@ def test_pki_state_is_read(tmp_path: Path) -> None:
     assert state["configured"] and state["members_active"] == 1 and state["members_revoked"] == 1
     assert state["ca"]["days_left"] > 30 and state["server"]["sha256"]
     assert state["private_key_files_mode_ok"]
+    from mamori.assess import render_html
+
+    html = render_html({**written[0], "security": {**written[0]["security"], "pki": state}})
+    assert "1 active, 1 revoked" in html and state["ca"]["sha256"] in html
 
 
 def test_privacy_audit_is_rendered_as_a_table(written: tuple[dict[str, Any], dict[str, Path | None]]) -> None:

@@ -31,7 +31,7 @@ def inspect_pki(directory: Path | None, *, now: dt.datetime | None = None) -> di
     Parameters
     ----------
     directory : pathlib.Path or None
-        The PKI directory; None (or a missing directory) reports that no PKI was found.
+        The PKI directory; None reports that no PKI was given.
     now : datetime.datetime or None, default=None
         The time certificate validity is judged at (UTC); None means now.
 
@@ -46,11 +46,13 @@ def inspect_pki(directory: Path | None, *, now: dt.datetime | None = None) -> di
     Raises
     ------
     ConfigError
-        If a certificate or the member registry cannot be read.
+        If ``directory`` is not a directory, or a certificate or the member registry cannot be read.
     """
-    if directory is None or not directory.is_dir():
-        return {"configured": False, "directory": str(directory) if directory is not None else None,
-                "members_active": 0, "members_revoked": 0}
+    if directory is None:
+        return {"configured": False, "directory": None, "members_active": 0, "members_revoked": 0}
+    if not directory.is_dir():
+        raise ConfigError(f"inspect_pki: {directory} is not a directory; pass the PKI directory of "
+                          "'mamori pki init --dir DIR' (or leave it out to report that no PKI was given).")
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
 

@@ -264,16 +264,23 @@ def _measure_privacy(config: AssessConfig, detector: Any, Xs: np.ndarray, data: 
 
 def _poisoning_findings(result: dict[str, Any], add: Any) -> None:
     rows = (result.get("poisoning") or {}).get("rows") or []
-    by = {(r.get("mode"), r.get("attack")): r for r in rows}
+    # benchmarks/poisoning.py calls the robust mode "default"; with several malicious counts the largest is kept
+    by = {(("robust" if r.get("mode") == "default" else r.get("mode")), r.get("attack")): r
+          for r in sorted(rows, key=lambda r: r.get("malicious", 0))}
     clean = by.get(("fedavg", "none"))
-    secagg = bool((result["system_card"].get("federation") or {}).get("secure_aggregation"))
-    where = ("this consortium aggregates with SecAgg+, where the coordinator can only run plain FedAvg on the masked "
-             "sum" if secagg else "plain FedAvg")
+    federation = result["system_card"].get("federation") or {}
+    if federation.get("secure_aggregation"):
+        where = ("this consortium aggregates with SecAgg+, where the coordinator can only run plain FedAvg on the "
+                 "masked sum")
+    elif federation.get("aggregation") or federation.get("strategy"):
+        where = f"the assessed federation aggregates with {federation.get('aggregation') or federation['strategy']}"
+    else:
+        where = "the assessed federation's aggregation was not given"
     backdoor, robust_bd = by.get(("fedavg", "backdoor")), by.get(("robust", "backdoor"))
     if clean and backdoor:
         gain = backdoor["backdoor_success"] - clean["backdoor_success"]
         add("high" if gain >= 0.2 else "medium" if gain >= 0.05 else "low",
-            "One malicious member can plant a backdoor",
+            "Malicious members can plant a backdoor",
             f"With {backdoor['malicious']} malicious member(s), {backdoor['backdoor_success']:.0%} of attacks "
             "carrying the attacker's traffic pattern got through under FedAvg "
             f"(clean federation {clean['backdoor_success']:.0%})"
@@ -324,9 +331,10 @@ def _security_findings(result: dict[str, Any], add: Any) -> None:
             "Assess with the consortium store so the audit log is verified.")
     pki = security["pki"]
     if not pki["configured"]:
+        in_process = "demo" in str((result["system_card"].get("federation") or {}).get("trained_by", ""))
         add("medium", "No PKI evidence for node authentication and TLS",
-            "No PKI directory was found: the federation assessed ran without verified member keys or TLS "
-            "certificates (an in-process simulation runs without them).",
+            "No PKI directory was given, so member keys and TLS certificates were not verified"
+            + ("; the demo federation runs in-process, without either." if in_process else "."),
             "Run the coordinator with 'mamori pki init', register every member's node key, and assess with --pki.")
     else:
         for which in ("ca", "server"):
@@ -774,7 +782,10 @@ def _plots(result: dict[str, Any]) -> dict[str, str]:
     ax.set(xlabel="predicted attack probability", ylabel="observed attack share", title="Calibration")
     ax.legend(fontsize=8)
     out = {"evasion": evasion_png, "calibration": _png(fig), "poisoning": ""}
-    rows = [r for r in (result.get("poisoning") or {}).get("rows") or [] if r.get("mode") in ("fedavg", "robust")]
+    given = (result.get("poisoning") or {}).get("rows") or []
+    rows = [{**r, "mode": "robust" if r.get("mode") == "default" else r.get("mode")}
+            for r in given if r.get("mode") in ("fedavg", "robust", "default")]
+    rows = list({(r["mode"], r["attack"]): r for r in sorted(rows, key=lambda r: r.get("malicious", 0))}.values())
     if rows:
         attacks = list(dict.fromkeys(r["attack"] for r in rows))
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.0))
