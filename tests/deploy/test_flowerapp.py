@@ -10,7 +10,7 @@ from flwr.app import Context, RecordDict
 from flwr.common.constant import SUPERLINK_NODE_ID
 from flwr.supercore.task_identity import TaskIdentity
 
-from mamori.deploy.flowerapp import client_app, secure_client_app, server_app
+from mamori.deploy.flowerapp import client_app, secure_client_app, secure_dp_client_app, server_app
 from mamori.errors import FederationError
 from mamori.federation.inprocess import InProcessGrid
 from mamori.store import AuditLog, ModelRegistry, open_store
@@ -41,15 +41,19 @@ def task_identity() -> Iterator[None]:
         setattr(TaskIdentity, key, value)
 
 
-def _run(paths: list[str], store_url: str, rounds: int, tmp: Path, secure: bool = False) -> None:
-    node_ids = [11, 12]
-    grid = InProcessGrid(secure_client_app if secure else client_app, node_ids, run_id=1, default_timeout=60)
+def _run(paths: list[str], store_url: str, rounds: int, tmp: Path, secure: bool = False,
+         **extra: object) -> None:
+    node_ids = [11 + i for i in range(len(paths))]
+    app = client_app
+    if secure:
+        app = secure_dp_client_app if float(extra.get("member-dp-epsilon", 0.0)) > 0 else secure_client_app  # type: ignore[arg-type]
+    grid = InProcessGrid(app, node_ids, run_id=1, default_timeout=60)
     for i, node_id in enumerate(node_ids):
         grid._contexts[node_id].node_config.update(  # what --node-config gives a SuperNode
             {"data-path": paths[i], "node-name": f"bank-{i}", "model-dir": str(tmp / f"model-{i}")}
         )
     run_config = {"num-rounds": rounds, "store-url": store_url, "hidden": "8", "min-train-nodes": 2,
-                  "min-available-nodes": 2, "round-timeout": 60.0, "secure-aggregation": secure}
+                  "min-available-nodes": 2, "round-timeout": 60.0, "secure-aggregation": secure, **extra}
     context = Context(run_id=1, node_id=SUPERLINK_NODE_ID, node_config={}, state=RecordDict(), run_config=run_config)
     try:
         server_app(grid, context)
@@ -99,3 +103,30 @@ def test_secure_aggregation_rounds_checkpoint_and_publish(member_files: list[Pat
     # the members' evaluation saw the aggregated model
     assert (tmp_path / "model-0" / "global.npz").is_file()
     store.close()
+
+
+def test_secure_aggregation_survives_a_member_dropping_out_mid_protocol(member_files: list[Path],
+                                                                       tmp_path: Path) -> None:
+    # the third member answers the key exchange, then fails to train (its data is gone): two remain
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    paths = [str(p) for p in member_files] + [str(tmp_path / "gone.parquet")]
+    _run(paths, url, 1, tmp_path, secure=True, **{"min-available-nodes": 3, "fraction-evaluate": 0.0,
+                                                  "min-evaluate-nodes": 0})
+    store = open_store(url)
+    assert [r.version for r in ModelRegistry(store).list("consortium-attack-classifier")] == [0, 1]
+    store.close()
+
+
+def test_secure_aggregation_with_member_level_dp(member_files: list[Path], tmp_path: Path) -> None:
+    import numpy as np
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    _run([str(p) for p in member_files], url, 1, tmp_path, secure=True,
+         **{"member-dp-epsilon": 8.0, "member-dp-clip": 0.5, "fraction-evaluate": 0.0, "min-evaluate-nodes": 0})
+    store = open_store(url)
+    registry = ModelRegistry(store)
+    start, end = (registry.get(r.sha256).arrays() for r in registry.list("consortium-attack-classifier"))
+    starts = [e.details for e in AuditLog(store).entries() if e.action == "federation.run_start"]
+    store.close()
+    assert starts[0]["member_dp"] is True
+    assert any(not np.array_equal(a, b) for a, b in zip(start, end, strict=True))
