@@ -190,8 +190,9 @@ def run_demo(config: DemoConfig, out_dir: Path, *, progress: ProgressCallback | 
         feature_spec = matrix.spec
         y, families = labels_from_events(events)
         timestamps = events.get_column("@timestamp").dt.replace_time_zone(None).to_numpy()
-        # record-level DP: one privacy unit per customer (see event_privacy_units and docs/privacy.md)
-        units = event_privacy_units(events) if record_dp else None
+        # record-level DP: one privacy unit per customer; attack rows naming no identity are their own unit
+        # (the rule in docs/privacy.md)
+        units = event_privacy_units(events, attack=y == 1) if record_dp else None
         del events
         members.append(
             split_member(
