@@ -38,8 +38,15 @@ def start_command(config: Path = CONFIG_OPTION) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     coordinator = Coordinator(cfg)
+
+    def dashboard(store: object) -> object:
+        from mamori.web import DashboardConfig, create_dashboard_app
+
+        return create_dashboard_app(store,  # type: ignore[arg-type]
+                                    DashboardConfig(api_root=cfg.taxii.api_root, results_dir=cfg.dashboard.results_dir))
+
     try:
-        coordinator.start()
+        coordinator.start(dashboard=dashboard)
         console.print(f"SuperLink on {cfg.coordinator.host}:{cfg.coordinator.port} (pid {coordinator.superlink.pid})")
         for s in coordinator.services:
             console.print(f"{s.name} on {s.url}")

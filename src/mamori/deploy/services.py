@@ -158,8 +158,14 @@ class Coordinator:
                 create_collection(self._store, alias.capitalize(), alias=alias, api_root=self.cfg.taxii.api_root,
                                   description=f"Consortium {alias} (created by mamori coordinator)")
 
-    def start(self) -> None:
+    def start(self, dashboard: Callable[[Any], Any] | None = None) -> None:
         """Start the SuperLink and the enabled HTTP services, and register the members' keys.
+
+        Parameters
+        ----------
+        dashboard : callable or None, default=None
+            Builds the dashboard app from the open store (the CLI passes ``mamori.web``'s factory: the
+            dashboard is an edge of the package graph, so ``deploy`` does not import it); None = no dashboard.
 
         Raises
         ------
@@ -184,12 +190,9 @@ class Coordinator:
 
                 self.services.append(HttpService("registry", create_registry_app(self._store), c.registry.host,
                                                  c.registry.port))
-            if c.dashboard.enabled:
-                from mamori.web import DashboardConfig, create_dashboard_app
-
-                dash = DashboardConfig(api_root=c.taxii.api_root, results_dir=c.dashboard.results_dir)
-                self.services.append(HttpService("dashboard", create_dashboard_app(self._store, dash),
-                                                 c.dashboard.host, c.dashboard.port))
+            if c.dashboard.enabled and dashboard is not None:
+                self.services.append(HttpService("dashboard", dashboard(self._store), c.dashboard.host,
+                                                 c.dashboard.port))
             for s in self.services:
                 s.start()
             sync_members(self.cfg, self._audit)
@@ -198,7 +201,12 @@ class Coordinator:
             raise
 
     def _scheduled_run(self) -> None:
-        outcome = run_federated(self.cfg, more_rounds=self.cfg.federation.num_rounds)
+        try:
+            outcome = run_federated(self.cfg, more_rounds=self.cfg.federation.num_rounds)
+        except Exception:  # noqa: BLE001 - a failed run must not end the schedule
+            logger.exception("scheduled run failed")
+            self.schedule.done()
+            return
         self.runs.append(outcome)
         if self._audit is not None:
             self._audit.append("coordinator", "federation.scheduled_run", f"model:{self.cfg.federation.model_name}",
