@@ -74,6 +74,16 @@ def test_hybrid_catches_an_attack_family_missing_from_the_labels() -> None:
     fed.calibrate_stats(ScoreStats.merge(p[0] for p in parts), ScoreStats.merge(p[1] for p in parts))
     assert np.allclose(fed.decision_function(unseen), hybrid.decision_function(unseen))
 
+    # Sum fusion: -log10 of the product of both tail probabilities; catches both families as well.
+    summed = HybridDetector(clf, scorer, fusion="sum").calibrate(calib)
+    s_c, s_a = summed.component_scores(unseen)
+    assert np.allclose(summed.decision_function(unseen), s_c + s_a)
+    threshold = np.quantile(summed.decision_function(test_benign), 0.99)
+    assert (summed.decision_function(unseen) > threshold).mean() > 0.9
+    assert (summed.decision_function(seen) > threshold).mean() > 0.9
+    with pytest.raises(ConfigError, match="fusion"):
+        HybridDetector(clf, scorer, fusion="mean")
+
 
 def test_message_classifier_learns_spam_words() -> None:
     ham = [f"see you at {h} tonight, ok?" for h in range(60)] + [f"call me later about dinner {i}" for i in range(60)]
