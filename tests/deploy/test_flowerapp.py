@@ -114,7 +114,10 @@ def test_secure_aggregation_survives_a_member_dropping_out_mid_protocol(member_f
                                                   "min-evaluate-nodes": 0})
     store = open_store(url)
     assert [r.version for r in ModelRegistry(store).list("consortium-attack-classifier")] == [0, 1]
+    failed = [e.details for e in AuditLog(store).entries() if e.action == "federation.member_failed"]
     store.close()
+    assert [(f["phase"], f["ok"], f["failed"]) for f in failed] == [("train", 2, 1)]
+    assert failed[0]["no_reply_node_ids"] == ["13"]  # the member without data
 
 
 def test_secure_aggregation_with_member_level_dp(member_files: list[Path], tmp_path: Path) -> None:

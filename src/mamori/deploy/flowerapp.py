@@ -445,11 +445,22 @@ def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.nda
     hidden = ",".join(map(str, run.hidden))
     seen: dict[str, int] = {}
 
+    sampled: dict[str, set[int]] = {"train": set()}
+
     class _Quorum(LegacyFedAvg):  # type: ignore[misc]
+        def configure_fit(self, server_round: int, parameters: Any, client_manager: Any) -> Any:
+            pairs = super().configure_fit(server_round, parameters, client_manager)
+            sampled["train"] = {int(proxy.node_id) for proxy, _ in pairs}
+            return pairs
+
         def aggregate_fit(self, server_round: int, results: list[Any], failures: list[Any]) -> Any:
             seen["examples"] = max((int(r.num_examples) for _, r in results), default=0)
-            run.fail("train", server_round, len(results), len(failures),
-                     {"errors": sorted({str(f)[:200] for f in failures})})
+            # SecAgg+ passes only the members whose masked update was unmasked; the rest dropped out
+            # (count by node: Flower may record one dropout as several failures)
+            dropped = sorted(sampled["train"] - {int(proxy.node_id) for proxy, _ in results})
+            run.fail("train", server_round, len(results), len(dropped),
+                     {"errors": sorted({str(f)[:200] for f in failures}),
+                      "no_reply_node_ids": [str(n) for n in dropped]})
             return super().aggregate_fit(server_round, results, failures)
 
         def aggregate_evaluate(self, server_round: int, results: list[Any], failures: list[Any]) -> Any:
