@@ -6,6 +6,7 @@ import logging
 
 from mamori.intel.taxii.app import create_app
 from mamori.intel.taxii.config import TaxiiConfig
+from mamori.intel.taxii.ingest import warm_up
 from mamori.store import Store
 
 __all__ = ["serve"]
@@ -34,6 +35,8 @@ def serve(store: Store, config: TaxiiConfig | None = None, *, host: str = "127.0
     """
     import uvicorn
 
+    config = config or TaxiiConfig()
+    warm_up(config)  # validators loaded now, not in the first add request
     app = create_app(store, config)
     logger.info("TAXII server on %s:%d (store %s)", host, port, store.url)
     uvicorn.run(app, host=host, port=port, log_level=log_level, ssl_certfile=certfile, ssl_keyfile=keyfile,
