@@ -212,6 +212,7 @@ PUBLIC_API = {
         'AlertSink',
         'BUNDLE_FORMAT',
         'BatchSummary',
+        'CAMPAIGN_FEATURE',
         'FollowCheckpoint',
         'IndicatorIndex',
         'JsonlAlertSink',

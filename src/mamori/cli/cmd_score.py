@@ -15,6 +15,7 @@ from rich.table import Table
 
 from mamori.cli.app import app
 from mamori.detect import (
+    CAMPAIGN_FEATURE,
     JsonlAlertSink,
     LogFollower,
     MemoryAlertSink,
@@ -48,7 +49,9 @@ def score_command(
                                               "seconds without new lines."),
     alerts: str = typer.Option("alerts.jsonl", "--alerts", "-a", help="JSON-lines alert file ('-' = stdout)."),
     webhook: str | None = typer.Option(None, "--webhook", help="Also POST each alert (JSON) to this URL."),
-    indicators: Path | None = typer.Option(None, "--indicators", help="Shared indicators (STIX JSON) to match."),
+    indicators: Path | None = typer.Option(None, "--indicators",
+                                           help="Shared indicators (STIX JSON) to match; also the campaign feature "
+                                                "of models that read it (with --train-demo: train such a model)."),
     taxii_url: str | None = typer.Option(None, "--taxii-url", envvar="MAMORI_TAXII_URL"),
     taxii_member: str | None = typer.Option(None, "--taxii-member", envvar="MAMORI_TAXII_MEMBER"),
     taxii_key: str | None = typer.Option(None, "--taxii-key", envvar="MAMORI_TAXII_KEY"),
@@ -68,10 +71,15 @@ def score_command(
     """Score events with the consortium's model and write deduplicated, explained alerts."""
     console = Console(stderr=True)
     if train_demo is not None:
+        # with --indicators the demo model also reads the shared-campaign column (docs/cross-bank.md, step 8)
+        shared = load_indicators(indicators) if indicators is not None else None
         with console.status("simulating a small consortium and training a scoring model"):
-            bundle = train_simulated_model(log_format=None if fmt in ("auto", "ecs") else fmt)
+            bundle = train_simulated_model(log_format=None if fmt in ("auto", "ecs") else fmt, indicators=shared)
         bundle.save(train_demo)
-        console.print(f"saved {train_demo} (threshold {bundle.threshold:.3f}, {bundle.spec.n_features} features)")
+        extra = (f", last one {CAMPAIGN_FEATURE}: {bundle.metadata.get('campaign_hit_rows', 0):,} training events "
+                 "hit a campaign indicator") if shared is not None else ""
+        console.print(f"saved {train_demo} (threshold {bundle.threshold:.3f}, {bundle.spec.n_features} features"
+                      f"{extra})")
         return
     if path is None:
         raise ConfigError("mamori score: give a log file or directory (or --train-demo OUT).")

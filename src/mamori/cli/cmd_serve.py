@@ -25,7 +25,9 @@ def serve_command(
     port: int = typer.Option(8080, help="TCP port."),
     alerts: Path | None = typer.Option(Path("alerts.jsonl"), "--alerts", "-a", help="JSON-lines alert file."),
     webhook: str | None = typer.Option(None, "--webhook", help="Also POST each alert (JSON) to this URL."),
-    indicators: Path | None = typer.Option(None, "--indicators", help="Shared indicators (STIX JSON) to match."),
+    indicators: Path | None = typer.Option(None, "--indicators",
+                                           help="Shared indicators (STIX JSON) to match; also the campaign feature "
+                                                "of models that read it."),
     reload_interval: float = typer.Option(5.0, "--reload-interval", help="Seconds between model-source polls."),
     max_body_bytes: int = typer.Option(5 * 1024 * 1024, "--max-body-bytes", help="Largest request body."),
     horizon: str = typer.Option("24h", "--horizon", help="How far back per-entity window state reaches."),

@@ -2,7 +2,8 @@
 
 Public API: :class:`ScoringModel` (weights + feature spec + standardiser + threshold, one file),
 :func:`train_scoring_model` / :func:`train_simulated_model`, :class:`ScoringConfig`, :class:`Scorer`,
-:class:`WindowState`, :class:`Alert` and sinks, :class:`IndicatorIndex`, :func:`score_path`,
+:class:`WindowState`, :class:`Alert` and sinks, :class:`IndicatorIndex` (and :data:`CAMPAIGN_FEATURE`, the
+shared-campaign column a model may read), :func:`score_path`,
 :class:`LogFollower`, :func:`alerts_to_stix`, and :func:`create_app` (in :mod:`mamori.detect.api`).
 """
 
@@ -19,7 +20,7 @@ from mamori.detect.batch import BatchSummary, score_path
 from mamori.detect.bundle import BUNDLE_FORMAT, ScoringModel
 from mamori.detect.config import ScoringConfig
 from mamori.detect.follow import FollowCheckpoint, LogFollower
-from mamori.detect.indicators import IndicatorIndex
+from mamori.detect.indicators import CAMPAIGN_FEATURE, IndicatorIndex
 from mamori.detect.scorer import ScoredBatch, Scorer
 from mamori.detect.sightings import alerts_to_stix
 from mamori.detect.state import STATE_COLUMNS, StateStats, WindowState
@@ -27,6 +28,7 @@ from mamori.detect.training import train_scoring_model, train_simulated_model
 
 __all__ = [
     "BUNDLE_FORMAT",
+    "CAMPAIGN_FEATURE",
     "STATE_COLUMNS",
     "Alert",
     "AlertDeduplicator",

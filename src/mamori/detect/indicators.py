@@ -29,6 +29,11 @@ __all__ = ["CAMPAIGN_FEATURE", "IndicatorIndex", "IndicatorMatch"]
 #: ``mamori.analytics.CAMPAIGN_FEATURE`` (pinned by a test; detect does not import analytics).
 CAMPAIGN_FEATURE = "campaign.indicator_hit"
 _NO_END = 2**62
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+_Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: exact IP -> [(valid_from, valid_until)] and [(network, valid_from, valid_until)], epoch microseconds
+_Rules = tuple[dict[str, list[tuple[int, int]]], list[tuple[_Net, int, int]]]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +87,8 @@ class IndicatorIndex:
         self._networks: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, IndicatorMatch]] = []
         # source.ip indicators with their validity (epoch µs) and labels, for campaign_hits()
         self._ip_validity: list[tuple[str, int, int, tuple[str, ...]]] = []
+        # label -> (exact IP -> validities, networks with validity), built on first use, dropped by add()
+        self._campaign_rules: dict[str | None, _Rules] = {}
         self.size = 0
         self.skipped = 0
 
@@ -168,6 +175,7 @@ class IndicatorIndex:
                 continue
             value = _unquote(raw)
             if column == "source.ip":
+                self._campaign_rules.clear()
                 self._ip_validity.append((value, _epoch_us(obj.get("valid_from"), 0),
                                           _epoch_us(obj.get("valid_until"), _NO_END),
                                           tuple(str(x) for x in obj.get("labels", ()))))
@@ -247,19 +255,9 @@ class IndicatorIndex:
             if col not in events.columns:
                 raise SchemaError(f"IndicatorIndex.campaign_hits: events lack column {col!r}; pass canonical events")
         out = np.zeros(events.height, dtype=np.float32)
-        rules = [r for r in self._ip_validity if label is None or label in r[3]]
-        if not rules or events.height == 0:
+        exact, nets = self._rules(label)
+        if not (exact or nets) or events.height == 0:
             return out
-        exact: dict[str, list[tuple[int, int]]] = {}
-        nets: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, int, int]] = []
-        for value, start, end, _labels in rules:
-            if "/" in value:
-                try:
-                    nets.append((ipaddress.ip_network(value, strict=False), start, end))
-                except ValueError:
-                    continue
-            else:
-                exact.setdefault(value, []).append((start, end))
         ips = events.get_column("source.ip").cast(pl.String)
         pairs: list[tuple[str, int, int]] = []
         for ip in ips.drop_nulls().unique().to_list():
@@ -279,3 +277,76 @@ class IndicatorIndex:
                 .get_column("row").unique().to_numpy())
         out[rows] = 1.0
         return out
+
+    def campaign_hit_rows(self, rows: Iterable[Mapping[str, Any]], *, label: str | None = "cross-bank") -> np.ndarray:
+        """:meth:`campaign_hits` for events given as ``column -> value`` dicts (the incremental scoring path).
+
+        Same rule, same values, without building a DataFrame: a dict look-up per event plus one containment
+        test per shared network.
+
+        Parameters
+        ----------
+        rows : iterable of mapping
+            Canonical events; ``@timestamp`` a timezone-aware :class:`datetime.datetime` (naive means UTC), a
+            missing ``source.ip`` never hits.
+        label : str or None, default="cross-bank"
+            Only indicators carrying this label; None: every IP indicator.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 array of shape ``(len(rows),)``, 1.0 on a hit, else 0.0.
+
+        Raises
+        ------
+        SchemaError
+            When an event with a source IP has no ``@timestamp``.
+        """
+        rows = list(rows)
+        out = np.zeros(len(rows), dtype=np.float32)
+        exact, nets = self._rules(label)
+        if not (exact or nets):
+            return out
+        for i, row in enumerate(rows):
+            ip = row.get("source.ip")
+            if ip is None:
+                continue
+            ts = row.get("@timestamp")
+            if not isinstance(ts, dt.datetime):
+                raise SchemaError(f"IndicatorIndex.campaign_hit_rows: event {i} has no '@timestamp' datetime.")
+            if ts.tzinfo is None:
+                ts = ts.replace(tzinfo=dt.UTC)
+            # integer microseconds as polars' dt.epoch("us") computes them (no float rounding at the bounds)
+            t = (ts - _EPOCH) // dt.timedelta(microseconds=1)
+            ip = str(ip)
+            spans = list(exact.get(ip, ()))
+            if nets:
+                try:
+                    addr = ipaddress.ip_address(ip)
+                except ValueError:
+                    addr = None
+                if addr is not None:
+                    spans += [(a, b) for net, a, b in nets if addr.version == net.version and addr in net]
+            if any(a <= t < b for a, b in spans):
+                out[i] = 1.0
+        return out
+
+    def _rules(self, label: str | None) -> _Rules:
+        """The source-IP indicators carrying ``label`` (all when None), compiled once per label."""
+        cached = self._campaign_rules.get(label)
+        if cached is not None:
+            return cached
+        exact: dict[str, list[tuple[int, int]]] = {}
+        nets: list[tuple[_Net, int, int]] = []
+        for value, start, end, labels in self._ip_validity:
+            if label is not None and label not in labels:
+                continue
+            if "/" in value:
+                try:
+                    nets.append((ipaddress.ip_network(value, strict=False), start, end))
+                except ValueError:
+                    continue
+            else:
+                exact.setdefault(value, []).append((start, end))
+        self._campaign_rules[label] = (exact, nets)
+        return exact, nets

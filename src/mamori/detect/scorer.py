@@ -16,10 +16,10 @@ import polars as pl
 from mamori.detect.alerts import Alert, AlertDeduplicator, AlertSink, alert_id, guess_families
 from mamori.detect.bundle import ScoringModel
 from mamori.detect.config import ScoringConfig
-from mamori.detect.indicators import IndicatorIndex
+from mamori.detect.indicators import CAMPAIGN_FEATURE, IndicatorIndex
 from mamori.detect.state import WindowState, canonical_batch
 from mamori.errors import SchemaError
-from mamori.features import OnlineFeatures, extract_features
+from mamori.features import FeatureSpec, OnlineFeatures, extract_features
 from mamori.models import explain
 
 __all__ = ["ScoredBatch", "Scorer"]
@@ -84,6 +84,18 @@ def _linear_layers(bundle: ScoringModel) -> list[tuple[np.ndarray, np.ndarray]] 
     return layers
 
 
+def _uses_campaign(spec: FeatureSpec) -> bool:
+    """Whether a model reads the shared campaign-indicator column (always its last feature)."""
+    return spec.names[-1:] == (CAMPAIGN_FEATURE,)
+
+
+def _extracted_spec(spec: FeatureSpec) -> FeatureSpec:
+    """The columns the feature extractors make for a model: its spec without the campaign column."""
+    if not _uses_campaign(spec):
+        return spec
+    return FeatureSpec(spec.names[:-1], spec.groups[:-1], spec.log1p[:-1], spec.config_json)
+
+
 class _Loaded:
     """A model ready to score: bundle, detector, standardiser, hash (swapped atomically on reload)."""
 
@@ -97,6 +109,8 @@ class _Loaded:
         self.inv_scale32 = (1.0 / np.asarray(self.standardizer.scale_, dtype=np.float64)).astype(np.float32)
         self.clip = bundle.clip
         self.layers = _linear_layers(bundle)
+        self.campaign = _uses_campaign(bundle.spec)
+        self.extracted_names = _extracted_spec(bundle.spec).names
 
     def decision_function(self, Z: np.ndarray) -> np.ndarray:
         """Scores of standardised rows: the classifier's logit as a NumPy forward pass, else the detector's."""
@@ -134,7 +148,9 @@ class Scorer:
     config : ScoringConfig or None, default=None
         State budget, deduplication and explanation settings.
     indicators : IndicatorIndex or None, default=None
-        Shared indicators to attach to alerts.
+        Shared indicators to attach to alerts. For a model whose feature spec ends with
+        :data:`~mamori.detect.CAMPAIGN_FEATURE` they also give that column
+        (:meth:`IndicatorIndex.campaign_hits`); without them the column is 0 (logged once).
     sinks : sequence of AlertSink, default=()
         Every new alert is emitted to each.
 
@@ -159,9 +175,10 @@ class Scorer:
         self.events_scored = 0
         self.hits = 0
         self.alerts_raised = 0
+        self._warned_no_index = False
 
     def _online(self, model: ScoringModel) -> OnlineFeatures:
-        return OnlineFeatures(model.spec, horizon_seconds=self.config.horizon_seconds,
+        return OnlineFeatures(_extracted_spec(model.spec), horizon_seconds=self.config.horizon_seconds,
                               max_entities=self.config.max_entities,
                               max_window_events=max(self.config.max_state_events, 1))
 
@@ -190,8 +207,9 @@ class Scorer:
             The new bundle.
         """
         loaded = _Loaded(model)  # built outside the lock: scoring continues meanwhile
-        same_spec = (model.spec.names, model.spec.config_json) == (self._loaded.bundle.spec.names,
-                                                                   self._loaded.bundle.spec.config_json)
+        # the campaign column is not window state: adding or dropping it keeps the aggregates
+        same_spec = (_extracted_spec(model.spec).names, model.spec.config_json) == (
+            self._loaded.extracted_names, self._loaded.bundle.spec.config_json)
         online = self._online(model) if self.online is not None and not same_spec else None
         with self._lock:
             if not same_spec:
@@ -249,12 +267,16 @@ class Scorer:
                 raise SchemaError(f"Scorer.score: features cannot be computed for this batch of {batch.height} "
                                   f"events: {type(exc).__name__}: {str(exc)[:200]}") from exc
             X = fm.X
-            if fm.spec.names != loaded.bundle.spec.names:
+            if fm.spec.names != loaded.extracted_names:
                 raise SchemaError(
                     "Scorer.score: the features extracted now do not match the model's feature spec "
-                    f"({fm.spec.n_features} vs {loaded.bundle.spec.n_features} columns); the model was built with "
+                    f"({fm.spec.n_features} vs {len(loaded.extracted_names)} columns); the model was built with "
                     "another mamori version or feature config."
                 )
+            if loaded.campaign:
+                hits = (self.indicators.campaign_hits(batch) if self.indicators is not None
+                        else self._no_campaign_index(batch.height))
+                X = np.hstack([X, hits[:, None]])
             Z = loaded.standardize(X)
             scores = np.asarray(loaded.decision_function(Z), dtype=np.float32)
             self.state.append(batch)
@@ -323,6 +345,10 @@ class Scorer:
                 return ScoredBatch(np.zeros(0, dtype=np.float32), loaded.bundle.threshold,
                                    model_version=loaded.bundle.version, model_sha256=loaded.sha256)
             X = online.transform(rows)
+            if loaded.campaign:
+                hits = (self.indicators.campaign_hit_rows(rows) if self.indicators is not None
+                        else self._no_campaign_index(len(rows)))
+                X = np.hstack([X, hits[:, None]])
             Z = loaded.standardize(X)
             scores = np.asarray(loaded.decision_function(Z), dtype=np.float32)
             hit_idx = np.flatnonzero(scores > loaded.bundle.threshold)
@@ -336,6 +362,15 @@ class Scorer:
                 sink.emit(alert)
         return ScoredBatch(scores, loaded.bundle.threshold, alerts, int(hit_idx.size), loaded.bundle.version,
                            loaded.sha256, time.perf_counter() - started, alert_rows)
+
+    def _no_campaign_index(self, n: int) -> np.ndarray:
+        """The campaign column when no indicator index is configured: zeros, with one warning per scorer."""
+        if not self._warned_no_index:
+            self._warned_no_index = True
+            logger.warning("the model reads %s but no shared indicators are configured (--indicators / TAXII): "
+                           "the column is 0 for every event, so the model scores as if no campaign were known",
+                           CAMPAIGN_FEATURE)
+        return np.zeros(n, dtype=np.float32)
 
     def _alert_columns(self) -> list[str]:
         return list(dict.fromkeys([*self.config.dedup_by, *_ENTITY_FIELDS, *_REQUEST_FIELDS, "@timestamp",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
 
@@ -9,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from mamori.detect.bundle import ScoringModel
+from mamori.detect.indicators import CAMPAIGN_FEATURE, IndicatorIndex
 from mamori.errors import ConfigError
 from mamori.events import project_to_format
 from mamori.features import FeatureConfig, Standardizer, extract_features, labels_from_events
@@ -30,6 +32,7 @@ def train_scoring_model(
     max_benign_train: int = 200_000,
     name: str = "attack-classifier",
     seed: int = 0,
+    indicators: IndicatorIndex | None = None,
 ) -> ScoringModel:
     """Train an attack classifier centrally on labelled events and bundle it for scoring.
 
@@ -53,6 +56,11 @@ def train_scoring_model(
         Model name in the bundle.
     seed : int, default=0
         Seeds the splits and the training.
+    indicators : IndicatorIndex or None, default=None
+        Shared campaign indicators: when given, the model also reads :data:`~mamori.detect.CAMPAIGN_FEATURE`
+        (:meth:`IndicatorIndex.campaign_hits`: 1 when the event's source IP or network was in a campaign indicator
+        valid at the event's time) as its last feature, and a :class:`~mamori.detect.Scorer` computes that column
+        from its own index. None: the plain feature spec.
 
     Returns
     -------
@@ -71,11 +79,18 @@ def train_scoring_model(
         fm = extract_features(events, config)
         y, families = labels_from_events(events)
         spec = fm.spec
-        xs.append(fm.X)
+        X_member = fm.X
+        if indicators is not None:
+            X_member = np.hstack([X_member, indicators.campaign_hits(events)[:, None]])
+        xs.append(X_member)
         ys.append(y)
         fams.append(families)
     if spec is None:
         raise ConfigError("train_scoring_model: no member events given.")
+    if indicators is not None:
+        # the same extension as mamori.analytics.add_campaign_feature, so both kinds of model read alike
+        spec = dataclasses.replace(spec, names=(*spec.names, CAMPAIGN_FEATURE), groups=(*spec.groups, "campaign"),
+                                   log1p=(*spec.log1p, False))
     X = np.concatenate(xs)
     y = np.concatenate(ys)
     families = np.concatenate(fams)
@@ -93,6 +108,12 @@ def train_scoring_model(
     Z = standardizer.transform(X[fit_idx])
     model = AttackClassifier(hidden_layers=hidden_layers, epochs=epochs, seed=seed).fit(Z, y[fit_idx])
     threshold = calibrate_threshold(model.decision_function(standardizer.transform(X[calib])), target_fpr)
+    campaign: dict[str, int] = {}
+    if indicators is not None:
+        campaign = {"campaign_hit_rows": int(X[:, -1].sum())}
+        if not campaign["campaign_hit_rows"]:
+            logger.warning("train_scoring_model: no event matches a campaign indicator valid at its time; the "
+                           "%s column is constant 0 and the model cannot learn from it", CAMPAIGN_FEATURE)
     names = sorted(set(families[attack].tolist()))
     Za = standardizer.transform(X[attack])
     centroids = np.stack([Za[families[attack] == f].mean(axis=0) for f in names]) if names else None
@@ -109,7 +130,7 @@ def train_scoring_model(
         families=names,
         centroids=centroids,
         metadata={"trained_rows": int(fit_idx.size), "attack_rows": int(attack.size), "target_fpr": target_fpr,
-                  "seed": seed},
+                  "seed": seed, **campaign},
     )
 
 
