@@ -180,3 +180,38 @@ def test_plain_and_campaign_models_swap_keeping_the_aggregates(campaign_model: S
     fresh.score_rows(rows[:200], explain_alerts=False)
     assert scorer.online is online
     np.testing.assert_allclose(after, fresh.score_rows(rows[200:], explain_alerts=False).scores, rtol=1e-6)
+
+
+def test_train_demo_with_indicators_trains_with_the_column(monkeypatch: pytest.MonkeyPatch,
+                                                           campaign_model: ScoringModel, tmp_path) -> None:
+    # Prepare: a shared-indicator file; the (slow) simulation + training is replaced by the fixture's model
+    import json
+
+    from typer.testing import CliRunner
+
+    import mamori.cli.cmd_score as cmd_score
+    from mamori.cli.app import app
+
+    now = dt.datetime(2025, 4, 21, tzinfo=dt.UTC)
+    shared = tmp_path / "campaign.json"
+    shared.write_text(json.dumps({"type": "bundle", "id": "bundle--6f5cf4d9-2f6b-4c4e-9d8b-0d7c2f5a9e11",
+                                  "objects": [serialize(ip_indicator(CAMPAIGN_IP, valid_from=now,
+                                                                     labels=["cross-bank"]))]}))
+    seen: dict[str, object] = {}
+
+    def fake_train(**kwargs: object) -> ScoringModel:
+        seen.update(kwargs)
+        return campaign_model
+
+    monkeypatch.setattr(cmd_score, "train_simulated_model", fake_train)
+
+    # Execute
+    result = CliRunner().invoke(app, ["score", "--train-demo", str(tmp_path / "m.npz"), "--format", "nginx",
+                                      "--indicators", str(shared)])
+
+    # Assert: the indicator file reached the training as an index, and the saved model reads the column
+    assert result.exit_code == 0, result.output
+    index = seen["indicators"]
+    assert isinstance(index, IndicatorIndex) and index.size == 1
+    assert ScoringModel.load(tmp_path / "m.npz").spec.names[-1] == CAMPAIGN_FEATURE
+    assert CAMPAIGN_FEATURE in result.output
