@@ -1,0 +1,23 @@
+"""Bench settings: local epochs per round default by kind of dataset; explicit values win."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from mamori.bench import BenchConfig
+
+
+def test_local_epochs_default_depends_on_the_kind_of_dataset() -> None:
+    config = BenchConfig()
+    assert config.epochs_per_round(text=False) == 2
+    assert config.epochs_per_round(text=True) == 5
+    assert BenchConfig(local_epochs=3).epochs_per_round(text=True) == 3
+
+
+def test_unknown_anomaly_score_or_fusion_is_rejected() -> None:
+    assert BenchConfig().anomaly_score == "top" and BenchConfig().hybrid_fusion == "sum"
+    with pytest.raises(ValidationError):
+        BenchConfig(anomaly_score="median")
+    with pytest.raises(ValidationError):
+        BenchConfig(hybrid_fusion="mean")
