@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 
@@ -63,8 +64,14 @@ class FailingTrainer(SpyTrainer):
 
 
 class SlowTrainer(SpyTrainer):
+    """A member whose fit blocks until the test releases it (no race against a wall-clock sleep on a busy machine)."""
+
+    def __init__(self, inner: EstimatorTrainer) -> None:
+        super().__init__(inner)
+        self.release = threading.Event()
+
     def fit(self, arrays: list[np.ndarray], config: Mapping) -> tuple[list[np.ndarray], int, dict[str, float]]:
-        time.sleep(1.0)
+        self.release.wait(timeout=60)
         return self.inner.fit(arrays, config)
 
 
@@ -186,13 +193,18 @@ def test_too_few_successful_members_stop_the_run_with_a_clear_error() -> None:
 
 def test_a_member_slower_than_the_round_timeout_is_reported_and_skipped() -> None:
     trainers, initial, _, _ = _setup()
-    members = [trainers[0], trainers[1], SlowTrainer(trainers[2])]
-    config = FederationConfig(num_rounds=1, min_train_nodes=2, round_timeout_s=0.4, max_parallel_members=3)
+    slow_member = SlowTrainer(trainers[2])
+    members = [trainers[0], trainers[1], slow_member]
+    # generous for the two prompt members even on a loaded CI machine; the slow one never answers in time
+    config = FederationConfig(num_rounds=1, min_train_nodes=2, round_timeout_s=5.0, max_parallel_members=3)
 
-    result = run_federation(members, initial, config)
+    try:
+        result = run_federation(members, initial, config)
+    finally:
+        slow_member.release.set()
 
     slow = result.history[1].members[2]
-    assert slow.train_status == "timeout" and "0.4" in (slow.error or "")
+    assert slow.train_status == "timeout" and "5.0" in (slow.error or "")
     # the node is still busy with the abandoned fit, so its evaluation misses the deadline as well
     assert slow.evaluate_status == "timeout" and slow.bytes_up == 0
     assert result.history[1].members[0].train_status == "ok"
