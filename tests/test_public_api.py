@@ -244,6 +244,7 @@ PUBLIC_API = {
         'PoisoningConfig',
         'ThresholdWrapper',
         'audit_membership',
+        'clopper_pearson',
         'controlled_columns',
         'find_chromium',
         'gradient_evasion',

@@ -17,6 +17,7 @@ from mamori.assess.privacy import (
     MembershipAuditConfig,
     MembershipAuditReport,
     audit_membership,
+    clopper_pearson,
     tpr_at_fpr,
 )
 from mamori.assess.report import (
@@ -40,6 +41,7 @@ __all__ = [
     "PoisoningConfig",
     "ThresholdWrapper",
     "audit_membership",
+    "clopper_pearson",
     "controlled_columns",
     "find_chromium",
     "gradient_evasion",
