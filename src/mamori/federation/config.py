@@ -64,6 +64,20 @@ class FederationConfig(BaseModel):
         Member-level differential privacy: each member's update is clipped on the member and
         Gaussian noise is added to the aggregate (Flower's client-side fixed-clipping DP wrapper).
         Works with and without ``secure_aggregation``; not combinable with ``robust``.
+    server_optimizer : {"fedavg", "fedavgm", "fedadam", "fedyogi"}, default="fedavg"
+        What the coordinator does with the members' weighted mean (Flower's ``FedAvg``, ``FedAvgM``,
+        ``FedAdam``, ``FedYogi``). ``"fedavg"`` takes the mean as the new global weights. The others treat
+        ``global - mean`` as a pseudo-gradient and take a server optimiser step: ``"fedavgm"`` SGD with
+        momentum (Hsu et al. 2019: ``v = momentum * v + (global - mean)``, ``global -= server_lr * v``),
+        ``"fedadam"`` / ``"fedyogi"`` adaptive steps (Reddi et al. 2021). They work on the aggregate only,
+        so they compose with ``secure_aggregation`` (SecAgg+ yields the mean; the step follows). Not
+        combinable with ``strategy="fedprox"``, ``robust`` or ``member_dp``.
+    server_momentum : float or None, default=None
+        ``"fedavgm"``: the momentum factor (None: 0.9); ``"fedadam"``/``"fedyogi"``: ``beta_1``
+        (None: 0.9). Must stay None for ``"fedavg"``.
+    server_lr : float or None, default=None
+        Server learning rate: ``"fedavgm"`` (None: 1.0), ``"fedadam"``/``"fedyogi"`` ``eta`` (None: 0.1,
+        Flower's default). Must stay None for ``"fedavg"``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -86,6 +100,9 @@ class FederationConfig(BaseModel):
     secure_aggregation: bool = False
     secagg: SecureAggregationConfig = SecureAggregationConfig()
     member_dp: MemberDPConfig | None = None
+    server_optimizer: Literal["fedavg", "fedavgm", "fedadam", "fedyogi"] = "fedavg"
+    server_momentum: float | None = Field(default=None, ge=0.0, lt=1.0)
+    server_lr: float | None = Field(default=None, gt=0.0)
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
@@ -111,4 +128,48 @@ class FederationConfig(BaseModel):
                 "(robust rules inspect each member's update, which SecAgg+ hides and member-level DP noise is "
                 "calibrated for the plain mean); choose one - see docs/privacy.md, 'Secure vs robust aggregation'."
             )
+        self._check_server_optimizer()
         return self
+
+    def _check_server_optimizer(self) -> None:
+        name = self.server_optimizer
+        if name == "fedavg":
+            if self.server_momentum is not None or self.server_lr is not None:
+                raise ValueError(
+                    "FederationConfig: server_momentum/server_lr need a server optimizer; set server_optimizer to "
+                    "'fedavgm', 'fedadam' or 'fedyogi', or leave them unset."
+                )
+            return
+        # The server step is computed from the coordinator's previous global weights and the plain mean: FedProx
+        # needs its own Flower strategy, robust rules replace the mean, and member-level DP's noise is calibrated
+        # for the mean itself (a step of server_lr * momentum-sum would rescale the noise and the sensitivity).
+        clashes = [
+            what
+            for what, on in (
+                ("strategy='fedprox'", self.strategy == "fedprox"),
+                ("robust", self.robust is not None),
+                ("member_dp", self.member_dp is not None),
+            )
+            if on
+        ]
+        if clashes:
+            raise ValueError(
+                f"FederationConfig: server_optimizer={name!r} cannot be combined with {', '.join(clashes)}; "
+                "use server_optimizer='fedavg' with them (see docs/federation.md, 'Server optimizer')."
+            )
+
+    def server_settings(self) -> tuple[float, float]:
+        """The server optimizer's learning rate and momentum, with its defaults filled in.
+
+        Returns
+        -------
+        tuple of (float, float)
+            ``(server_lr, server_momentum)``: ``(1.0, 0.0)`` for ``"fedavg"``; ``server_lr`` default 1.0
+            (``"fedavgm"``) or 0.1 (``"fedadam"``, ``"fedyogi"``); ``server_momentum`` default 0.9.
+        """
+        if self.server_optimizer == "fedavg":
+            return 1.0, 0.0
+        default_lr = 1.0 if self.server_optimizer == "fedavgm" else 0.1
+        lr = default_lr if self.server_lr is None else float(self.server_lr)
+        momentum = 0.9 if self.server_momentum is None else float(self.server_momentum)
+        return lr, momentum

@@ -27,13 +27,16 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.client import NumPyClient
 from flwr.clientapp import ClientApp
-from flwr.common import Scalar
+from flwr.common import Scalar, ndarrays_to_parameters
 from flwr.common.constant import SUPERLINK_NODE_ID
 from flwr.server import LegacyContext, ServerConfig
 from flwr.server.client_manager import SimpleClientManager
 from flwr.server.client_proxy import ClientProxy
 from flwr.server.compat.grid_client_proxy import GridClientProxy
+from flwr.server.strategy import FedAdam as LegacyFedAdam
 from flwr.server.strategy import FedAvg as LegacyFedAvg
+from flwr.server.strategy import FedAvgM as LegacyFedAvgM
+from flwr.server.strategy import FedYogi as LegacyFedYogi
 from flwr.server.strategy import Strategy as LegacyStrategy
 from flwr.server.workflow import SecAggPlusWorkflow
 from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
@@ -178,6 +181,48 @@ def build_secure_client_app(
         return member.to_client()
 
     return ClientApp(client_fn=client_fn, mods=mods)
+
+
+class _LegacyQuorumMixin:
+    """mamori's quorum check on the (already unmasked) results, in front of an older-API Flower strategy."""
+
+    quorum: Callable[[str, int, int], None] | None = None
+
+    def aggregate_fit(self, server_round: int, results: list[Any], failures: list[Any]) -> Any:
+        if self.quorum is not None:
+            self.quorum("train", server_round, len(results))
+        return super().aggregate_fit(server_round, results, failures)  # type: ignore[misc]
+
+    def aggregate_evaluate(self, server_round: int, results: list[Any], failures: list[Any]) -> Any:
+        if self.quorum is not None:
+            self.quorum("evaluate", server_round, len(results))
+        return super().aggregate_evaluate(server_round, results, failures)  # type: ignore[misc]
+
+
+class _QuorumFedAvgM(_LegacyQuorumMixin, LegacyFedAvgM):
+    """Flower's older FedAvgM: SecAgg+ hands it the unmasked mean, the momentum step follows."""
+
+
+class _QuorumFedAdam(_LegacyQuorumMixin, LegacyFedAdam):
+    """Flower's older FedAdam on the unmasked mean."""
+
+
+class _QuorumFedYogi(_LegacyQuorumMixin, LegacyFedYogi):
+    """Flower's older FedYogi on the unmasked mean."""
+
+
+def _legacy_server_optimizer(
+    config: FederationConfig, initial: list[np.ndarray], common: dict[str, Any]
+) -> _LegacyQuorumMixin:
+    """The older-API strategy for ``config.server_optimizer`` (not "fedavg"), started from ``initial``."""
+    server_lr, server_momentum = config.server_settings()
+    params = ndarrays_to_parameters([np.ascontiguousarray(a) for a in initial])
+    if config.server_optimizer == "fedavgm":
+        return _QuorumFedAvgM(
+            initial_parameters=params, server_learning_rate=server_lr, server_momentum=server_momentum, **common
+        )
+    cls = _QuorumFedAdam if config.server_optimizer == "fedadam" else _QuorumFedYogi
+    return cls(initial_parameters=params, eta=server_lr, beta_1=server_momentum, **common)
 
 
 class _QuorumFedAvg(LegacyFedAvg):
@@ -363,20 +408,25 @@ def run_secure_federation(
         if ok < needed:
             fail(server_round, phase, f"{ok} member(s) answered successfully, at least {needed} required")
 
-    inner = _QuorumFedAvg(
-        fraction_fit=config.fraction_train,
-        fraction_evaluate=config.fraction_evaluate,
-        min_fit_clients=config.min_train_nodes,
-        min_evaluate_clients=max(1, config.min_evaluate_nodes),
-        min_available_clients=config.min_available_nodes,
-        on_fit_config_fn=fit_config,
-        on_evaluate_config_fn=evaluate_config,
-        accept_failures=True,
-        fit_metrics_aggregation_fn=lambda _: {},
-        evaluate_metrics_aggregation_fn=lambda _: {},
-    )
+    common: dict[str, Any] = {
+        "fraction_fit": config.fraction_train,
+        "fraction_evaluate": config.fraction_evaluate,
+        "min_fit_clients": config.min_train_nodes,
+        "min_evaluate_clients": max(1, config.min_evaluate_nodes),
+        "min_available_clients": config.min_available_nodes,
+        "on_fit_config_fn": fit_config,
+        "on_evaluate_config_fn": evaluate_config,
+        "accept_failures": True,
+        "fit_metrics_aggregation_fn": lambda _: {},
+        "evaluate_metrics_aggregation_fn": lambda _: {},
+    }
+    inner: _QuorumFedAvg | _LegacyQuorumMixin
+    if config.server_optimizer == "fedavg":
+        inner = _QuorumFedAvg(**common)
+    else:
+        inner = _legacy_server_optimizer(config, initial, common)
     inner.quorum = quorum
-    strategy: LegacyStrategy = inner
+    strategy: LegacyStrategy = inner  # type: ignore[assignment]
     if config.member_dp is not None:
         from flwr.server.strategy import DifferentialPrivacyClientSideFixedClipping
 

@@ -1,11 +1,11 @@
-"""Flower strategies as mamori uses them: Flower's FedAvg/FedProx plus a quorum check."""
+"""Flower strategies as mamori uses them: Flower's FedAvg/FedProx/FedAvgM/FedAdam/FedYogi plus a quorum check."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
 from flwr.app import ArrayRecord, Message, MetricRecord
-from flwr.serverapp.strategy import FedAvg, FedProx, Strategy
+from flwr.serverapp.strategy import FedAdam, FedAvg, FedAvgM, FedProx, FedYogi, Strategy
 
 from mamori.federation.clientapp import NUM_EXAMPLES_KEY
 from mamori.federation.config import FederationConfig
@@ -44,6 +44,18 @@ class _FedProx(_QuorumMixin, FedProx):
     """Flower's FedProx with mamori's quorum check."""
 
 
+class _FedAvgM(_QuorumMixin, FedAvgM):
+    """Flower's FedAvgM (server momentum) with mamori's quorum check."""
+
+
+class _FedAdam(_QuorumMixin, FedAdam):
+    """Flower's FedAdam with mamori's quorum check."""
+
+
+class _FedYogi(_QuorumMixin, FedYogi):
+    """Flower's FedYogi with mamori's quorum check."""
+
+
 def build_strategy(
     config: FederationConfig,
     quorum_check: QuorumCheck | None = None,
@@ -68,7 +80,9 @@ def build_strategy(
     Returns
     -------
     flwr.serverapp.strategy.Strategy
-        A ``FedAvg`` or ``FedProx`` (Flower's own aggregation, weighted by ``num-examples``).
+        A ``FedAvg`` or ``FedProx`` (Flower's own aggregation, weighted by ``num-examples``), or with
+        ``config.server_optimizer`` Flower's ``FedAvgM``, ``FedAdam`` or ``FedYogi`` (the same weighted
+        mean, then a server optimiser step).
 
     Notes
     -----
@@ -92,8 +106,14 @@ def build_strategy(
         )
         robust.quorum_check = quorum_check  # type: ignore[attr-defined]
         return robust
-    strategy: _FedAvg | _FedProx
-    if config.strategy == "fedprox":
+    strategy: _FedAvg | _FedProx | _FedAvgM | _FedAdam | _FedYogi
+    server_lr, server_momentum = config.server_settings()
+    if config.server_optimizer == "fedavgm":
+        strategy = _FedAvgM(server_learning_rate=server_lr, server_momentum=server_momentum, **common)  # type: ignore[arg-type]
+    elif config.server_optimizer in ("fedadam", "fedyogi"):
+        cls = _FedAdam if config.server_optimizer == "fedadam" else _FedYogi
+        strategy = cls(eta=server_lr, beta_1=server_momentum, **common)  # type: ignore[arg-type]
+    elif config.strategy == "fedprox":
         strategy = _FedProx(proximal_mu=config.proximal_mu, **common)  # type: ignore[arg-type]
     else:
         strategy = _FedAvg(**common)  # type: ignore[arg-type]
