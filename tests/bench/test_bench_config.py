@@ -21,3 +21,12 @@ def test_unknown_anomaly_score_or_fusion_is_rejected() -> None:
         BenchConfig(anomaly_score="median")
     with pytest.raises(ValidationError):
         BenchConfig(hybrid_fusion="mean")
+
+
+def test_server_optimizer_settings_are_checked_before_any_training() -> None:
+    assert BenchConfig().server_optimizer == "fedavg"
+    assert BenchConfig(server_optimizer="fedavgm", server_momentum=0.9, server_lr=0.3).server_lr == 0.3
+    with pytest.raises(ValidationError, match="need a server optimizer"):
+        BenchConfig(server_momentum=0.9)
+    with pytest.raises(ValidationError):
+        BenchConfig(server_optimizer="sgd")

@@ -87,6 +87,23 @@ def test_generic_table_loads_and_benches(tmp_path: Path) -> None:
     assert len(result["split"]["institutions"]) == 3
 
 
+@pytest.mark.slow
+def test_server_momentum_reaches_the_federated_classifier_only(tmp_path: Path) -> None:
+    _flows(tmp_path / "flows.csv", n=600)
+    ds = load_generic(_mapping(tmp_path, TABLE_MAPPING), split_seed=0)
+    common = {"institutions": 3, "alpha": 1.0, "rounds": 2, "local_epochs": 1, "references": False}
+    plain = run_bench(ds, BenchConfig(**common, local_anomaly=False))
+    config = BenchConfig(**common, local_anomaly=False, server_optimizer="fedavgm", server_momentum=0.9, server_lr=0.5)
+    momentum = run_bench(ds, config)
+    fed, fed_plain = momentum["federation"], plain["federation"]
+    assert fed["classifier"]["server_optimizer"] == "fedavgm"
+    assert fed["classifier"]["server_lr_momentum"] == [0.5, 0.9]
+    assert fed["classifier"]["final_hash"] != fed_plain["classifier"]["final_hash"]
+    # The autoencoder keeps plain FedAvg: same weights as without the option.
+    assert fed["autoencoder"]["server_optimizer"] == "fedavg"
+    assert fed["autoencoder"]["final_hash"] == fed_plain["autoencoder"]["final_hash"]
+
+
 def test_generic_log_with_labels_file(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     lines, labels = [], []

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mamori.federation import FederationConfig
 
 __all__ = ["BenchConfig"]
 
@@ -54,6 +56,13 @@ class BenchConfig(BaseModel):
         Centralized scikit-learn references: HistGradientBoosting and IsolationForest on normal rows.
     max_reference_rows : int, default=200_000
         Rows the references are fitted on at most (a seeded sample beyond that).
+    server_optimizer : {"fedavg", "fedavgm", "fedadam", "fedyogi"}, default="fedavg"
+        Server-side step of the federated **classifier** (:class:`~mamori.federation.FederationConfig`'s
+        ``server_optimizer``); the federated autoencoder always uses plain FedAvg.
+    server_momentum : float or None, default=None
+        Server momentum (``"fedavgm"``) or ``beta_1`` (``"fedadam"``/``"fedyogi"``); None: the federation default.
+    server_lr : float or None, default=None
+        Server learning rate; None: the federation default.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -75,6 +84,18 @@ class BenchConfig(BaseModel):
     local_anomaly: bool = True
     references: bool = True
     max_reference_rows: int = Field(default=200_000, ge=100)
+    server_optimizer: Literal["fedavg", "fedavgm", "fedadam", "fedyogi"] = "fedavg"
+    server_momentum: float | None = Field(default=None, ge=0.0, lt=1.0)
+    server_lr: float | None = Field(default=None, gt=0.0)
+
+    @model_validator(mode="after")
+    def _check_server_optimizer(self) -> Self:
+        # The federation's own rule (momentum / learning rate only with a server optimizer), checked before any
+        # training starts rather than after the local-only models.
+        FederationConfig(
+            server_optimizer=self.server_optimizer, server_momentum=self.server_momentum, server_lr=self.server_lr
+        )
+        return self
 
     def epochs_per_round(self, text: bool) -> int:
         """Local epochs per federated round: ``local_epochs``, or the default for the kind of dataset.

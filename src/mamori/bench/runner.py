@@ -195,6 +195,8 @@ class _Context:
         trainers_data: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
         stage: str,
         report: ProgressCallback,
+        *,
+        server_optimizer: bool = False,
     ) -> tuple[Any, dict[str, Any]]:
         c = self.config
         seed_model = make()
@@ -213,6 +215,11 @@ class _Context:
             min_evaluate_nodes=n,
             evaluate_initial=False,
             seed=c.seed,
+            **(
+                {"server_optimizer": c.server_optimizer, "server_momentum": c.server_momentum, "server_lr": c.server_lr}
+                if server_optimizer and c.server_optimizer != "fedavg"
+                else {}
+            ),
         )
 
         def on_round(r: RoundReport) -> None:
@@ -246,6 +253,8 @@ class _Context:
         ]
         info = {
             "members": n,
+            "server_optimizer": fed_config.server_optimizer,
+            "server_lr_momentum": list(fed_config.server_settings()),
             "rounds": history,
             "bytes_total": int(sum(h["bytes"] for h in history)),
             "final_hash": fed.weights_hash,
@@ -326,7 +335,11 @@ def run_bench(
         (m.name, ctx.scaler.transform(m.X_train), m.y_train, ctx.scaler.transform(m.X_val), m.y_val) for m in members
     ]
     fed_clf, federation["classifier"] = ctx.federate(
-        lambda: ctx.classifier(local_epochs, ctx.pos_weight), scaled, "federated classifier", report
+        lambda: ctx.classifier(local_epochs, ctx.pos_weight),
+        scaled,
+        "federated classifier",
+        report,
+        server_optimizer=True,
     )
     results["classifier/federated"] = ctx.judge(fed_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
     if use_ae:

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from mamori.cli.app import app
 from mamori.cli.progress import stage_progress
+from mamori.errors import ConfigError
 
 _LABELS = {
     "classifier": "classifier (MLP)",
@@ -81,6 +83,17 @@ def bench_command(
     no_local_anomaly: bool = typer.Option(
         False, "--no-local-anomaly", help="Skip each institution's own autoencoder (faster)."
     ),
+    server_optimizer: str = typer.Option(
+        "fedavg",
+        "--server-optimizer",
+        help="Server step of the federated classifier: fedavg, fedavgm (server momentum), fedadam, fedyogi.",
+    ),
+    server_momentum: float | None = typer.Option(
+        None, "--server-momentum", help="fedavgm momentum / fedadam, fedyogi beta_1 (default 0.9)."
+    ),
+    server_lr: float | None = typer.Option(
+        None, "--server-lr", help="Server learning rate (default 1.0 for fedavgm, 0.1 for fedadam/fedyogi)."
+    ),
     out: Path = typer.Option(Path("mamori-out/bench"), "--out", help="Folder for results-<dataset>.json."),
 ) -> None:
     """Split a labelled dataset among institutions; compare local-only, federated, centralized and references."""
@@ -88,6 +101,21 @@ def bench_command(
 
     console = Console()
     seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else [seed]
+    try:
+        config = BenchConfig(
+            institutions=institutions,
+            alpha=alpha,
+            seed=seed_list[0],
+            rounds=rounds,
+            local_epochs=local_epochs,
+            references=not no_references,
+            local_anomaly=not no_local_anomaly,
+            server_optimizer=server_optimizer,
+            server_momentum=server_momentum,
+            server_lr=server_lr,
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"invalid bench options: {exc}") from exc
     ds = load_dataset(dataset, data_dir=data_dir, mapping=mapping, split_seed=split_seed, max_train=max_train)
     info = ds.describe()
     console.print(
@@ -107,15 +135,6 @@ def bench_command(
             f"{info['unseen_test_attacks']:,} test attacks belong to {len(info['unseen_test_categories'])} "
             "categories never seen in training"
         )
-    config = BenchConfig(
-        institutions=institutions,
-        alpha=alpha,
-        seed=seed_list[0],
-        rounds=rounds,
-        local_epochs=local_epochs,
-        references=not no_references,
-        local_anomaly=not no_local_anomaly,
-    )
     with stage_progress() as progress:
         if len(seed_list) == 1:
             runs = [run_bench(ds, config, progress=progress)]
