@@ -56,13 +56,16 @@ class BenchConfig(BaseModel):
         Centralized scikit-learn references: HistGradientBoosting and IsolationForest on normal rows.
     max_reference_rows : int, default=200_000
         Rows the references are fitted on at most (a seeded sample beyond that).
-    server_optimizer : {"fedavg", "fedavgm", "fedadam", "fedyogi"}, default="fedavg"
+    server_optimizer : {"fedavg", "fedavgm", "fedadam", "fedyogi"} or None, default=None
         Server-side step of the federated **classifier** (:class:`~mamori.federation.FederationConfig`'s
-        ``server_optimizer``); the federated autoencoder always uses plain FedAvg.
+        ``server_optimizer``); the federated autoencoder always uses plain FedAvg. None: FedAvgM with momentum
+        0.9 and server learning rate 0.3 for text datasets, plain FedAvg for tabular ones (chosen on validation
+        rows, docs/benchmarks.md). :meth:`server_step` resolves it.
     server_momentum : float or None, default=None
         Server momentum (``"fedavgm"``) or ``beta_1`` (``"fedadam"``/``"fedyogi"``); None: the federation default.
+        Needs an explicit ``server_optimizer``.
     server_lr : float or None, default=None
-        Server learning rate; None: the federation default.
+        Server learning rate; None: the federation default. Needs an explicit ``server_optimizer``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -84,18 +87,48 @@ class BenchConfig(BaseModel):
     local_anomaly: bool = True
     references: bool = True
     max_reference_rows: int = Field(default=200_000, ge=100)
-    server_optimizer: Literal["fedavg", "fedavgm", "fedadam", "fedyogi"] = "fedavg"
+    server_optimizer: Literal["fedavg", "fedavgm", "fedadam", "fedyogi"] | None = None
     server_momentum: float | None = Field(default=None, ge=0.0, lt=1.0)
     server_lr: float | None = Field(default=None, gt=0.0)
 
     @model_validator(mode="after")
     def _check_server_optimizer(self) -> Self:
-        # The federation's own rule (momentum / learning rate only with a server optimizer), checked before any
-        # training starts rather than after the local-only models.
-        FederationConfig(
+        # Checked before any training starts rather than after the local-only models.
+        if self.server_optimizer is None:
+            if self.server_momentum is not None or self.server_lr is not None:
+                raise ValueError(
+                    "BenchConfig: server_momentum/server_lr need an explicit server_optimizer (e.g. 'fedavgm'); "
+                    "the default depends on the kind of dataset."
+                )
+            return self
+        FederationConfig(  # the federation's own rule: momentum / learning rate only with a server optimizer
             server_optimizer=self.server_optimizer, server_momentum=self.server_momentum, server_lr=self.server_lr
         )
         return self
+
+    def server_step(self, text: bool) -> dict[str, str | float | None]:
+        """The federated classifier's server optimizer settings, with the per-kind default filled in.
+
+        Parameters
+        ----------
+        text : bool
+            Whether the dataset is text (hashed n-gram vectors, e.g. SMS).
+
+        Returns
+        -------
+        dict
+            ``server_optimizer``, ``server_momentum``, ``server_lr`` as
+            :class:`~mamori.federation.FederationConfig` takes them.
+        """
+        if self.server_optimizer is not None:
+            return {
+                "server_optimizer": self.server_optimizer,
+                "server_momentum": self.server_momentum,
+                "server_lr": self.server_lr,
+            }
+        if text:
+            return {"server_optimizer": "fedavgm", "server_momentum": 0.9, "server_lr": 0.3}
+        return {"server_optimizer": "fedavg", "server_momentum": None, "server_lr": None}
 
     def epochs_per_round(self, text: bool) -> int:
         """Local epochs per federated round: ``local_epochs``, or the default for the kind of dataset.

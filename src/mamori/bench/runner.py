@@ -215,11 +215,7 @@ class _Context:
             min_evaluate_nodes=n,
             evaluate_initial=False,
             seed=c.seed,
-            **(
-                {"server_optimizer": c.server_optimizer, "server_momentum": c.server_momentum, "server_lr": c.server_lr}
-                if server_optimizer and c.server_optimizer != "fedavg"
-                else {}
-            ),
+            **(c.server_step(self.text) if server_optimizer else {}),  # type: ignore[arg-type]
         )
 
         def on_round(r: RoundReport) -> None:

@@ -83,16 +83,21 @@ def bench_command(
     no_local_anomaly: bool = typer.Option(
         False, "--no-local-anomaly", help="Skip each institution's own autoencoder (faster)."
     ),
-    server_optimizer: str = typer.Option(
-        "fedavg",
+    server_optimizer: str | None = typer.Option(
+        None,
         "--server-optimizer",
-        help="Server step of the federated classifier: fedavg, fedavgm (server momentum), fedadam, fedyogi.",
+        help="Server step of the federated classifier: fedavg, fedavgm (server momentum), fedadam, fedyogi "
+        "(default: fedavgm 0.9 / 0.3 for text datasets, fedavg for tabular ones).",
     ),
     server_momentum: float | None = typer.Option(
-        None, "--server-momentum", help="fedavgm momentum / fedadam, fedyogi beta_1 (default 0.9)."
+        None,
+        "--server-momentum",
+        help="fedavgm momentum / fedadam, fedyogi beta_1 (default 0.9); needs --server-optimizer.",
     ),
     server_lr: float | None = typer.Option(
-        None, "--server-lr", help="Server learning rate (default 1.0 for fedavgm, 0.1 for fedadam/fedyogi)."
+        None,
+        "--server-lr",
+        help="Server learning rate (default 1.0 for fedavgm, 0.1 for fedadam/fedyogi); needs --server-optimizer.",
     ),
     out: Path = typer.Option(Path("mamori-out/bench"), "--out", help="Folder for results-<dataset>.json."),
 ) -> None:
