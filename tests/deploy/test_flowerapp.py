@@ -68,7 +68,12 @@ def test_resume_from_the_last_checkpoint(member_files: list[Path], tmp_path: Pat
     _run(paths, url, 2, tmp_path)  # "restarted coordinator": resumes after round 1
     _run(paths, url, 2, tmp_path)  # nothing left to do
     store = open_store(url)
-    assert [r.version for r in ModelRegistry(store).list("consortium-attack-classifier")] == [0, 1, 2]
+    records = ModelRegistry(store).list("consortium-attack-classifier")
+    assert [r.version for r in records] == [0, 1, 2]
+    # the resumed run keeps the standardiser round 1 was trained with (one stats round in all)
+    assert records[1].metadata["standardizer"] and records[2].metadata["standardizer"] == records[1].metadata[
+        "standardizer"]
+    assert [e.action for e in AuditLog(store).entries()].count("federation.standardizer") == 1
     starts = [e.details for e in AuditLog(store).entries() if e.action == "federation.run_start"]
     assert [s["resume_from"] for s in starts] == [0, 1, 2]
     assert (tmp_path / "model-0" / "global.npz").is_file()
@@ -77,7 +82,8 @@ def test_resume_from_the_last_checkpoint(member_files: list[Path], tmp_path: Pat
 
 def test_round_below_minimum_fails_and_keeps_last_checkpoint(member_files: list[Path], tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
-    with pytest.raises(FederationError, match="round 1 train: 1 member"):
+    # the stats round before training is the first to miss the quorum
+    with pytest.raises(FederationError, match="round 1 stats: 1 member"):
         _run([str(member_files[0]), str(tmp_path / "missing.parquet")], url, 1, tmp_path)
     store = open_store(url)
     assert [r.version for r in ModelRegistry(store).list()] == [0]
@@ -116,8 +122,9 @@ def test_secure_aggregation_survives_a_member_dropping_out_mid_protocol(member_f
     assert [r.version for r in ModelRegistry(store).list("consortium-attack-classifier")] == [0, 1]
     failed = [e.details for e in AuditLog(store).entries() if e.action == "federation.member_failed"]
     store.close()
-    assert [(f["phase"], f["ok"], f["failed"]) for f in failed] == [("train", 2, 1)]
-    assert failed[0]["no_reply_node_ids"] == ["13"]  # the member without data
+    # the stats round (consortium standardisation) and the training round both go on with two members
+    assert [(f["phase"], f["ok"], f["failed"]) for f in failed] == [("stats", 2, 1), ("train", 2, 1)]
+    assert [f["no_reply_node_ids"] for f in failed] == [["13"], ["13"]]  # the member without data
 
 
 def test_secure_aggregation_with_member_level_dp(member_files: list[Path], tmp_path: Path) -> None:

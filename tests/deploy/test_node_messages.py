@@ -123,7 +123,8 @@ def test_secure_aggregation_replies_hold_no_identifier(tmp_path: Path) -> None:
     finally:
         grid.close()
     replies = [d.reply for d in deliveries if d.reply is not None]
-    assert len(replies) == 2 * 5 and all(d.status == "ok" for d in deliveries)  # 4 SecAgg+ stages + evaluate
+    # 4 SecAgg+ stages of the stats round (consortium standardisation), 4 of training, evaluate
+    assert len(replies) == 2 * 9 and all(d.status == "ok" for d in deliveries)
     identifiers = _identifiers(paths[0]) | _identifiers(paths[1])
     for reply in replies:
         wire = _wire_bytes(reply)

@@ -186,8 +186,9 @@ def test_a_node_killed_mid_round_does_not_fail_the_round(
     runner.start()
     victim = names[-1]
     deadline = time.monotonic() + 180
-    while "Receiving: train message" not in (tmp_path / f"{victim}.log").read_text():
-        assert time.monotonic() < deadline, "the victim never received its train message"
+    # the first train message is the stats round (consortium standardisation), the second the training round's
+    while (tmp_path / f"{victim}.log").read_text().count("Receiving: train message") < 2:
+        assert time.monotonic() < deadline, "the victim never received its training round's train message"
         time.sleep(0.2)
     stop_process(nodes[victim], sig=signal.SIGKILL, timeout_s=2)  # SuperNode and its ClientApp, mid-round
     runner.join(timeout=240)
@@ -340,16 +341,23 @@ def test_coordinator_cli_services_schedule_model_pull_and_sightings(
     after = _wait("the scoring service to report the new global model", reloaded, 400, cli, serve)
     published = _get(f"http://127.0.0.1:{ports['registry']}/v1/models/consortium-attack-classifier",
                      (a, keys[a])).json()
-    # the service reports the published model's hash (the registry's SHA-256 of its weights)
-    assert after["version"] == published["version"] >= 1 and after["sha256"] == published["sha256"]
-    assert after["sha256"] != before["sha256"]
+    # the service runs the node's bundle with the published weights and the consortium's standardiser (stored in
+    # node.db as one bundle: the service reports that entry's hash; the entry records the published one)
+    assert after["version"] == published["version"] >= 1 and after["sha256"] != before["sha256"]
+    from mamori.deploy.flowerapp import standardizer_from_json
     from mamori.detect import ScoringModel
     from mamori.store import ModelRegistry
 
     with open_store(f"sqlite:///{local}") as node_store:
-        pulled = ModelRegistry(node_store).get("latest", name="consortium-attack-classifier")
-        assert pulled.record.sha256 == published["sha256"]
-        expected = ScoringModel.load(tmp_path / "bank-a.mamori-model.npz").with_weights(pulled.arrays())
+        registry = ModelRegistry(node_store)
+        pulled = registry.get("latest", name="consortium-attack-classifier")
+        assert pulled.record.metadata["published_sha256"] == published["sha256"] and after["sha256"] == \
+            pulled.record.sha256
+        expected = ScoringModel.from_registry(registry, pulled.record.sha256, name="consortium-attack-classifier")
+    assert expected.weights_sha256 == published["sha256"]  # exactly the published weights
+    consortium = standardizer_from_json(published["standardizer"])
+    np.testing.assert_array_equal(expected.mean, consortium.mean_)
+    np.testing.assert_array_equal(expected.scale, consortium.scale_)
     assert [np.asarray(w).tolist() for w in expected.weights] != [np.asarray(w).tolist() for w in bundle.weights]
     from mamori.store import AuditLog
 

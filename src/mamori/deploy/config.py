@@ -62,6 +62,9 @@ class FederationSection(BaseModel):
     member_dp_epsilon: float = Field(default=0.0, ge=0.0)  # 0 = member-level DP off
     member_dp_delta: float = Field(default=1e-5, gt=0.0, lt=1.0)
     member_dp_clip: float = Field(default=1.0, gt=0.0)
+    # public divisor of the members' feature statistics in the stats round (consortium-wide standardisation):
+    # at least (largest member's training rows x largest mean squared feature) / 8 under secure aggregation
+    stats_scale: float = Field(default=1e6, gt=0.0)
 
     @property
     def published_name(self) -> str:

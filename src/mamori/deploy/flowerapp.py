@@ -13,6 +13,14 @@ Member side
     global weights each message brings are saved to ``model-dir`` (``global.npz``), where the
     member's scoring service picks them up.
 
+    Before the training rounds of a run the coordinator asks every member for the column statistics of
+    its training matrix (a ``stats`` round: count, sum and sum of squares per feature, as one vector
+    scaled by the public ``stats-scale``) through the same aggregation path as the weights, so under
+    secure aggregation it only learns their sum. From that sum it fits the consortium-wide
+    :class:`~mamori.features.Standardizer`, sends it with every training and evaluation message, and the
+    members standardise their matrices with it before training; the checkpoints and the published model
+    carry it in their metadata, and the node's pull applies it to its scoring bundle.
+
     Under secure aggregation the FAB names ``secure_client_app`` instead: Flower's ``secaggplus_mod``
     in front of mamori's :class:`~mamori.federation.secagg.SecureMember` around the same trainer (and
     ``secure_dp_client_app``, which also clips the update with ``fixedclipping_mod``).
@@ -46,6 +54,7 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
 from mamori.errors import ConfigError, FederationError
+from mamori.features import FeatureStats, Standardizer
 from mamori.federation import (
     EstimatorTrainer,
     FederationConfig,
@@ -58,16 +67,25 @@ from mamori.federation.strategy import build_strategy
 
 __all__ = [
     "client_app",
+    "consortium_standardizer",
     "load_member_matrices",
+    "member_stats_vector",
     "new_model",
     "secure_client_app",
     "secure_dp_client_app",
     "server_app",
+    "standardizer_from_json",
+    "standardizer_to_json",
 ]
 
 logger = logging.getLogger(__name__)
 
 _HIDDEN_DEFAULT = "64,32"
+_STATS_PHASE = "stats"
+#: Public divisor of the members' statistics vectors in the stats round (SecAgg+ clips values to +-8).
+STATS_SCALE_DEFAULT = 1e6
+_STATS_QRANGE = 2**30  # SecAgg+ quantization of the stats round (see _secure_rounds)
+_STATS_MODULUS = 2**42
 _IMPORTED_AT = time.time()
 
 
@@ -165,19 +183,115 @@ def load_member_matrices(
     return X[:cut], y[:cut], X[cut:], y[cut:]
 
 
-@lru_cache(maxsize=4)
-def _member(data_path: str, hidden: tuple[int, ...], seed: int) -> EstimatorTrainer:
+def standardizer_to_json(standardizer: Standardizer) -> str:
+    """Serialise a fitted standardiser for a Flower config record or registry metadata.
+
+    Parameters
+    ----------
+    standardizer : Standardizer
+        Fitted (``fit_stats``).
+
+    Returns
+    -------
+    str
+        JSON with ``mean``, ``scale`` and ``clip``.
+    """
+    return json.dumps({"mean": np.asarray(standardizer.mean_, dtype=np.float64).tolist(),
+                       "scale": np.asarray(standardizer.scale_, dtype=np.float64).tolist(),
+                       "clip": standardizer.clip})
+
+
+def standardizer_from_json(text: str) -> Standardizer:
+    """Rebuild the standardiser :func:`standardizer_to_json` wrote.
+
+    Parameters
+    ----------
+    text : str
+        Its JSON.
+
+    Returns
+    -------
+    Standardizer
+        Fitted, ready for ``transform``.
+
+    Raises
+    ------
+    ConfigError
+        If the JSON is not a standardiser's.
+    """
+    try:
+        d = json.loads(text)
+        mean = np.asarray(d["mean"], dtype=np.float64)
+        scale = np.asarray(d["scale"], dtype=np.float64)
+        clip = None if d.get("clip") is None else float(d["clip"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"standardizer_from_json: not a standardiser's JSON ({exc}).") from exc
+    if mean.ndim != 1 or mean.shape != scale.shape or not np.all(scale > 0):
+        raise ConfigError(f"standardizer_from_json: mean/scale shapes {mean.shape}/{scale.shape} or scales invalid.")
+    s = Standardizer(clip=clip)
+    s.mean_, s.scale_, s.n_features_in_ = mean, scale, int(mean.shape[0])
+    return s
+
+
+def member_stats_vector(X: np.ndarray, scale: float = STATS_SCALE_DEFAULT) -> np.ndarray:
+    """A member's stats-round reply: ``FeatureStats.to_summable()`` of its training matrix over ``scale``.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Shape ``(n, d)``, the member's raw training matrix.
+    scale : float, default=STATS_SCALE_DEFAULT
+        The run's public ``stats-scale`` (the same for every member, so the sum stays a sum).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(3 * d,)``: counts, sums and sums of squares per column, divided by ``scale``.
+    """
+    return FeatureStats.from_matrix(X).to_summable() / float(scale)
+
+
+def consortium_standardizer(summed: np.ndarray) -> Standardizer:
+    """Fit the consortium's standardiser from the aggregated stats vectors.
+
+    Parameters
+    ----------
+    summed : numpy.ndarray
+        Shape ``(3 * d,)``: the sum (or the mean: a common factor cancels) of :func:`member_stats_vector`.
+
+    Returns
+    -------
+    Standardizer
+        ``Standardizer().fit_stats(FeatureStats.from_summable(summed))``.
+    """
+    return Standardizer().fit_stats(FeatureStats.from_summable(np.asarray(summed, dtype=np.float64)))
+
+
+@lru_cache(maxsize=2)
+def _raw(data_path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     X_tr, y_tr, X_ev, y_ev = load_member_matrices(data_path)  # noqa: N806
     logger.info("member data: %d train rows, %d eval rows from %s", len(y_tr), len(y_ev), data_path)
+    return X_tr, y_tr, X_ev, y_ev
+
+
+@lru_cache(maxsize=4)
+def _member(data_path: str, hidden: tuple[int, ...], seed: int, standardizer: str = "") -> EstimatorTrainer:
+    X_tr, y_tr, X_ev, y_ev = _raw(data_path)  # noqa: N806
+    if standardizer:  # the consortium's statistics: the scoring service applies the same before the model
+        scaler = standardizer_from_json(standardizer)
+        X_tr, X_ev = scaler.transform(X_tr), scaler.transform(X_ev)  # noqa: N806
+    else:
+        logger.warning("no consortium standardiser in the coordinator's message: training on raw features")
     return EstimatorTrainer(new_model(X_tr.shape[1], hidden, seed), X_tr, y_tr, X_ev, y_ev)
 
 
-def _save_global(model_dir: str, arrays: list[np.ndarray], server_round: int) -> None:
+def _save_global(model_dir: str, arrays: list[np.ndarray], server_round: int, standardizer: str = "") -> None:
     """Hand the global model to the member's scoring service (atomically replaced ``global.npz``)."""
     out = Path(model_dir)
     out.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
-    np.savez(buf, *arrays, server_round=np.int64(server_round), sha256=np.array(weights_hash(arrays)))
+    np.savez(buf, *arrays, server_round=np.int64(server_round), sha256=np.array(weights_hash(arrays)),
+             standardizer=np.array(standardizer))
     tmp = out / "global.npz.tmp"
     tmp.write_bytes(buf.getvalue())
     os.replace(tmp, out / "global.npz")
@@ -198,12 +312,33 @@ class _NodeTrainer:
             )
         # the coordinator names the architecture in every message; the node's own setting is a fallback
         hidden = config.get("hidden", self.node_config.get("hidden", _HIDDEN_DEFAULT))
-        return _member(str(path), _hidden(hidden), self.seed)
+        return _member(str(path), _hidden(hidden), self.seed, str(config.get("standardizer", "")))
+
+    def _stats(self, arrays: list[np.ndarray],
+               config: dict[str, Any]) -> tuple[list[np.ndarray], int, dict[str, float]]:
+        """The stats round: column statistics of the training matrix, never a row (weight 1: a plain sum)."""
+        path = self.node_config.get("data-path")
+        if not path:
+            raise ConfigError(
+                "mamori client_app: the SuperNode has no data-path in --node-config; set data_path in node.toml."
+            )
+        vector = member_stats_vector(_raw(str(path))[0], float(config.get("stats-scale", STATS_SCALE_DEFAULT)))
+        limit = float(config.get("stats-limit", 0.0))
+        if limit > 0 and float(np.max(np.abs(vector))) > limit:
+            raise FederationError(
+                f"mamori client_app: the scaled feature statistics reach {float(np.max(np.abs(vector))):.3g}, beyond "
+                f"the secure-aggregation clipping range {limit}; raise stats_scale in consortium.toml."
+            )
+        if [a.shape for a in arrays] != [vector.shape]:
+            raise FederationError(f"mamori client_app: stats round sent shapes {[a.shape for a in arrays]}, the "
+                                  f"member's statistics have shape {vector.shape} (different feature sets?).")
+        return [vector], 1, {}
 
     def _pull(self, arrays: list[np.ndarray], config: dict[str, Any]) -> None:
         model_dir = self.node_config.get("model-dir")
         if model_dir:
-            _save_global(str(model_dir), arrays, int(config.get("server_round", 0)))
+            _save_global(str(model_dir), arrays, int(config.get("server_round", 0)),
+                         str(config.get("standardizer", "")))
 
     def _timing(self, phase: str, config: dict[str, Any], started: float, loaded: float) -> None:
         """Append this message's timings to ``model-dir/timings.jsonl`` (node-local diagnostics)."""
@@ -221,6 +356,8 @@ class _NodeTrainer:
 
     def fit(self, arrays: list[np.ndarray], config: dict[str, Any]) -> tuple[list[np.ndarray], int, dict[str, float]]:
         started = time.time()
+        if config.get("phase") == _STATS_PHASE:
+            return self._stats(arrays, config)
         trainer = self._trainer(config)
         loaded = time.time()
         out = trainer.fit(arrays, config)
@@ -257,14 +394,22 @@ def _member_index(name: str) -> int:
 
 
 def _secure_client_fn(member_dp: bool) -> Any:
-    def client_fn(context: Context) -> Any:
-        from mamori.federation.secagg import SecureMember
+    from mamori.federation.secagg import SecureMember
 
+    class _Member(SecureMember):  # type: ignore[misc]
+        def fit(self, parameters: list[np.ndarray], config: dict[str, Any]) -> tuple[list[np.ndarray], int, Any]:
+            if config.get("phase") == _STATS_PHASE:
+                # float64 into SecAgg+'s quantization: float32 would cost the sums of squares their precision
+                arrays, _, _ = self.trainer._stats([np.asarray(p) for p in parameters], dict(config))
+                return [np.asarray(a, dtype=np.float64) for a in arrays], 1, {}
+            return super().fit(parameters, config)  # type: ignore[no-any-return]
+
+    def client_fn(context: Context) -> Any:
         node = dict(context.node_config)
         name = str(node.get("node-name", "member"))
         seed = int(context.run_config.get("seed", 1))
-        member = SecureMember(name, _NodeTrainer(node, seed), _member_index(name), seed,
-                              uniform_weight=member_dp, max_weight=1.0 if member_dp else 1e12)
+        member = _Member(name, _NodeTrainer(node, seed), _member_index(name), seed,
+                         uniform_weight=member_dp, max_weight=1.0 if member_dp else 1e12)
         return member.to_client()
 
     return client_fn
@@ -324,8 +469,31 @@ class _Run:
         self.store = open_store(store_url)
         self.registry = ModelRegistry(self.store)
         self.audit = AuditLog(self.store)
+        self.stats_scale = float(rc.get("stats-scale", STATS_SCALE_DEFAULT))
+        if not self.stats_scale > 0:
+            raise ConfigError(f"mamori server_app: stats-scale must be positive; got {self.stats_scale}.")
+        #: the consortium's standardiser as JSON ("" until the stats round or a resumed checkpoint sets it)
+        self.standardizer = ""
         self.done = 0
         self.round_start = time.time()
+
+    def set_standardizer(self, summed: np.ndarray, members: int) -> None:
+        """Fit the consortium's standardiser from the aggregated stats round and audit it (no statistics logged)."""
+        if not np.all(np.isfinite(summed)) or float(np.max(summed[: summed.size // 3])) <= 0:
+            raise FederationError(
+                "mamori server_app: the stats round produced no usable counts; see the members' SuperNode logs."
+            )
+        self.standardizer = standardizer_to_json(consortium_standardizer(summed))
+        self.audit.append("coordinator", "federation.standardizer", f"model:{self.model_name}",
+                          {"run_id": self.run_id, "members": members, "n_features": int(summed.size // 3),
+                           "secure_aggregation": self.secure})
+
+    def train_config(self) -> dict[str, Any]:
+        """What every train/evaluate message carries besides the weights (the architecture, the standardiser)."""
+        out: dict[str, Any] = {"hidden": ",".join(map(str, self.hidden))}
+        if self.standardizer:
+            out["standardizer"] = self.standardizer
+        return out
 
     def initial(self) -> list[np.ndarray]:
         """The newest checkpoint (resume) or a freshly initialised model registered as round 0."""
@@ -333,7 +501,10 @@ class _Run:
         if versions:
             self.done = max(versions)
             logger.info("resuming %s from round %d", self.model_name, self.done)
-            return self.registry.get("latest", name=self.model_name).arrays()
+            latest = self.registry.get("latest", name=self.model_name)
+            # the weights were trained on this standardisation: keep it (no new stats round)
+            self.standardizer = str(latest.record.metadata.get("standardizer", ""))
+            return latest.arrays()
         arrays: list[np.ndarray] = new_model(n_features(), self.hidden, self.config.seed).get_weights()
         self.registry.register(self.model_name, 0, arrays, {"round": 0, "federation_sha256": weights_hash(arrays)},
                                actor="coordinator")
@@ -347,13 +518,13 @@ class _Run:
         self.registry.register(self.model_name, global_round, arrays,
                                {"round": global_round, "federation_sha256": digest, "run_id": self.run_id,
                                 "secure_aggregation": self.secure, "round_started_at": self.round_start,
-                                "round_ended_at": now}, actor="coordinator")
+                                "round_ended_at": now, "standardizer": self.standardizer}, actor="coordinator")
         self.round_start = now
         logger.info("round %d checkpointed (%s)", global_round, digest[:12])
 
     def fail(self, phase: str, server_round: int, ok: int, failed: int, details: dict[str, Any]) -> None:
         """Audit failed members and stop the run when fewer than the minimum answered."""
-        needed = self.config.min_train_nodes if phase == "train" else self.config.min_evaluate_nodes
+        needed = self.config.min_evaluate_nodes if phase == "evaluate" else self.config.min_train_nodes
         rnd = self.done + server_round
         if failed:
             self.audit.append("coordinator", "federation.member_failed", f"model:{self.model_name}",
@@ -363,7 +534,8 @@ class _Run:
                               {"round": rnd, "phase": phase, "ok": ok, "needed": needed})
             raise FederationError(
                 f"mamori server_app: round {rnd} {phase}: {ok} member(s) answered successfully, at least {needed} "
-                f"required (min_{phase}_nodes); {failed} failed or timed out. The last completed round ({rnd - 1}) "
+                f"required (min_{'evaluate' if phase == 'evaluate' else 'train'}_nodes); {failed} failed or "
+                f"timed out. The last completed round ({rnd - 1}) "
                 "stays checkpointed; see the members' SuperNode logs."
             )
 
@@ -374,13 +546,50 @@ class _Run:
         self.registry.register(self.published_name, latest.record.version, arrays,
                                {"round": latest.record.version, "federation_sha256": weights_hash(arrays),
                                 "run_id": self.run_id, "model_name": self.model_name,
-                                "checkpoint_sha256": latest.record.sha256}, actor="coordinator")
+                                "checkpoint_sha256": latest.record.sha256,
+                                "standardizer": str(latest.record.metadata.get("standardizer", ""))},
+                               actor="coordinator")
         logger.info("published %s round %d for the members", self.model_name, latest.record.version)
+
+
+def _stats_content(run: _Run, limit: float = 0.0) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """The stats round's message: a zero vector of the statistics' shape and the phase/scale config."""
+    zeros = [np.zeros(3 * n_features(), dtype=np.float64)]
+    config: dict[str, Any] = {"phase": _STATS_PHASE, "stats-scale": run.stats_scale, "server-round": run.done + 1}
+    if limit > 0:
+        config["stats-limit"] = float(limit)
+    return zeros, config
+
+
+def _plain_stats(grid: Grid, run: _Run) -> None:
+    """The stats round over Flower's message API: the members' vectors are summed (as FedAvg sees weights)."""
+    from flwr.app import RecordDict
+    from flwr.common import MessageType
+
+    config = run.config
+    deadline = time.time() + config.round_timeout_s
+    node_ids = list(grid.get_node_ids())
+    while len(node_ids) < config.min_available_nodes and time.time() < deadline:
+        time.sleep(0.5)
+        node_ids = list(grid.get_node_ids())
+    zeros, cfg = _stats_content(run)
+    messages = [Message(RecordDict({"arrays": ArrayRecord(zeros), "config": ConfigRecord(cfg)}),
+                        dst_node_id=node, message_type=MessageType.TRAIN) for node in node_ids]
+    replies = list(grid.send_and_receive(messages, timeout=config.round_timeout_s))
+    ok = [r for r in replies if not r.has_error() and "arrays" in r.content.array_records]
+    ok_nodes = {r.metadata.src_node_id for r in ok}
+    run.fail("stats", 1, len(ok), len(set(node_ids) - ok_nodes),
+             {"errors": sorted({r.error.reason[:200] for r in replies if r.has_error()}),
+              "no_reply_node_ids": [str(n) for n in sorted(set(node_ids) - ok_nodes)]})
+    summed = np.sum([r.content.array_records["arrays"].to_numpy_ndarrays()[0].astype(np.float64) for r in ok], axis=0)
+    run.set_standardizer(summed, len(ok))
 
 
 def _plain_rounds(grid: Grid, run: _Run, initial: list[np.ndarray], remaining: int) -> None:
     """FedAvg rounds with Flower's message API (the members' replies are seen individually)."""
     config = run.config
+    if not run.standardizer:
+        _plain_stats(grid, run)
     sent: dict[str, set[int]] = {"train": set(), "evaluate": set()}
 
     def quorum(phase: str, server_round: int, replies: list[Message]) -> None:
@@ -411,14 +620,13 @@ def _plain_rounds(grid: Grid, run: _Run, initial: list[np.ndarray], remaining: i
             run.checkpoint(server_round, record.to_numpy_ndarrays())
         return None
 
-    hidden = ",".join(map(str, run.hidden))
     strategy.start(
         grid=grid,
         initial_arrays=ArrayRecord([np.ascontiguousarray(a) for a in initial]),
         num_rounds=remaining,
         timeout=config.round_timeout_s,
-        train_config=ConfigRecord({"local-epochs": config.local_epochs, "hidden": hidden}),
-        evaluate_config=ConfigRecord({"hidden": hidden}),
+        train_config=ConfigRecord({"local-epochs": config.local_epochs, **run.train_config()}),
+        evaluate_config=ConfigRecord(run.train_config()),
         evaluate_fn=end_of_round,
     )
 
@@ -442,8 +650,8 @@ def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.nda
     from mamori.federation import member_dp_noise
 
     config = run.config
-    hidden = ",".join(map(str, run.hidden))
     seen: dict[str, int] = {}
+    stats_round: dict[str, Any] = {}  # non-empty while the stats round runs: its fit config
 
     sampled: dict[str, set[int]] = {"train": set()}
 
@@ -454,11 +662,13 @@ def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.nda
             return pairs
 
         def aggregate_fit(self, server_round: int, results: list[Any], failures: list[Any]) -> Any:
-            seen["examples"] = max((int(r.num_examples) for _, r in results), default=0)
+            if not stats_round:
+                seen["examples"] = max((int(r.num_examples) for _, r in results), default=0)
             # SecAgg+ passes only the members whose masked update was unmasked; the rest dropped out
             # (count by node: Flower may record one dropout as several failures)
             dropped = sorted(sampled["train"] - {int(proxy.node_id) for proxy, _ in results})
-            run.fail("train", server_round, len(results), len(dropped),
+            seen["members"] = len(results)
+            run.fail("stats" if stats_round else "train", max(1, server_round), len(results), len(dropped),
                      {"errors": sorted({str(f)[:200] for f in failures}),
                       "no_reply_node_ids": [str(n) for n in dropped]})
             return super().aggregate_fit(server_round, results, failures)
@@ -474,9 +684,9 @@ def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.nda
         min_fit_clients=config.min_train_nodes,
         min_evaluate_clients=max(1, config.min_evaluate_nodes),
         min_available_clients=config.min_available_nodes,
-        on_fit_config_fn=lambda r: {"server-round": run.done + r, "local-epochs": config.local_epochs,
-                                    "hidden": hidden},
-        on_evaluate_config_fn=lambda r: {"server-round": run.done + r, "hidden": hidden},
+        on_fit_config_fn=lambda r: dict(stats_round) or {"server-round": run.done + r,
+                                                         "local-epochs": config.local_epochs, **run.train_config()},
+        on_evaluate_config_fn=lambda r: {"server-round": run.done + r, **run.train_config()},
         accept_failures=True,
         fit_metrics_aggregation_fn=lambda _: {},
         evaluate_metrics_aggregation_fn=lambda _: {},
@@ -504,10 +714,35 @@ def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.nda
     c_done.wait(timeout=config.round_timeout_s)
     legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=remaining, round_timeout=None),
                            strategy=strategy, client_manager=manager)
-    legacy.state.array_records[MAIN_PARAMS_RECORD] = ArrayRecord([np.ascontiguousarray(a) for a in initial])
     cfg = ConfigRecord({WorkflowKey.START_TIME: time.perf_counter(), WorkflowKey.CURRENT_ROUND: 0})
     legacy.state.config_records[MAIN_CONFIGS_RECORD] = cfg
     try:
+        if not run.standardizer and config.member_dp is not None:
+            # the members' clipping (fixedclipping_mod) and the coordinator's noise would distort the sums
+            logger.warning("member-level DP run: no stats round, members train on raw features")
+        elif not run.standardizer:
+            # the stats round: the same SecAgg+ workflow sums the members' statistics vectors (weight 1 each,
+            # so the unmasked result is their sum over the number of members; the factor cancels)
+            zeros, stats_cfg = _stats_content(run, limit=config.secagg.clipping_range)
+            stats_round.update(stats_cfg)
+            before = legacy.state.array_records[MAIN_PARAMS_RECORD] = ArrayRecord(zeros)
+            saved = (workflow.max_weight, workflow.quantization_range, workflow.modulus_range)
+            # a finer fixed-point grid than the weights need: a member's rounding is stats-scale * 16 / 2**30
+            # (the masked sum of fewer than 4096 members still fits the 2**42 modulus)
+            workflow.max_weight, workflow.quantization_range = 1.0, _STATS_QRANGE
+            workflow.modulus_range = _STATS_MODULUS
+            try:
+                workflow(grid, legacy)
+            finally:
+                workflow.max_weight, workflow.quantization_range, workflow.modulus_range = saved
+                stats_round.clear()
+            if legacy.state.array_records[MAIN_PARAMS_RECORD] is before:
+                run.fail("stats", 1, 0, config.min_train_nodes,
+                         {"errors": ["secure aggregation of the statistics halted (fewer members than the "
+                                     f"reconstruction threshold {threshold})"]})
+            summed = legacy.state.array_records[MAIN_PARAMS_RECORD].to_numpy_ndarrays()[0]
+            run.set_standardizer(np.asarray(summed, dtype=np.float64), int(seen.get("members", 0)))
+        legacy.state.array_records[MAIN_PARAMS_RECORD] = ArrayRecord([np.ascontiguousarray(a) for a in initial])
         for server_round in range(1, remaining + 1):
             cfg[WorkflowKey.CURRENT_ROUND] = server_round
             before = legacy.state.array_records[MAIN_PARAMS_RECORD]

@@ -145,6 +145,7 @@ def pull_global_model(node: NodeConfig, api_key: str, *, timeout_s: float = 30.0
     IntelError
         If the coordinator refuses (401: wrong key) or answers badly, or the download does not match its hash.
     """
+    from mamori.detect.bundle import BUNDLE_FORMAT
     from mamori.store import ModelRegistry, bytes_to_arrays, open_store
 
     base = node.registry_url.rstrip("/") + f"/v1/models/{node.model_name}"
@@ -159,16 +160,24 @@ def pull_global_model(node: NodeConfig, api_key: str, *, timeout_s: float = 30.0
         store = open_store(node.resolved_local_store_url)
         try:
             registry = ModelRegistry(store)
-            if any(rec.sha256 == meta["sha256"] for rec in registry.list(node.model_name)):
+            if any(meta["sha256"] in (rec.sha256, rec.metadata.get("published_sha256"))
+                   for rec in registry.list(node.model_name)):
                 return PullResult(int(meta["version"]), str(meta["sha256"]), False)
             blob = requests.get(f"{base}/{meta['sha256']}", auth=auth, timeout=timeout_s)
             blob.raise_for_status()
             if hashlib.sha256(blob.content).hexdigest() != meta["sha256"]:
                 raise IntelError(f"pull_global_model: the download of {node.model_name} v{meta['version']} from "
                                  f"{node.registry_url} does not match its SHA-256; not installed.")
-            registry.register(node.model_name, int(meta["version"]), bytes_to_arrays(blob.content),
-                              {"source": node.registry_url, "published_sha256": meta["sha256"]},
-                              actor=f"node:{node.name}")
+            arrays = bytes_to_arrays(blob.content)
+            extra = {"source": node.registry_url, "published_sha256": meta["sha256"]}
+            bundle = _with_standardizer(registry, node, arrays, str(meta.get("standardizer") or ""),
+                                        int(meta["version"]), extra)
+            if bundle is None:  # no standardiser published (or no base bundle): the bare weights, as before
+                registry.register(node.model_name, int(meta["version"]), arrays, extra, actor=f"node:{node.name}")
+            else:  # the whole bundle: the scoring service applies the standardiser the weights were trained with
+                registry.register(node.model_name, int(meta["version"]), bundle.to_bytes(),
+                                  {**extra, "format": BUNDLE_FORMAT, "threshold": bundle.threshold},
+                                  actor=f"node:{node.name}")
         finally:
             store.close()
     except requests.RequestException as exc:
@@ -179,6 +188,37 @@ def pull_global_model(node: NodeConfig, api_key: str, *, timeout_s: float = 30.0
         raise IntelError(f"pull_global_model: unexpected answer from {node.registry_url}: {exc}") from exc
     logger.info("pulled %s v%d (%s) from the coordinator", node.model_name, meta["version"], meta["sha256"][:12])
     return PullResult(int(meta["version"]), str(meta["sha256"]), True)
+
+
+def _with_standardizer(registry: Any, node: NodeConfig, arrays: list[Any], standardizer: str, version: int,
+                       metadata: dict[str, Any]) -> Any:
+    """The node's scoring bundle with the pulled weights and the consortium's standardiser, or None.
+
+    The base is the bundle seeded as version 0 of ``model_name`` (or ``scoring_bundle``); its feature spec and
+    threshold are kept, its standardiser statistics are replaced by the ones training used.
+    """
+    from dataclasses import replace
+
+    from mamori.deploy.flowerapp import standardizer_from_json
+    from mamori.detect import ScoringModel
+
+    if not standardizer:
+        return None
+    base = None
+    bundles = [r for r in registry.list(node.model_name) if r.fmt == "bytes"]
+    if bundles:
+        base = ScoringModel.from_registry(registry, bundles[0].sha256, name=node.model_name)
+    elif node.scoring_bundle is not None:
+        base = ScoringModel.load(node.scoring_bundle)
+    if base is None:
+        logger.warning("no scoring bundle for %s: the pulled standardiser is kept in metadata only", node.model_name)
+        return None
+    scaler = standardizer_from_json(standardizer)
+    if scaler.n_features_in_ != base.spec.n_features:
+        raise IntelError(f"pull_global_model: the published standardiser has {scaler.n_features_in_} features, the "
+                         f"node's scoring bundle {base.spec.n_features}; use the consortium's feature config.")
+    bundle = base.with_weights(arrays, version=version, metadata=metadata)
+    return replace(bundle, mean=scaler.mean_, scale=scaler.scale_, clip=scaler.clip)
 
 
 def _alert(d: dict[str, Any]) -> Any:

@@ -96,8 +96,9 @@ def create_registry_app(store: Store) -> FastAPI:
     @app.get("/v1/models/{name}")
     def latest(name: str, member: Viewer) -> dict[str, Any]:
         r = _latest(registry, name)
+        # the consortium's standardiser the weights were trained with (JSON; "" for runs without a stats round)
         return {"name": name, "version": r.version, "sha256": r.sha256, "size_bytes": r.size_bytes,
-                "created_at": r.created_at}
+                "created_at": r.created_at, "standardizer": str(r.metadata.get("standardizer", ""))}
 
     @app.get("/v1/models/{name}/{sha256}")
     def weights(name: str, sha256: str, member: Viewer) -> Response:

@@ -376,6 +376,7 @@ reconstruction-threshold = {f.reconstruction_threshold or 0}
 member-dp-epsilon = {f.member_dp_epsilon}
 member-dp-delta = {f.member_dp_delta}
 member-dp-clip = {f.member_dp_clip}
+stats-scale = {f.stats_scale}
 """,
         encoding="utf-8",
     )
