@@ -26,7 +26,7 @@ def test_unknown_anomaly_score_or_fusion_is_rejected() -> None:
 def test_server_optimizer_settings_are_checked_before_any_training() -> None:
     default = BenchConfig()
     assert default.server_step(text=False)["server_optimizer"] == "fedavg"
-    assert default.server_step(text=True) == {"server_optimizer": "fedavgm", "server_momentum": 0.9, "server_lr": 0.3}
+    assert default.server_step(text=True) == {"server_optimizer": "fedavgm", "server_momentum": 0.8, "server_lr": 0.3}
     explicit = BenchConfig(server_optimizer="fedavg")
     assert explicit.server_step(text=True)["server_optimizer"] == "fedavg"
     assert BenchConfig(server_optimizer="fedadam", server_lr=0.01).server_step(text=False)["server_lr"] == 0.01

@@ -59,7 +59,7 @@ class BenchConfig(BaseModel):
     server_optimizer : {"fedavg", "fedavgm", "fedadam", "fedyogi"} or None, default=None
         Server-side step of the federated **classifier** (:class:`~mamori.federation.FederationConfig`'s
         ``server_optimizer``); the federated autoencoder always uses plain FedAvg. None: FedAvgM with momentum
-        0.9 and server learning rate 0.3 for text datasets, plain FedAvg for tabular ones (chosen on validation
+        0.8 and server learning rate 0.3 for text datasets, plain FedAvg for tabular ones (chosen on validation
         rows, docs/benchmarks.md). :meth:`server_step` resolves it.
     server_momentum : float or None, default=None
         Server momentum (``"fedavgm"``) or ``beta_1`` (``"fedadam"``/``"fedyogi"``); None: the federation default.
@@ -127,7 +127,7 @@ class BenchConfig(BaseModel):
                 "server_lr": self.server_lr,
             }
         if text:
-            return {"server_optimizer": "fedavgm", "server_momentum": 0.9, "server_lr": 0.3}
+            return {"server_optimizer": "fedavgm", "server_momentum": 0.8, "server_lr": 0.3}
         return {"server_optimizer": "fedavg", "server_momentum": None, "server_lr": None}
 
     def epochs_per_round(self, text: bool) -> int:

@@ -87,7 +87,7 @@ def bench_command(
         None,
         "--server-optimizer",
         help="Server step of the federated classifier: fedavg, fedavgm (server momentum), fedadam, fedyogi "
-        "(default: fedavgm 0.9 / 0.3 for text datasets, fedavg for tabular ones).",
+        "(default: fedavgm, momentum 0.8, lr 0.3 for text datasets; fedavg for tabular ones).",
     ),
     server_momentum: float | None = typer.Option(
         None,
