@@ -6,7 +6,7 @@ import logging
 
 from mamori.intel.taxii.app import create_app
 from mamori.intel.taxii.config import TaxiiConfig
-from mamori.intel.taxii.ingest import warm_up
+from mamori.intel.taxii.ingest import start_validation_pool, warm_up
 from mamori.store import Store
 
 __all__ = ["serve"]
@@ -37,6 +37,7 @@ def serve(store: Store, config: TaxiiConfig | None = None, *, host: str = "127.0
 
     config = config or TaxiiConfig()
     warm_up(config)  # validators loaded now, not in the first add request
+    start_validation_pool(config)  # large envelopes are validated on every core
     app = create_app(store, config)
     logger.info("TAXII server on %s:%d (store %s)", host, port, store.url)
     uvicorn.run(app, host=host, port=port, log_level=log_level, ssl_certfile=certfile, ssl_keyfile=keyfile,
