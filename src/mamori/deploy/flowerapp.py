@@ -640,14 +640,12 @@ def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.nda
     from flwr.server import LegacyContext, ServerConfig
     from flwr.server.client_manager import SimpleClientManager
     from flwr.server.compat.app_utils import start_update_client_manager_thread
-    from flwr.server.strategy import DifferentialPrivacyClientSideFixedClipping
     from flwr.server.strategy import FedAvg as LegacyFedAvg
-    from flwr.server.workflow import SecAggPlusWorkflow
     from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
     from flwr.server.workflow.constant import Key as WorkflowKey
     from flwr.server.workflow.default_workflows import default_evaluate_workflow
 
-    from mamori.federation import member_dp_noise
+    from mamori.federation.secagg import secure_workflow
 
     config = run.config
     seen: dict[str, int] = {}
@@ -691,24 +689,8 @@ def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.nda
         fit_metrics_aggregation_fn=lambda _: {},
         evaluate_metrics_aggregation_fn=lambda _: {},
     )
-    strategy: Any = inner
-    if config.member_dp is not None:
-        strategy = DifferentialPrivacyClientSideFixedClipping(
-            inner,
-            noise_multiplier=member_dp_noise(config.member_dp, config.num_rounds),
-            clipping_norm=config.member_dp.clipping_norm,
-            num_sampled_clients=config.min_train_nodes,  # noise for the smallest quorum: conservative
-        )
-    threshold = config.secagg.reconstruction_threshold or max(2, config.min_train_nodes)
-    workflow = SecAggPlusWorkflow(
-        num_shares=config.secagg.num_shares,
-        reconstruction_threshold=threshold,
-        max_weight=1.0 if config.member_dp is not None else 1e6,
-        clipping_range=config.secagg.clipping_range,
-        quantization_range=config.secagg.quantization_range,
-        modulus_range=config.secagg.modulus_range,
-        timeout=config.round_timeout_s,
-    )
+    strategy, workflow = secure_workflow(inner, config, max_weight=1e6)
+    threshold = workflow.reconstruction_threshold  # for the error messages
     manager = SimpleClientManager()
     thread, f_stop, c_done = start_update_client_manager_thread(grid, manager)
     c_done.wait(timeout=config.round_timeout_s)

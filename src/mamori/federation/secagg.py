@@ -53,7 +53,7 @@ from mamori.federation.report import FederationResult, MemberRound, RoundReport,
 from mamori.federation.trainer import ConfigValue, LocalTrainer
 from mamori.federation.weights import check_arrays, weights_hash
 
-__all__ = ["SecureMember", "build_secure_client_app", "run_secure_federation"]
+__all__ = ["SecureMember", "build_secure_client_app", "run_secure_federation", "secure_workflow"]
 
 logger = logging.getLogger(__name__)
 
@@ -320,6 +320,50 @@ def _threshold(config: FederationConfig) -> int | float:
     return max(2, config.min_train_nodes)
 
 
+def secure_workflow(inner: LegacyStrategy, config: FederationConfig, *,
+                    max_weight: float) -> tuple[LegacyStrategy, SecAggPlusWorkflow]:
+    """The strategy and Flower ``SecAggPlusWorkflow`` of a SecAgg+ run, from mamori's federation settings.
+
+    Shared by the in-process run and the deployment's ServerApp, so both mask, threshold and add member-level
+    noise the same way.
+
+    Parameters
+    ----------
+    inner : flwr.server.strategy.Strategy
+        The older-API aggregation strategy (FedAvg with mamori's quorum check, or a server optimizer).
+    config : FederationConfig
+        ``secagg`` settings, ``member_dp``, ``min_train_nodes``, ``num_rounds`` and ``round_timeout_s``.
+    max_weight : float
+        Largest aggregation weight SecAgg+ encodes (ignored with member-level DP, where every member weighs 1).
+
+    Returns
+    -------
+    tuple of (flwr.server.strategy.Strategy, SecAggPlusWorkflow)
+        ``inner``, wrapped in Flower's ``DifferentialPrivacyClientSideFixedClipping`` when ``member_dp`` is set
+        (members clip, the coordinator adds Gaussian noise to the unmasked sum), and the workflow.
+    """
+    strategy = inner
+    if config.member_dp is not None:
+        from flwr.server.strategy import DifferentialPrivacyClientSideFixedClipping
+
+        strategy = DifferentialPrivacyClientSideFixedClipping(
+            inner,
+            noise_multiplier=member_dp_noise(config.member_dp, config.num_rounds),
+            clipping_norm=config.member_dp.clipping_norm,
+            num_sampled_clients=config.min_train_nodes,  # noise for the smallest quorum: conservative
+        )
+    workflow = SecAggPlusWorkflow(
+        num_shares=config.secagg.num_shares,
+        reconstruction_threshold=_threshold(config),
+        max_weight=1.0 if config.member_dp is not None else max_weight,
+        clipping_range=config.secagg.clipping_range,
+        quantization_range=config.secagg.quantization_range,
+        modulus_range=config.secagg.modulus_range,
+        timeout=config.round_timeout_s,
+    )
+    return strategy, workflow
+
+
 def run_secure_federation(
     trainers: Sequence[LocalTrainer],
     initial_arrays: list[np.ndarray],
@@ -426,25 +470,8 @@ def run_secure_federation(
     else:
         inner = _legacy_server_optimizer(config, initial, common)
     inner.quorum = quorum
-    strategy: LegacyStrategy = inner  # type: ignore[assignment]
-    if config.member_dp is not None:
-        from flwr.server.strategy import DifferentialPrivacyClientSideFixedClipping
-
-        strategy = DifferentialPrivacyClientSideFixedClipping(
-            inner,
-            noise_multiplier=member_dp_noise(config.member_dp, config.num_rounds),
-            clipping_norm=config.member_dp.clipping_norm,
-            num_sampled_clients=config.min_train_nodes,  # noise for the smallest quorum: conservative
-        )
-    workflow = SecAggPlusWorkflow(
-        num_shares=config.secagg.num_shares,
-        reconstruction_threshold=_threshold(config),
-        max_weight=1.0 if config.member_dp is not None else float(config.secagg.max_weight or _FIRST_MAX_WEIGHT),
-        clipping_range=config.secagg.clipping_range,
-        quantization_range=config.secagg.quantization_range,
-        modulus_range=config.secagg.modulus_range,
-        timeout=config.round_timeout_s,
-    )
+    strategy, workflow = secure_workflow(inner, config,  # type: ignore[arg-type]
+                                         max_weight=float(config.secagg.max_weight or _FIRST_MAX_WEIGHT))
     history: list[RoundReport] = []
     state: dict[str, Any] = {"arrays": initial}
 
