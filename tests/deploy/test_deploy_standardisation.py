@@ -82,8 +82,11 @@ def test_members_train_on_the_consortium_standardisation(federated: tuple[list[P
     pooled = np.vstack(raw).astype(np.float64)
     # the securely summed statistics give the pooled rows' mean and standard deviation (up to SecAgg+ quantization)
     central = Standardizer().fit(pooled)
-    np.testing.assert_allclose((scaler.mean_ - central.mean_) / central.scale_, 0.0, atol=1e-3)
-    np.testing.assert_allclose(scaler.scale_, central.scale_, rtol=1e-3, atol=1e-4)
+    # SecAgg+ rounds each member's vector stochastically onto its fixed-point grid, and a column with small values
+    # has a small sum of squares, so its standard deviation carries a relative error of ~1e-3 that varies run to
+    # run (CI once saw 0.2%); 1% of a standard deviation is immaterial to standardisation, checked just below
+    np.testing.assert_allclose((scaler.mean_ - central.mean_) / central.scale_, 0.0, atol=5e-3)
+    np.testing.assert_allclose(scaler.scale_, central.scale_, rtol=1e-2, atol=1e-4)
     z = (pooled - scaler.mean_) / scaler.scale_  # before clipping: the pooled training rows are mean 0, std 1
     varying = pooled.std(axis=0) > 1e-6
     np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-2)
