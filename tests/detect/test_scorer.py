@@ -93,3 +93,30 @@ def test_incremental_scorer_gives_the_batch_scores_and_alerts(tiny_model: Scorin
     assert [a.id for a in online_sink.alerts] == [a.id for a in window_sink.alerts] != []
     stats = scorer.stats()
     assert stats["events_scored"] == 3000 and stats["state_entities"] > 0 and stats["state_events"] == 0
+
+
+def test_alert_explanations_equal_torch_integrated_gradients(tiny_model: ScoringModel,
+                                                              sim_events: pl.DataFrame) -> None:
+    # Prepare: the alerts' standardised rows, explained by the torch reference (mamori.models.explain)
+    from mamori.detect.scorer import _integrated_gradients, _linear_layers
+    from mamori.models import explain
+
+    scorer = Scorer(tiny_model, ScoringConfig(dedup_window="1h", top_k=4, explain_steps=16))
+    result = scorer.score(sim_events)
+    X = extract_features(sim_events, tiny_model.feature_config).X
+    Z = scorer._loaded.standardize(X)[result.alert_rows]
+    reference = explain(tiny_model.detector(), Z, tiny_model.spec, top_k=4, steps=16)
+
+    # Execute
+    layers = _linear_layers(tiny_model)
+    assert layers is not None
+    contrib = _integrated_gradients(layers, Z, 16)
+
+    # Assert: the NumPy gradients give torch's contributions, and the alerts name torch's top features
+    for i, ref in enumerate(reference):
+        for c in ref.top:
+            j = tiny_model.spec.names.index(c.name)
+            assert abs(contrib[i, j] - c.contribution) <= 1e-4 * max(1.0, abs(c.contribution))
+    assert len(result.alerts) == len(reference) > 0
+    for alert, ref in zip(result.alerts, reference, strict=True):
+        assert [f["name"] for f in alert.top_features] == [c.name for c in ref.top]

@@ -84,6 +84,43 @@ def _linear_layers(bundle: ScoringModel) -> list[tuple[np.ndarray, np.ndarray]] 
     return layers
 
 
+def _integrated_gradients(layers: list[tuple[np.ndarray, np.ndarray]], X: np.ndarray, steps: int) -> np.ndarray:
+    """Integrated gradients of the logit from the zero baseline, by a NumPy forward and backward pass.
+
+    The same quantity as :func:`mamori.models.explain` computes with torch autograd (midpoint rule over
+    ``steps`` points, ReLU gradient 0 at 0), for every row and step in one batch of matrix products: well under
+    a millisecond for an alert instead of tens of milliseconds of torch dispatch on the request path.
+    Shape ``(n, d)`` in, ``(n, d)`` float64 out.
+    """
+    n, d = X.shape
+    x = np.asarray(X, dtype=np.float32)
+    alphas = (np.arange(steps, dtype=np.float32) + np.float32(0.5)) / np.float32(steps)
+    h = (alphas[:, None, None] * x[None, :, :]).reshape(steps * n, d)
+    masks = []
+    for W, b in layers[:-1]:
+        h = h @ W
+        h += b
+        mask = h > 0
+        masks.append(mask)
+        h *= mask
+    w_out = layers[-1][0][:, 0]
+    g = np.broadcast_to(w_out, (steps * n, w_out.size))
+    for (W, _b), mask in zip(reversed(layers[:-1]), reversed(masks), strict=True):
+        g = (g * mask) @ W.T
+    total = g.reshape(steps, n, d).sum(axis=0, dtype=np.float32)
+    return (x * total / np.float32(steps)).astype(np.float64)
+
+
+def _top_features(contrib: np.ndarray, Z: np.ndarray, spec: FeatureSpec, top_k: int) -> list[list[dict[str, Any]]]:
+    """Per row, up to ``top_k`` features with a positive contribution, largest first (as ``explain`` orders them)."""
+    out = []
+    for i in range(contrib.shape[0]):
+        order = np.argsort(-contrib[i], kind="stable")[:top_k]
+        out.append([{"name": spec.names[j], "group": spec.groups[j], "value": round(float(Z[i, j]), 4),
+                     "contribution": round(float(contrib[i, j]), 4)} for j in order if contrib[i, j] > 0])
+    return out
+
+
 def _uses_campaign(spec: FeatureSpec) -> bool:
     """Whether a model reads the shared campaign-indicator column (always its last feature)."""
     return spec.names[-1:] == (CAMPAIGN_FEATURE,)
@@ -407,11 +444,16 @@ class Scorer:
         sel = hit_idx[raised]
         Zs = Z[sel]
         fams = guess_families(Zs, loaded.bundle.families, loaded.bundle.centroids)
-        explanations = (
-            explain(loaded.detector, Zs, loaded.bundle.spec, top_k=self.config.top_k, steps=self.config.explain_steps)
-            if explain_alerts and self.config.top_k > 0
-            else None
-        )
+        tops: list[list[dict[str, Any]]] | None = None
+        if explain_alerts and self.config.top_k > 0:
+            if loaded.layers is not None:  # the classifier: NumPy gradients, no torch on the request path
+                contrib = _integrated_gradients(loaded.layers, Zs, self.config.explain_steps)
+                tops = _top_features(contrib, Zs, loaded.bundle.spec, self.config.top_k)
+            else:
+                tops = [[{"name": c.name, "group": c.group, "value": round(c.value, 4),
+                          "contribution": round(c.contribution, 4)} for c in e.top]
+                        for e in explain(loaded.detector, Zs, loaded.bundle.spec, top_k=self.config.top_k,
+                                         steps=self.config.explain_steps)]
         model_info = {"name": loaded.bundle.name, "version": loaded.bundle.version, "sha256": loaded.sha256}
         out: list[Alert] = []
         for j, pos in enumerate(raised):
@@ -420,10 +462,7 @@ class Scorer:
             ts = row["@timestamp"]
             stamp = ts.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
             entity = {"kind": kind, "value": value, **{c: row[c] for c in _ENTITY_FIELDS if row.get(c) is not None}}
-            top = [] if explanations is None else [
-                {"name": c.name, "group": c.group, "value": round(c.value, 4), "contribution": round(c.contribution, 4)}
-                for c in explanations[j].top
-            ]
+            top = [] if tops is None else tops[j]
             matches = self.indicators.match(row) if self.indicators is not None else []
             score = float(scores[sel[j]])
             alert = Alert(
