@@ -255,6 +255,7 @@ PUBLIC_API = {
         'load_demo',
         'measure_poisoning',
         'mimicry_evasion',
+        'pool_audit_runs',
         'print_pdf',
         'render_html',
         'run_assessment',

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
-from mamori.assess import MembershipAuditConfig, audit_membership, tpr_at_fpr
+from mamori.assess import MembershipAuditConfig, audit_membership, pool_audit_runs, tpr_at_fpr
 from mamori.errors import ConfigError
 
 
@@ -107,3 +107,31 @@ def test_tpr_at_fpr_and_input_errors() -> None:
         )
     report = audit_membership(lambda Z: Z[:, 0], X, y, member, config=MembershipAuditConfig(attacks=("loss",)))  # noqa: N803
     assert any("cannot be resolved" in note for note in report.notes)
+
+
+def test_the_bootstrap_interval_covers_the_threshold_and_pooling_runs_narrows_it() -> None:
+    # Prepare: scores at chance, judged by three "runs" (independent noise per run, same population)
+    rng = np.random.default_rng(3)
+    n = 4000
+    X = rng.normal(size=(n, 2)).astype(np.float32)  # noqa: N806
+    y = (rng.random(n) < 0.2).astype(np.int64)
+    member = rng.random(n) < 0.5
+    groups = np.arange(n) // 4  # four rows per customer
+    config = MembershipAuditConfig(attacks=("loss",), n_bootstrap=200)
+    reports = [audit_membership(lambda Z, s=s: Z[:, 0] + np.random.default_rng(s).normal(size=len(Z)),  # noqa: N803
+                                X, y, member, groups=groups, config=config) for s in range(3)]
+    # Execute
+    pooled = pool_audit_runs(reports, "loss", n_bootstrap=200)
+    # Assert: every single run has a bootstrap interval; the pooled one counts judgements and holds chance
+    for r in reports:
+        lo, hi = r.attacks["loss"].tpr_bootstrap_ci[0.001]
+        assert lo <= r.attacks["loss"].tpr_at_fpr[0.001] <= hi
+    assert pooled.runs == 3 and pooled.n_members == 3 * int(member.sum())
+    lo, hi = pooled.tpr_bootstrap_ci[0.01]
+    assert lo <= 0.01 <= hi and hi - lo < 0.05
+    assert "tpr_bootstrap_ci" in reports[0].to_dict()["attacks"]["loss"]
+    other = audit_membership(lambda Z: Z[:, 0], X, y, ~member, groups=groups, config=config)  # noqa: N803
+    with pytest.raises(ConfigError, match="different populations"):
+        pool_audit_runs([reports[0], other], "loss")
+    with pytest.raises(ConfigError, match="no scores for attack 'art'"):
+        pool_audit_runs(reports, "art")

@@ -189,3 +189,24 @@ def test_event_privacy_units_follow_the_documented_rule() -> None:
         n if n else ip for n, ip in zip(events["user.name"].to_list(), events["source.ip"].to_list(), strict=True)]))
     with pytest.raises(ConfigError, match="attack has 2 values for 9 events"):
         event_privacy_units(events, attack=[True, False])
+
+
+def test_averaging_the_iterates_is_post_processing_same_spend_other_weights() -> None:
+    # Prepare: the same member with and without averaging, same seed
+    members, _, _ = make_non_iid_task(1, N_FEATURES, seed=0)
+    m = members[0]
+
+    def trainer(ema_decay: float | None) -> DPSGDTrainer:
+        dp = RecordDPConfig(epsilon=4.0, expected_batch_units=32, epochs_per_round=2, ema_decay=ema_decay)
+        return DPSGDTrainer(_model(), m.X_train, m.y_train, np.arange(len(m.X_train)) // 2, m.X_eval, m.y_eval,
+                            dp, num_rounds=1)
+
+    initial = _model().get_weights()
+    # Execute
+    last, _, last_metrics = trainer(None).fit(initial, {"seed": 3})
+    averaged, _, avg_metrics = trainer(0.9).fit(initial, {"seed": 3})
+    # Assert: the accountant is told nothing about the average (it costs no epsilon); the weights differ
+    for key in ("dp_epsilon", "dp_noise_multiplier", "dp_steps"):
+        assert avg_metrics[key] == last_metrics[key]
+    assert not np.allclose(np.concatenate([a.ravel() for a in last]), np.concatenate([a.ravel() for a in averaged]))
+    assert all(np.isfinite(a).all() for a in averaged)

@@ -24,6 +24,7 @@ from mamori.federation import (
 )
 from mamori.federation import secagg as secagg_module
 from mamori.federation.inprocess import InProcessGrid
+from mamori.federation.privacy import secagg_parameters
 
 N_FEATURES = 12
 
@@ -243,3 +244,26 @@ def test_secure_aggregation_rejects_robust_rules_and_single_member_quorums() -> 
     with pytest.raises(ConfigError, match="at least 2 members"):
         run_federation(_trainers(2), _initial(), FederationConfig(secure_aggregation=True, min_train_nodes=1,
                                                                   min_available_nodes=1))
+
+
+def test_default_neighbourhoods_and_threshold_survive_dropouts_down_to_the_minimum() -> None:
+    # Prepare: 7 members, quorum 5: threshold 3 (a majority of the quorum), neighbourhoods of 5, not 7
+    sizes = secagg_parameters(SecureAggregationConfig(), 7, 5)
+    assert (sizes.num_shares, sizes.threshold, sizes.dropouts_tolerated, sizes.collusion_tolerated) == (5, 3, 2, 2)
+    assert secagg_parameters(SecureAggregationConfig(), 10, 10).num_shares == 7  # not all 10
+    assert secagg_parameters(SecureAggregationConfig(num_shares=1.0), 10, 10).num_shares == 10  # plain SecAgg
+    trainers: list[Any] = _trainers(7)
+    trainers[2] = FailsIn(trainers[2], {1})
+    trainers[3] = FailsIn(trainers[3], {1})
+    config = FederationConfig(num_rounds=1, min_train_nodes=5, secure_aggregation=True,
+                              secagg=SecureAggregationConfig(max_weight=1000), fraction_evaluate=0.0)
+    # Execute
+    secure = run_federation(trainers, _initial(), config)
+    plain_trainers: list[Any] = _trainers(7)
+    plain_trainers[2] = FailsIn(plain_trainers[2], {1})
+    plain_trainers[3] = FailsIn(plain_trainers[3], {1})
+    plain = run_federation(plain_trainers, _initial(), config.model_copy(update={"secure_aggregation": False}))
+    # Assert: two neighbours dropped (every neighbourhood keeps >= 3 live holders); the sum of the other five
+    assert secure.history[-1].failed_members == ["member-2", "member-3"]
+    for a, b in zip(plain.arrays, secure.arrays, strict=True):
+        np.testing.assert_allclose(a, b, atol=2e-3)

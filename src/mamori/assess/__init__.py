@@ -18,6 +18,7 @@ from mamori.assess.privacy import (
     MembershipAuditReport,
     audit_membership,
     clopper_pearson,
+    pool_audit_runs,
     tpr_at_fpr,
 )
 from mamori.assess.report import (
@@ -52,6 +53,7 @@ __all__ = [
     "load_demo",
     "measure_poisoning",
     "mimicry_evasion",
+    "pool_audit_runs",
     "print_pdf",
     "render_html",
     "run_assessment",

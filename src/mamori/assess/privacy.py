@@ -20,7 +20,11 @@ Each attack reports ROC-AUC, TPR at fixed FPRs (0.1 %, 1 %, 10 %) with a Clopper
 counts behind it, and the membership advantage ``max(TPR - FPR)``. Chance is AUC 0.5 and TPR = FPR. At
 0.1 % FPR the threshold sits on the ``floor(0.001 * non-members)`` highest-scoring non-members: with 2,000
 non-members that is 2 records, and the TPR is mostly noise - use tens of thousands of records and read
-the interval.
+the interval. Two intervals are reported: Clopper-Pearson over the members judged (``tpr_ci``: the members'
+sampling only, at a fixed threshold) and a bootstrap over groups (``tpr_bootstrap_ci``: customers are
+resampled and the threshold is re-chosen on each resample, so the uncertainty of a threshold resting on a
+handful of non-members is included). :func:`pool_audit_runs` pools the scores of several runs of a randomised
+attack (ART's split) into one estimate, with the same group bootstrap.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ __all__ = [
     "ShadowTrainer",
     "audit_membership",
     "clopper_pearson",
+    "pool_audit_runs",
     "tpr_at_fpr",
 ]
 
@@ -71,7 +76,9 @@ class MembershipAuditConfig(BaseModel):
     fprs : tuple of float, default=(0.001, 0.01, 0.1)
         False-positive rates at which to report the true-positive rate.
     seed : int, default=0
-        Seeds the shadow splits and the ART attack's split.
+        Seeds the shadow splits, the ART attack's split and the bootstrap.
+    n_bootstrap : int, default=1000
+        Bootstrap resamples (of groups, or of records without groups) behind ``tpr_bootstrap_ci``; 0 skips it.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -80,6 +87,7 @@ class MembershipAuditConfig(BaseModel):
     n_shadows: int = Field(default=8, ge=2)
     fprs: tuple[float, ...] = (0.001, 0.01, 0.1)
     seed: int = 0
+    n_bootstrap: int = Field(default=1000, ge=0)
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,13 @@ class AttackResult:
     members_flagged, nonmembers_flagged : dict of float to int
         At each FPR: members and non-members at or above the threshold (``nonmembers_flagged[f] <= f *
         n_nonmembers``).
+    tpr_bootstrap_ci : dict of float to (float, float)
+        95 % percentile-bootstrap interval of each TPR, resampling groups (customers) with replacement and
+        re-choosing the threshold on every resample: it covers the threshold's uncertainty too. Empty when
+        the bootstrap was skipped.
+    runs : int
+        Runs of the attack pooled into this result (:func:`pool_audit_runs`); 1 for a single run. Pooled
+        counts are judgements (a record judged once per run), not distinct records.
     """
 
     attack: str
@@ -115,6 +130,8 @@ class AttackResult:
     tpr_ci: dict[float, tuple[float, float]] = field(default_factory=dict)
     members_flagged: dict[float, int] = field(default_factory=dict)
     nonmembers_flagged: dict[float, int] = field(default_factory=dict)
+    tpr_bootstrap_ci: dict[float, tuple[float, float]] = field(default_factory=dict)
+    runs: int = 1
 
 
 @dataclass(frozen=True)
@@ -129,12 +146,19 @@ class MembershipAuditReport:
         Size of the audit population.
     notes : list of str
         What the figures can and cannot be taken to mean.
+    scores : dict of str to numpy.ndarray
+        Each attack's score per record of the audit population (in its order; not in :meth:`to_dict`).
+    is_member, groups : numpy.ndarray or None
+        The population's membership truth and groups (for :func:`pool_audit_runs`; not in :meth:`to_dict`).
     """
 
     attacks: dict[str, AttackResult]
     n_members: int
     n_nonmembers: int
     notes: list[str] = field(default_factory=list)
+    scores: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    is_member: np.ndarray | None = field(default=None, repr=False)
+    groups: np.ndarray | None = field(default=None, repr=False)
 
     def worst(self, fpr: float = 0.001) -> AttackResult:
         """The attack with the highest TPR at ``fpr`` (the audit's headline)."""
@@ -145,14 +169,19 @@ class MembershipAuditReport:
         return {
             "n_members": self.n_members,
             "n_nonmembers": self.n_nonmembers,
-            "attacks": {k: {**asdict(v),
-                            "tpr_at_fpr": {str(f): t for f, t in v.tpr_at_fpr.items()},
-                            "tpr_ci": {str(f): list(ci) for f, ci in v.tpr_ci.items()},
-                            "members_flagged": {str(f): c for f, c in v.members_flagged.items()},
-                            "nonmembers_flagged": {str(f): c for f, c in v.nonmembers_flagged.items()}}
-                        for k, v in self.attacks.items()},
+            "attacks": {k: _result_dict(v) for k, v in self.attacks.items()},
             "notes": list(self.notes),
         }
+
+
+def _result_dict(r: AttackResult) -> dict[str, Any]:
+    """An :class:`AttackResult` as a JSON-ready dict (FPR keys as strings)."""
+    return {**asdict(r),
+            "tpr_at_fpr": {str(f): t for f, t in r.tpr_at_fpr.items()},
+            "tpr_ci": {str(f): list(ci) for f, ci in r.tpr_ci.items()},
+            "tpr_bootstrap_ci": {str(f): list(ci) for f, ci in r.tpr_bootstrap_ci.items()},
+            "members_flagged": {str(f): c for f, c in r.members_flagged.items()},
+            "nonmembers_flagged": {str(f): c for f, c in r.nonmembers_flagged.items()}}
 
 
 def tpr_at_fpr(is_member: np.ndarray, scores: np.ndarray, fpr: float) -> float:
@@ -210,9 +239,19 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     return lo, hi
 
 
-def _result(attack: str, is_member: np.ndarray, scores: np.ndarray, fprs: tuple[float, ...]) -> AttackResult:
+def _result(
+    attack: str,
+    is_member: np.ndarray,
+    scores: np.ndarray,
+    fprs: tuple[float, ...],
+    *,
+    groups: np.ndarray | None = None,
+    n_bootstrap: int = 0,
+    seed: int = 0,
+    runs: int = 1,
+) -> AttackResult:
     member = np.asarray(is_member, dtype=bool)
-    s = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0, posinf=1e30, neginf=-1e30)
+    s = _clean(scores)
     f, t, thresholds = roc_curve(member, s)
     n_in, n_out = int(member.sum()), int((~member).sum())
     tprs: dict[float, float] = {}
@@ -236,7 +275,135 @@ def _result(attack: str, is_member: np.ndarray, scores: np.ndarray, fprs: tuple[
         tpr_ci=cis,
         members_flagged=flagged_in,
         nonmembers_flagged=flagged_out,
+        tpr_bootstrap_ci=_bootstrap_tpr(member, s, fprs, groups, n_bootstrap, seed) if n_bootstrap else {},
+        runs=runs,
     )
+
+
+def _clean(scores: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0, posinf=1e30, neginf=-1e30)
+
+
+class _WeightedTPR:
+    """TPR at FPR <= ``fpr`` with integer record weights (a bootstrap resample), in O(n) per call.
+
+    The best threshold flags every member scoring strictly above the highest non-member score it must leave
+    out - the operating point :func:`tpr_at_fpr` picks, with ties among non-members kept together.
+    """
+
+    def __init__(self, member: np.ndarray, scores: np.ndarray) -> None:
+        out = np.flatnonzero(~member)
+        out = out[np.argsort(-scores[out], kind="stable")]
+        values = scores[out]
+        self.starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])  # runs of tied non-member scores
+        self.levels = values[self.starts]
+        self.out = out
+        inside = np.flatnonzero(member)
+        self.inside = inside[np.argsort(-scores[inside], kind="stable")]
+        self.inside_desc = scores[self.inside]
+
+    def __call__(self, weights: np.ndarray, fpr: float) -> float:
+        w_out = np.add.reduceat(weights[self.out], self.starts)
+        allowed = fpr * float(w_out.sum()) + 1e-9
+        j = int(np.searchsorted(np.cumsum(w_out), allowed, side="right"))  # tie runs that fit under the FPR
+        w_in = weights[self.inside]
+        total_in = float(w_in.sum())
+        if total_in == 0:
+            return 0.0
+        if j >= len(self.levels):
+            return 1.0
+        above = int(np.searchsorted(-self.inside_desc, -self.levels[j], side="left"))  # members > level j
+        return float(w_in[:above].sum()) / total_in
+
+
+def _bootstrap_tpr(
+    member: np.ndarray,
+    scores: np.ndarray,
+    fprs: tuple[float, ...],
+    groups: np.ndarray | None,
+    n_bootstrap: int,
+    seed: int,
+    confidence: float = 0.95,
+) -> dict[float, tuple[float, float]]:
+    """Percentile-bootstrap interval of TPR at each FPR, resampling groups and re-choosing the threshold."""
+    rng = np.random.default_rng(seed + 7919)
+    if groups is None:
+        index = np.arange(len(member))
+    else:
+        _, index = np.unique(np.asarray(groups), return_inverse=True)
+    n_groups = int(index.max()) + 1
+    tpr = _WeightedTPR(member, scores)
+    draws = np.empty((n_bootstrap, len(fprs)))
+    for b in range(n_bootstrap):
+        counts = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+        weights = counts[index].astype(np.float64)
+        draws[b] = [tpr(weights, p) for p in fprs]
+    alpha = (1.0 - confidence) / 2
+    return {p: (float(np.quantile(draws[:, i], alpha)), float(np.quantile(draws[:, i], 1 - alpha)))
+            for i, p in enumerate(fprs)}
+
+
+def pool_audit_runs(
+    reports: list[MembershipAuditReport],
+    attack: str,
+    *,
+    fprs: tuple[float, ...] = (0.001, 0.01, 0.1),
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> AttackResult:
+    """Pool several runs of one attack on the same audit population into one estimate.
+
+    A randomised attack (ART's cross-fitting split, LiRA's shadows) gives a different TPR at 0.1 % FPR on
+    every run; the largest of a few runs is biased upwards, and each rests on a threshold set by a handful of
+    non-members. Pooling judges every record once per run (the attack that picks one of the runs at random
+    for each record), so the threshold rests on ``runs`` times as many non-member judgements. The
+    interval is a bootstrap over groups that keeps all of a group's judgements (every run, every row)
+    together, so repeated judgements of one record are not counted as independent evidence.
+
+    Parameters
+    ----------
+    reports : list of MembershipAuditReport
+        Audits of the same population (same records, membership and groups, in the same order), each with
+        ``attack`` among its attacks.
+    attack : str
+        ``"loss"``, ``"lira"`` or ``"art"``.
+    fprs : tuple of float, default=(0.001, 0.01, 0.1)
+        False-positive rates to report.
+    n_bootstrap : int, default=1000
+        Bootstrap resamples behind ``tpr_bootstrap_ci`` (0 skips it).
+    seed : int, default=0
+        Seeds the bootstrap.
+
+    Returns
+    -------
+    AttackResult
+        Over all runs' judgements: ``runs = len(reports)``; ``n_members``/``n_nonmembers``, the flagged
+        counts and ``tpr_ci`` (Clopper-Pearson, which treats the judgements as independent - too narrow
+        here) count judgements; read ``tpr_bootstrap_ci``.
+
+    Raises
+    ------
+    ConfigError
+        If no report is given, one lacks the attack or its scores, or the populations differ.
+    """
+    if not reports:
+        raise ConfigError("pool_audit_runs: give at least one MembershipAuditReport.")
+    first = reports[0]
+    for r in reports:
+        if attack not in r.scores or r.is_member is None:
+            raise ConfigError(f"pool_audit_runs: a report has no scores for attack {attack!r}; pass the reports "
+                              "audit_membership returned.")
+        if not np.array_equal(r.is_member, first.is_member) or (
+                (r.groups is None) != (first.groups is None)
+                or (r.groups is not None and not np.array_equal(r.groups, first.groups))):
+            raise ConfigError("pool_audit_runs: the reports audit different populations; pool runs of one population.")
+    assert first.is_member is not None
+    member = np.concatenate([first.is_member] * len(reports))
+    scores = np.concatenate([r.scores[attack] for r in reports])
+    n = len(first.is_member)
+    groups = np.concatenate([first.groups if first.groups is not None else np.arange(n)] * len(reports))
+    return _result(attack, member, scores, fprs, groups=groups, n_bootstrap=n_bootstrap, seed=seed,
+                   runs=len(reports))
 
 
 def _label_logit(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -405,23 +572,29 @@ def audit_membership(
             f"(>= {math.ceil(10 / smallest):,} non-members for 10)."
         )
     results: dict[str, AttackResult] = {}
+    raw: dict[str, np.ndarray] = {}
+    boot = {"groups": groups, "n_bootstrap": config.n_bootstrap, "seed": config.seed}
     if "loss" in config.attacks:
-        results["loss"] = _result("loss", member, _loss_attack(score, X, y), config.fprs)
+        raw["loss"] = _clean(_loss_attack(score, X, y))
+        results["loss"] = _result("loss", member, raw["loss"], config.fprs, **boot)
     if "lira" in config.attacks:
         assert shadow_trainer is not None
-        scores = _lira_attack(score, X, y, shadow_trainer, config.n_shadows, config.seed)
-        results["lira"] = _result("lira", member, scores, config.fprs)
+        raw["lira"] = _clean(_lira_attack(score, X, y, shadow_trainer, config.n_shadows, config.seed))
+        results["lira"] = _result("lira", member, raw["lira"], config.fprs, **boot)
         notes.append(
             f"LiRA (online, fixed variance) with {config.n_shadows} shadow models trained on halves of the audit "
             "population; the shadows imitate the target only as well as shadow_trainer does."
         )
     if "art" in config.attacks:
         scores, truth = _art_attack(score, X, y, member, config.seed, groups)
-        results["art"] = _result("art", truth, scores, config.fprs)
+        raw["art"] = _clean(scores)
+        results["art"] = _result("art", truth, raw["art"], config.fprs, **boot)
         notes.append("ART MembershipInferenceBlackBox (gradient boosting on prediction + label), cross-fitted on "
                      "two halves of the audit population (split by group when groups are given); every record "
                      "judged once by the half that did not fit on it.")
     for name, r in results.items():
         logger.info("membership inference (%s): AUC %.3f, TPR@0.1%%FPR %s, advantage %.3f", name, r.auc,
                     r.tpr_at_fpr.get(0.001), r.advantage)
-    return MembershipAuditReport(attacks=results, n_members=int(member.sum()), n_nonmembers=n_out, notes=notes)
+    return MembershipAuditReport(attacks=results, n_members=int(member.sum()), n_nonmembers=n_out, notes=notes,
+                                 scores=raw, is_member=member,
+                                 groups=None if groups is None else np.asarray(groups).reshape(-1))

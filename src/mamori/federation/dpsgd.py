@@ -73,6 +73,13 @@ class RecordDPConfig(BaseModel):
     positive_weight : float or None, default=None
         Weight of attack rows in the loss; None uses ``n_benign / n_attack`` of the member's rows (at
         least 1). The ratio is a count of rows, treated as public.
+    ema_decay : float or None, default=None
+        Averaging of iterates (De et al. 2022): the member returns a bias-corrected exponential moving
+        average of its DP-SGD iterates of the round (``ema = d * ema + (1 - d) * theta`` after every step,
+        divided by ``1 - d**steps``) instead of the last iterate; training itself continues from the
+        iterates. 0 or None returns the last iterate; values near 1 approach the plain mean of the round's
+        iterates. The average is a function of the noisy iterates only - post-processing, so it costs no
+        epsilon and the accounting is unchanged.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -86,6 +93,7 @@ class RecordDPConfig(BaseModel):
     learning_rate: float = Field(default=0.02, gt=0.0)
     unit_loss: Literal["sum", "mean"] = "sum"
     positive_weight: float | None = Field(default=None, gt=0.0)
+    ema_decay: float | None = Field(default=None, ge=0.0, lt=1.0)
 
 
 @runtime_checkable
@@ -422,7 +430,14 @@ class DPSGDTrainer:
         y = torch.as_tensor(np.asarray(self.y_train, dtype=np.float32))
         k = self.dp.rows_per_unit
         pos_w = self.positive_weight_
-        for _ in range(steps):
+        decay = float(self.dp.ema_decay or 0.0)
+        # Averaging of iterates: every iterate is already an output of the accounted mechanism (the noisy steps
+        # are composed adaptively), so any function of them - this average included - is post-processing and
+        # spends no epsilon. The accountant below is not told about it on purpose.
+        average = [torch.zeros_like(p) for p in gsm.parameters()] if decay > 0.0 else None
+        for step in range(steps):
+            if average is not None and step > 0:
+                self._accumulate(average, gsm, decay)
             chosen = np.flatnonzero(rng.random(self.n_units_) < self.sample_rate_)
             optimizer.zero_grad(set_to_none=True)
             if len(chosen) == 0:  # an empty Poisson batch: the step releases noise only
@@ -454,4 +469,17 @@ class DPSGDTrainer:
                 per_unit.sum().backward()
             optimizer.step()
         trained = gsm._module
+        if average is not None:
+            self._accumulate(average, gsm, decay)
+            correction = 1.0 - decay**steps  # the average starts at zero: Adam-style bias correction
+            with torch.no_grad():
+                for p, a in zip(gsm.parameters(), average, strict=True):
+                    p.copy_(a / correction)
         module.load_state_dict(trained.state_dict())
+
+    @staticmethod
+    def _accumulate(average: list[torch.Tensor], gsm: torch.nn.Module, decay: float) -> None:
+        """Fold the current iterate into the running average (``average = d * average + (1 - d) * theta``)."""
+        with torch.no_grad():
+            for a, p in zip(average, gsm.parameters(), strict=True):
+                a.mul_(decay).add_(p.detach(), alpha=1.0 - decay)

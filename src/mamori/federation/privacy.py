@@ -8,6 +8,7 @@ caller writes them to the store (``mamori.store.PrivacyLedger``) - the federatio
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +25,14 @@ if TYPE_CHECKING:
     from mamori.federation.config import FederationConfig
     from mamori.federation.report import RoundReport
 
-__all__ = ["MemberDPConfig", "SecureAggregationConfig", "member_dp_noise", "privacy_spends"]
+__all__ = [
+    "MemberDPConfig",
+    "SecAggParameters",
+    "SecureAggregationConfig",
+    "member_dp_noise",
+    "privacy_spends",
+    "secagg_parameters",
+]
 
 
 class SecureAggregationConfig(BaseModel):
@@ -32,13 +40,18 @@ class SecureAggregationConfig(BaseModel):
 
     Parameters
     ----------
-    num_shares : int or float, default=1.0
-        Shares each member splits its secrets into: an int > 2, or a float share of the sampled members
-        (1.0: every sampled member holds a share - plain SecAgg, most robust).
+    num_shares : int or float or None, default=None
+        Size of each member's SecAgg+ neighbourhood, the member itself included (Bell et al. 2020: masks and
+        key shares go to neighbours only, not to all members): an int > 2, a float share of the sampled
+        members (1.0: everyone - plain SecAgg), or None for the smallest neighbourhood that keeps a round
+        alive down to ``min_train_nodes`` members: ``threshold + (sampled - min_train_nodes)`` (at least
+        ``threshold + 1``), made odd (Flower's neighbourhoods are symmetric), capped at the sampled members.
+        Any ``sampled - min_train_nodes`` dropouts then leave every neighbourhood ``threshold`` live holders.
     reconstruction_threshold : int or float or None, default=None
-        Shares needed to reconstruct a secret: an int, a float share of ``num_shares``, or None for
-        ``max(2, min_train_nodes)`` - the round then survives dropouts down to ``min_train_nodes``
-        members, and fewer than that many colluding members (with the coordinator) cannot unmask anyone.
+        Shares needed to reconstruct a secret: an int, a float share of ``num_shares``, or None for a strict
+        majority of the minimum quorum, ``max(2, min_train_nodes // 2 + 1)`` (the rule of
+        ``mamori.analytics``' secure sum). The coordinator colluding with fewer than ``threshold`` members
+        cannot rebuild any member's secrets; see :func:`secagg_parameters` for the collusion tolerance.
     clipping_range : float, default=8.0
         Model parameters are clipped to ``[-clipping_range, clipping_range]`` before quantization.
     quantization_range : int, default=4194304
@@ -53,12 +66,90 @@ class SecureAggregationConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    num_shares: int | float = Field(default=1.0, gt=0)
+    num_shares: int | float | None = Field(default=None, gt=0)
     reconstruction_threshold: int | float | None = Field(default=None, gt=0)
     clipping_range: float = Field(default=8.0, gt=0.0)
     quantization_range: int = Field(default=4_194_304, gt=0)
     modulus_range: int = Field(default=4_294_967_296, gt=0)
     max_weight: float | None = Field(default=None, gt=0.0)
+
+
+@dataclass(frozen=True)
+class SecAggParameters:
+    """The SecAgg+ protocol sizes of one round (what :func:`secagg_parameters` resolves).
+
+    Attributes
+    ----------
+    sampled : int
+        Members sampled for the round.
+    num_shares : int
+        Neighbourhood size, the member itself included: each member masks its vector against
+        ``num_shares - 1`` neighbours and splits its two secrets into ``num_shares`` Shamir shares.
+    threshold : int
+        Shares needed to rebuild a secret.
+    dropouts_tolerated : int
+        Members that may drop out anywhere (even all in one neighbourhood) with the sum still unmasked:
+        ``num_shares - threshold``.
+    collusion_tolerated : int
+        Members that may collude with the coordinator without learning any honest member's update:
+        ``min(threshold - 1, num_shares - 2)`` - rebuilding a member's mask key needs ``threshold`` of its
+        share holders, and a member all of whose ``num_shares - 1`` neighbours collude is exposed by its
+        pairwise masks alone.
+    """
+
+    sampled: int
+    num_shares: int
+    threshold: int
+    dropouts_tolerated: int
+    collusion_tolerated: int
+
+
+def secagg_parameters(config: SecureAggregationConfig, sampled: int, min_train_nodes: int) -> SecAggParameters:
+    """Resolve the SecAgg+ neighbourhood size and reconstruction threshold of a round with ``sampled`` members.
+
+    Parameters
+    ----------
+    config : SecureAggregationConfig
+        The configured values (None: the defaults documented there).
+    sampled : int
+        Members sampled for the round (>= 2).
+    min_train_nodes : int
+        The quorum the round must survive down to.
+
+    Returns
+    -------
+    SecAggParameters
+        Integer sizes as Flower's ``SecAggPlusWorkflow`` uses them (floats resolved as Flower resolves them).
+    """
+    n = max(2, int(sampled))
+    if isinstance(config.reconstruction_threshold, int):
+        threshold = config.reconstruction_threshold
+    elif config.reconstruction_threshold is None:
+        threshold = max(2, min(n, min_train_nodes) // 2 + 1)
+    else:
+        threshold = -1  # a share of num_shares: resolved below
+    if config.num_shares is None:
+        k = max(threshold + max(0, n - min_train_nodes), threshold + 1)
+        k += 1 - k % 2  # odd: Flower builds symmetric neighbourhoods (offsets -k//2 .. k//2)
+        k = min(k, n)
+    elif isinstance(config.num_shares, float):  # Flower's rule for a share of the sampled members
+        k = round(config.num_shares * n)
+        if k < n and k % 2 == 0:
+            k += 1
+        if k <= 2:
+            k = n
+        k = min(k, n)
+    else:
+        k = min(int(config.num_shares) + 1 - int(config.num_shares) % 2, n)
+    if threshold < 0:
+        threshold = min(k, max(2, round(float(config.reconstruction_threshold or 1.0) * k)))
+    return SecAggParameters(
+        sampled=n,
+        num_shares=k,
+        threshold=threshold,
+        dropouts_tolerated=k - threshold,
+        collusion_tolerated=max(0, min(threshold - 1, k - 2)),
+    )
 
 
 class MemberDPConfig(BaseModel):

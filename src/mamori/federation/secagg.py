@@ -48,7 +48,7 @@ from mamori.errors import ConfigError, FederationError, PrivacyBudgetError
 from mamori.federation.clientapp import NUM_EXAMPLES_KEY, member_seed
 from mamori.federation.config import FederationConfig
 from mamori.federation.inprocess import Delivery, InProcessGrid, server_process_state
-from mamori.federation.privacy import member_dp_noise
+from mamori.federation.privacy import member_dp_noise, secagg_parameters
 from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
 from mamori.federation.trainer import ConfigValue, LocalTrainer
 from mamori.federation.weights import check_arrays, weights_hash
@@ -314,10 +314,43 @@ def _check_inputs(
     return names
 
 
-def _threshold(config: FederationConfig) -> int | float:
-    if config.secagg.reconstruction_threshold is not None:
-        return config.secagg.reconstruction_threshold
-    return max(2, config.min_train_nodes)
+class _SizedSecAggPlusWorkflow(SecAggPlusWorkflow):  # type: ignore[misc]
+    """Flower's SecAgg+ workflow with the neighbourhood and threshold sized per round by :func:`secagg_parameters`.
+
+    Flower resolves ``num_shares`` from the number of members the strategy samples, inside its setup stage; the
+    sizes mamori wants also depend on ``min_train_nodes``, so they are set just after the strategy has sampled.
+    """
+
+    def __init__(self, config: FederationConfig, **kwargs: Any) -> None:
+        first = secagg_parameters(config.secagg, max(2, config.min_train_nodes), config.min_train_nodes)
+        super().__init__(num_shares=first.num_shares if first.num_shares > 2 else 1.0,
+                         reconstruction_threshold=first.threshold if first.threshold < first.num_shares else 1.0,
+                         **kwargs)
+        self.secagg = config.secagg
+        self.min_train_nodes = config.min_train_nodes
+        self.sizes = first
+
+    def setup_stage(self, grid: Grid, context: LegacyContext, state: Any) -> bool:
+        """Size the round for the members the strategy samples, then run Flower's setup stage."""
+        strategy = context.strategy
+        sample = strategy.configure_fit
+
+        def configure_fit(*args: Any, **kwargs: Any) -> Any:
+            pairs = sample(*args, **kwargs)
+            self.sizes = secagg_parameters(self.secagg, len(pairs), self.min_train_nodes)
+            self.num_shares, self.reconstruction_threshold = self.sizes.num_shares, self.sizes.threshold
+            logger.info(
+                "SecAgg+ round: %d members, neighbourhoods of %d, threshold %d (survives %d dropouts, "
+                "%d colluding members)", self.sizes.sampled, self.sizes.num_shares, self.sizes.threshold,
+                self.sizes.dropouts_tolerated, self.sizes.collusion_tolerated,
+            )
+            return pairs
+
+        strategy.configure_fit = configure_fit
+        try:
+            return bool(super().setup_stage(grid, context, state))
+        finally:
+            del strategy.configure_fit
 
 
 def secure_workflow(inner: LegacyStrategy, config: FederationConfig, *,
@@ -352,9 +385,8 @@ def secure_workflow(inner: LegacyStrategy, config: FederationConfig, *,
             clipping_norm=config.member_dp.clipping_norm,
             num_sampled_clients=config.min_train_nodes,  # noise for the smallest quorum: conservative
         )
-    workflow = SecAggPlusWorkflow(
-        num_shares=config.secagg.num_shares,
-        reconstruction_threshold=_threshold(config),
+    workflow = _SizedSecAggPlusWorkflow(
+        config,
         max_weight=1.0 if config.member_dp is not None else max_weight,
         clipping_range=config.secagg.clipping_range,
         quantization_range=config.secagg.quantization_range,
@@ -535,7 +567,8 @@ def run_secure_federation(
                     server_round,
                     "train",
                     "secure aggregation halted - too few members stayed to unmask the sum (reconstruction "
-                    f"threshold {_threshold(config)}) or none trained",
+                    f"threshold {workflow.sizes.threshold} of {workflow.sizes.num_shares} shares per "
+                    f"neighbourhood) or none trained",
                 )
             if config.fraction_evaluate > 0:
                 default_evaluate_workflow(grid, legacy)
@@ -550,11 +583,11 @@ def run_secure_federation(
     )
     started = time.perf_counter()
     logger.info(
-        "federation (SecAgg+): %d members, %s, %d rounds, reconstruction threshold %s",
+        "federation (SecAgg+): %d members, %s, %d rounds; with all members sampled: %s",
         len(trainers),
         config.strategy,
         config.num_rounds,
-        _threshold(config),
+        secagg_parameters(config.secagg, len(trainers), config.min_train_nodes),
     )
     try:
         with server_process_state(run_id, config.seed):
