@@ -133,3 +133,38 @@ def test_live_server_on_a_free_port(service: ScoringService) -> None:
             assert http.post("/v1/score", content=b"{", headers={"content-type": "application/json"}).status_code \
                 == 422
             assert http.post("/v1/score", json=EVENT).status_code == 200
+
+
+def test_fast_path_answers_as_the_fastapi_route(tiny_model: ScoringModel) -> None:
+    # Prepare: two identical services, one app with the fast path and one with FastAPI's route only
+    from mamori.detect.api.fastpath import ScoreFastPath
+
+    def app(fast: bool):  # type: ignore[no-untyped-def]
+        service = ScoringService(Scorer(tiny_model, ScoringConfig(top_k=3, incremental=True, dedup_window="1h")))
+        built = create_app(service, ServiceConfig(max_body_bytes=1024 * 1024))
+        if not fast:
+            built.user_middleware = [m for m in built.user_middleware if m.cls is not ScoreFastPath]
+        return built, service
+
+    burst = [dict(EVENT, **{"@timestamp": f"2025-04-21T01:{i // 60:02d}:{i % 60:02d}Z", "user.name": f"u{i}"})
+             for i in range(120)]
+    bodies: list[bytes | str] = [json.dumps(e) for e in burst[:40]] + [json.dumps({"events": burst[40:]})]
+    bad: list[bytes | str] = ['{"@timestamp": "2400-01-01T00:00:00Z"}', '{"source.ip": "1.2.3.4"}', b"\xff{",
+                              "[1, 2]", '{"@timestamp": "2025-04-21T01:00:00Z", "labels.is_attack": true}']
+
+    # Execute
+    answers = []
+    for fast in (True, False):
+        built, service = app(fast)
+        with TestClient(built) as c:
+            got = [(r.status_code, r.content) for r in
+                   (c.post("/v1/score", content=b, headers={"content-type": "application/json"})
+                    for b in [*bodies, *bad])]
+            metrics = c.get("/metrics").text
+        answers.append((got, service.scorer.events_scored,
+                        [line for line in metrics.splitlines() if line.startswith("mamori_score_requests_total")]))
+
+    # Assert: the same status and bytes for every request, the same counters
+    assert answers[0] == answers[1]
+    assert [s for s, _ in answers[0][0]] == [200] * 41 + [422, 422, 400, 422, 422]
+    assert any(json.loads(body)["alerts"] for _, body in answers[0][0][:41])

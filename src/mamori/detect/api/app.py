@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 from mamori.detect.api.errors import BodySizeLimit, install_exception_handlers
+from mamori.detect.api.fastpath import ScoreFastPath
 from mamori.detect.api.routers import health, model, score
 from mamori.detect.service import ModelWatcher, ScoringService
 
@@ -78,5 +79,7 @@ def create_app(service: ScoringService, config: ServiceConfig | None = None,
     for module in (score, model, health):
         app.include_router(module.router)
     install_exception_handlers(app)
+    # innermost first: valid scoring requests skip FastAPI's per-request machinery, inside the body-size guard
+    app.add_middleware(ScoreFastPath, service=service)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
     return app

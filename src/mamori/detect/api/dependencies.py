@@ -7,7 +7,7 @@ from fastapi import Request
 from mamori.detect.api.schemas import ModelInfo
 from mamori.detect.service import ScoringService
 
-__all__ = ["get_service", "model_info"]
+__all__ = ["get_service", "model_dict", "model_info"]
 
 
 async def get_service(request: Request) -> ScoringService:
@@ -29,4 +29,16 @@ def model_info(service: ScoringService) -> ModelInfo:
     return info
 
 
+def model_dict(service: ScoringService) -> dict[str, object]:
+    """:func:`model_info` as a plain dict (cached per model: every score response carries it)."""
+    info = model_info(service)
+    cached = _DICT.get(id(info))
+    if cached is None or cached[0] is not info:
+        cached = (info, info.model_dump())
+        _DICT.clear()
+        _DICT[id(info)] = cached
+    return cached[1]
+
+
 _INFO: dict[int, tuple[object, ModelInfo]] = {}
+_DICT: dict[int, tuple[ModelInfo, dict[str, object]]] = {}

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from mamori.errors import ConfigError, MamoriError, NotFittedError, SchemaError
 
-__all__ = ["BodySizeLimit", "install_exception_handlers"]
+__all__ = ["BodySizeLimit", "error_status", "install_exception_handlers"]
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,8 @@ _STATUS: tuple[tuple[type[MamoriError], int], ...] = (
 )
 
 
-def _status(exc: MamoriError) -> int:
+def error_status(exc: MamoriError) -> int:
+    """The HTTP status a :class:`MamoriError` maps to."""
     return next((code for cls, code in _STATUS if isinstance(exc, cls)), 400)
 
 
@@ -37,7 +38,7 @@ def install_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(MamoriError)
     async def _mamori_error(request: Request, exc: MamoriError) -> JSONResponse:
-        code = _status(exc)
+        code = error_status(exc)
         logger.info("%s %s -> %d: %s", request.method, request.url.path, code, exc)
         return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=code)
 

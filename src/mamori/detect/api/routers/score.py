@@ -11,9 +11,9 @@ from fastapi import APIRouter, Body, Depends
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from mamori.detect.api.dependencies import get_service, model_info
+from mamori.detect.api.dependencies import get_service, model_dict
 from mamori.detect.api.schemas import EventIn, ScoreBatchIn, ScoreResponse
-from mamori.detect.service import ScoringService
+from mamori.detect.service import RequestResult, ScoringService
 from mamori.errors import SchemaError
 from mamori.events import EVENT_SCHEMA
 
@@ -71,9 +71,14 @@ async def score(
         service.metrics.requests.labels(outcome="error").inc()
         raise
     service.metrics.requests.labels(outcome="ok").inc()
-    results = [{"score": float(s), "alert": bool(a)} for s, a in zip(result.scores.tolist(),
-                                                                      result.alert_flags.tolist(), strict=True)]
-    content = {"model": model_info(service).model_dump(), "results": results, "alerts": result.alerts}
-    response = JSONResponse(jsonable_encoder(content) if result.alerts else content)
+    response = JSONResponse(score_content(service, result))
     service.metrics.latency.observe(time.perf_counter() - started)
     return response
+
+
+def score_content(service: ScoringService, result: RequestResult) -> dict[str, object]:
+    """The JSON body of a scored request (:class:`ScoreResponse`), JSON-ready."""
+    results = [{"score": s, "alert": a} for s, a in zip(result.scores.tolist(), result.alert_flags.tolist(),
+                                                       strict=True)]
+    content = {"model": model_dict(service), "results": results, "alerts": result.alerts}
+    return jsonable_encoder(content) if result.alerts else content  # type: ignore[no-any-return]
