@@ -222,8 +222,9 @@ async def open_loop(url: str, events: list[dict[str, object]], rate: float, dura
     lat_sent = np.full(n, np.nan)
     errors = 0
     queue: asyncio.Queue[int | None] = asyncio.Queue()
-    loop = asyncio.get_running_loop()
-    t0 = loop.time() + 0.5
+    # time stamps from perf_counter: uvloop's loop.time() is libuv's cached millisecond clock
+    clock = time.perf_counter
+    t0 = clock() + 0.5
 
     async def worker() -> None:
         nonlocal errors
@@ -234,7 +235,7 @@ async def open_loop(url: str, events: list[dict[str, object]], rate: float, dura
                 writer.close()
                 return
             body = bodies[i]
-            sent = loop.time()
+            sent = clock()
             writer.write(b"POST /v1/score HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
                          b"Content-Length: %d\r\n\r\n%s" % (host.encode(), len(body), body))
             head = await reader.readuntil(b"\r\n\r\n")
@@ -243,7 +244,7 @@ async def open_loop(url: str, events: list[dict[str, object]], rate: float, dura
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
             await reader.readexactly(length)
-            done = loop.time()
+            done = clock()
             if head.startswith(b"HTTP/1.1 200"):
                 lat_sched[i] = done - (t0 + i / rate)
                 lat_sent[i] = done - sent
@@ -252,12 +253,12 @@ async def open_loop(url: str, events: list[dict[str, object]], rate: float, dura
 
     workers = [asyncio.create_task(worker()) for _ in range(connections)]
     for i in range(n):
-        await asyncio.sleep(max(0.0, t0 + i / rate - loop.time()))
+        await asyncio.sleep(max(0.0, t0 + i / rate - clock()))
         queue.put_nowait(i)
     for _ in workers:
         queue.put_nowait(None)
     await asyncio.gather(*workers)
-    return lat_sched, lat_sent, errors, loop.time() - t0
+    return lat_sched, lat_sent, errors, clock() - t0
 
 
 def compare_service(model: Path, work: Path, events: list[dict[str, object]], rate: float, duration: float,
@@ -287,6 +288,18 @@ def compare_service(model: Path, work: Path, events: list[dict[str, object]], ra
             server.terminate()
             server.wait(timeout=30)
     print(f"  after/before: {figures['before'] / figures['after']:.1f}x fewer server CPU-ms per single-event request")
+
+
+def server_latency(url: str) -> dict[str, float]:
+    """The service's own latency histogram (``mamori_score_latency_seconds``): cumulative count per bucket."""
+    import httpx
+
+    out: dict[str, float] = {}
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("mamori_score_latency_seconds_bucket"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[le] = float(line.rsplit(" ", 1)[1])
+    return out
 
 
 def batch_requests(url: str, events: list[dict[str, object]], size: int, seconds: float) -> dict[str, float]:
@@ -457,9 +470,11 @@ def main() -> None:
             # warm-up (first requests pay for lazy imports and allocations)
             run_load(url, events[-2000:], 100, 5)
             before = load()
+            hist0 = server_latency(url)
             cpu0, gen0 = process_cpu(server.pid), time.process_time()
             sched, sent, errors, elapsed = run_load(url, events, args.rate, args.duration)
             server_cpu, gen_cpu = process_cpu(server.pid) - cpu0, time.process_time() - gen0
+            hist = {le: v - hist0.get(le, 0.0) for le, v in server_latency(url).items()}
             ok = sched[~np.isnan(sched)]
             ok_sent = sent[~np.isnan(sent)]
             late = (sched - sent)[~np.isnan(sched)]
@@ -476,6 +491,10 @@ def main() -> None:
             print(f"  generator: sent late by p50 {np.percentile(late, 50) * 1e3:.2f} ms, p99 "
                   f"{np.percentile(late, 99) * 1e3:.2f} ms (counted in the latency from the scheduled send); "
                   f"{gen_cpu / max(len(sched), 1) * 1e3:.2f} CPU-ms per request")
+            total = max(hist.get("+Inf", 0.0), 1.0)
+            print(f"  inside the server (request read -> response sent, its own histogram): "
+                  f"{hist.get('0.001', 0) / total:.1%} within 1 ms, {hist.get('0.005', 0) / total:.1%} within 5 ms, "
+                  f"{hist.get('0.01', 0) / total:.2%} within 10 ms, {hist.get('0.05', 0) / total:.2%} within 50 ms")
             per_request_ms = server_cpu / max(len(ok), 1) * 1e3
             print(f"  server CPU: {server_cpu:.1f} s for {len(ok):,} requests = {per_request_ms:.2f} "
                   f"CPU-ms per request (=> {max(len(ok), 1) / server_cpu:,.0f} req/s per fully available core)")
