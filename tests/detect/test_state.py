@@ -19,7 +19,7 @@ def _chunked_features(model: ScoringModel, events: pl.DataFrame, config: Scoring
 
     def spy(frame, cfg, **kwargs):  # type: ignore[no-untyped-def]
         fm = original(frame, cfg, **kwargs)
-        captured.append(fm.X)
+        captured.append(fm.X.copy())  # the scorer standardises its matrix in place
         return fm
 
     monkeypatch.setattr(scorer_module, "extract_features", spy)

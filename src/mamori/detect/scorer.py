@@ -162,13 +162,22 @@ class _Loaded:
                 np.maximum(h, 0.0, out=h)
         return h.reshape(-1).astype(np.float64)
 
-    def standardize(self, X: np.ndarray) -> np.ndarray:
-        """The standardiser's transform in float32, in place on a copy (same values up to float32 rounding)."""
-        Z = np.subtract(X, self.mean32, dtype=np.float32)
+    def standardize(self, X: np.ndarray, *, inplace: bool = False) -> np.ndarray:
+        """The standardiser's transform in float32 (same values up to float32 rounding).
+
+        ``inplace=True`` overwrites ``X`` (float32, C-contiguous) instead of allocating a second matrix: a batch
+        chunk's matrix is hundreds of MB, and fresh pages cost page faults.
+        """
+        if inplace and X.dtype == np.float32:
+            Z = X
+            Z -= self.mean32
+        else:
+            Z = np.subtract(X, self.mean32, dtype=np.float32)
         Z *= self.inv_scale32
-        # one finiteness pass (nan_to_num makes three: NaN, +inf, -inf) over what is usually an all-finite matrix
-        bad = ~np.isfinite(Z)
-        if bad.any():
+        # usually an all-finite matrix: one reduction (no n x d mask) proves it; NaN and inf propagate into the
+        # sum, and a float32 overflow of the sum only sends us to the exact pass
+        if not np.isfinite(np.add.reduce(Z, axis=None, dtype=np.float64)):
+            bad = ~np.isfinite(Z)
             Z[bad] = 0.0
         if self.clip is not None:
             np.clip(Z, -self.clip, self.clip, out=Z)
@@ -314,7 +323,8 @@ class Scorer:
                 hits = (self.indicators.campaign_hits(batch) if self.indicators is not None
                         else self._no_campaign_index(batch.height))
                 X = np.hstack([X, hits[:, None]])
-            Z = loaded.standardize(X)
+            Z = loaded.standardize(X, inplace=True)  # X is ours: extract_features made it for this call
+            del X
             scores = np.asarray(loaded.decision_function(Z), dtype=np.float32)
             self.state.append(batch)
             hit_idx = np.flatnonzero(scores > loaded.bundle.threshold)

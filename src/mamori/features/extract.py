@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -13,7 +14,7 @@ from mamori.errors import SchemaError
 from mamori.events.schema import LABEL_COLUMNS, conform
 from mamori.features.behaviour import behaviour_columns, prepare_frame, request_columns
 from mamori.features.config import FeatureConfig
-from mamori.features.lexical import lexical_block
+from mamori.features.lexical import lexical_gather
 from mamori.features.spec import FeatureMatrix, FeatureSpec
 
 __all__ = ["extract_features", "labels_from_events"]
@@ -94,9 +95,9 @@ def extract_features(events: pl.DataFrame, config: FeatureConfig = _DEFAULT_CONF
     own = frame.slice(first_row)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mamori-lexical")
     request_job = pool.submit(request_columns, own, config)
-    lexical_job: Future[tuple[np.ndarray, list[str], list[str], list[bool]]] | None = None
+    lexical_job: Future[tuple[Any, list[str], list[str], list[bool]]] | None = None
     if config.include_lexical:
-        lexical_job = pool.submit(lexical_block, own.get_column("url.path"), own.get_column("url.query"),
+        lexical_job = pool.submit(lexical_gather, own.get_column("url.path"), own.get_column("url.query"),
                                   own.get_column("http.request.body.content"), config)
     try:
         if config.include_behaviour:
@@ -115,7 +116,7 @@ def extract_features(events: pl.DataFrame, config: FeatureConfig = _DEFAULT_CONF
     groups += b_groups
     log1p += b_log
 
-    lex: np.ndarray | None = None
+    lex: Any = None
     if lexical_job is not None:
         lex, lex_names, lex_groups, lex_log = lexical_job.result()
         names += lex_names
@@ -148,7 +149,7 @@ def extract_features(events: pl.DataFrame, config: FeatureConfig = _DEFAULT_CONF
         del by_feature
     del columns
     if lex is not None:
-        X[:, n_ctx + len(keep) :] = lex
+        lex.into(X[:, n_ctx + len(keep) :])
     spec = FeatureSpec(tuple(names), tuple(groups), tuple(log1p), config.model_dump_json())
     logger.info("extract_features: %d events -> %d features in %.2f s", n, X.shape[1], time.perf_counter() - started)
     return FeatureMatrix(X, spec)

@@ -124,6 +124,26 @@ def _field_stats(field: str, norm: pl.Expr, raw: pl.Expr) -> list[pl.Expr]:
     ]
 
 
+class _Gather:
+    """Rows ``unique[inverse]`` of the distinct requests' features, gathered only when asked for."""
+
+    def __init__(self, unique: np.ndarray, inverse: np.ndarray) -> None:
+        self.unique = unique
+        self.inverse = inverse
+
+    def into(self, out: np.ndarray, rows: int = 8192) -> None:
+        """Write the gathered rows into ``out`` (a column slice of a larger matrix) block by block.
+
+        Gathering the whole block first would allocate a second ``n x d`` matrix (fresh pages, page faults).
+        """
+        for lo in range(0, self.inverse.size, rows):
+            out[lo : lo + rows] = self.unique[self.inverse[lo : lo + rows]]
+
+    def array(self) -> np.ndarray:
+        """The gathered ``(n, d)`` matrix."""
+        return self.unique[self.inverse]
+
+
 def lexical_block(
     path: pl.Series, query: pl.Series, body: pl.Series, config: FeatureConfig
 ) -> tuple[np.ndarray, list[str], list[str], list[bool]]:
@@ -152,6 +172,17 @@ def lexical_block(
     Work is done once per distinct normalised (path, query, body) triple and gathered back, so repeated API
     calls cost nothing. The n-grams of the path are taken after id normalisation, so account numbers, UUIDs
     and tokens never become columns.
+    """
+    rows, names, groups, log1p = lexical_gather(path, query, body, config)
+    return rows.array(), names, groups, log1p
+
+
+def lexical_gather(
+    path: pl.Series, query: pl.Series, body: pl.Series, config: FeatureConfig
+) -> tuple[_Gather, list[str], list[str], list[bool]]:
+    """:func:`lexical_block` with the rows not yet gathered.
+
+    ``rows.into(out)`` writes them into a slice of a larger matrix; ``rows.array()`` returns them.
     """
     frame = pl.DataFrame({"path": path, "query": query, "body": body}).with_columns(
         pl.col("path", "query", "body").fill_null("")
@@ -192,7 +223,7 @@ def lexical_block(
         names += [f"ngram_payload_{i:03d}" for i in range(config.payload_hash_buckets)]
         groups += ["ngram_payload"] * config.payload_hash_buckets
     unique_x = np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
-    return unique_x[inverse], names, groups, [True] * len(names)
+    return _Gather(unique_x, inverse), names, groups, [True] * len(names)
 
 
 # ---- the same features for one request, with Python's re (no polars query per event) ----------------------------
