@@ -36,3 +36,13 @@ def test_server_optimizer_settings_are_checked_before_any_training() -> None:
         BenchConfig(server_optimizer="fedavg", server_lr=0.5)
     with pytest.raises(ValidationError):
         BenchConfig(server_optimizer="sgd")
+
+
+def test_autoencoder_defaults_depend_on_the_dataset() -> None:
+    default = BenchConfig()
+    assert default.autoencoder_step("nsl-kdd", text=False) == (0.3, 4)
+    assert default.autoencoder_step("csic", text=False) == (0.0, 2)
+    assert BenchConfig(local_epochs=3).autoencoder_step("nsl-kdd", text=False) == (0.3, 6)
+    assert BenchConfig(ae_noise=0.0, ae_local_epochs=2).autoencoder_step("nsl-kdd", text=False) == (0.0, 2)
+    with pytest.raises(ValidationError):
+        BenchConfig(ae_noise=-0.1)

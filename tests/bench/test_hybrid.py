@@ -120,3 +120,15 @@ def test_reconstruction_scorer_rejects_an_unknown_aggregate() -> None:
     ae = AutoencoderDetector(hidden_layers=(4, 2), epochs=1, seed=0).init_weights(6)
     with pytest.raises(ConfigError, match="aggregate"):
         ReconstructionScorer(ae, aggregate="median")
+
+
+def test_denoising_autoencoder_is_seeded_and_checks_its_noise() -> None:
+    X = np.random.default_rng(5).normal(size=(300, 6)).astype(np.float32)
+    a = AutoencoderDetector(hidden_layers=(4, 2), epochs=3, seed=0, noise=0.1).fit(X)
+    b = AutoencoderDetector(hidden_layers=(4, 2), epochs=3, seed=0, noise=0.1).fit(X)
+    plain = AutoencoderDetector(hidden_layers=(4, 2), epochs=3, seed=0).fit(X)
+    assert np.array_equal(a.decision_function(X), b.decision_function(X))
+    assert not np.array_equal(a.decision_function(X), plain.decision_function(X))
+    assert a.get_params()["noise"] == 0.1
+    with pytest.raises(ConfigError, match="noise"):
+        AutoencoderDetector(noise=-1.0).fit(X)

@@ -143,6 +143,8 @@ class _Context:
         n_pos = float(sum(m.y_train.sum() for m in members))
         n_neg = float(sum(len(m.y_train) for m in members)) - n_pos
         self.pos_weight = float(min(max(n_neg / max(n_pos, 1.0), 1.0), 100.0))
+        # The autoencoder's input noise and epochs per round (NSL-KDD: a denoising autoencoder trained longer).
+        self.ae_noise, self.ae_local_epochs = config.autoencoder_step(dataset.name, self.text)
         self.X_test = self.scaler.transform(dataset.X_test)
         self.X_val = np.concatenate([self.scaler.transform(m.X_val) for m in members])
         self.y_val = np.concatenate([m.y_val for m in members])
@@ -173,6 +175,7 @@ class _Context:
             batch_size=c.batch_size,
             learning_rate=c.learning_rate,
             seed=c.seed,
+            noise=self.ae_noise,
         )
 
     def judge(
@@ -197,6 +200,7 @@ class _Context:
         report: ProgressCallback,
         *,
         server_optimizer: bool = False,
+        local_epochs: int | None = None,
     ) -> tuple[Any, dict[str, Any]]:
         c = self.config
         seed_model = make()
@@ -209,7 +213,7 @@ class _Context:
         n = len(trainers)
         fed_config = FederationConfig(
             num_rounds=c.rounds,
-            local_epochs=c.epochs_per_round(self.text),
+            local_epochs=local_epochs if local_epochs is not None else c.epochs_per_round(self.text),
             min_train_nodes=n,
             min_available_nodes=n,
             min_evaluate_nodes=n,
@@ -249,6 +253,7 @@ class _Context:
         ]
         info = {
             "members": n,
+            "local_epochs": fed_config.local_epochs,
             "server_optimizer": fed_config.server_optimizer,
             "server_lr_momentum": list(fed_config.server_settings()),
             "rounds": history,
@@ -294,6 +299,7 @@ def run_bench(
     ctx = _Context(dataset, c, members)
     local_epochs = c.epochs_per_round(ctx.text)
     epochs = c.rounds * local_epochs
+    ae_epochs = c.rounds * ctx.ae_local_epochs
     use_ae = c.autoencoder and not ctx.text
     results: dict[str, Any] = {}
     local: dict[str, dict[str, Any]] = {"classifier": {}, "autoencoder": {}, "hybrid": {}}
@@ -310,7 +316,9 @@ def run_bench(
         benign_tr = Xtr[m.y_train == 0]
         benign_val = Xval[m.y_val == 0]
         if use_ae and c.local_anomaly and len(benign_tr) >= 2 and len(benign_val) >= 2:
-            ae = ReconstructionScorer(ctx.autoencoder(epochs).fit(benign_tr), aggregate=c.anomaly_score).fit(benign_val)
+            ae = ReconstructionScorer(ctx.autoencoder(ae_epochs).fit(benign_tr), aggregate=c.anomaly_score).fit(
+                benign_val
+            )
             local["autoencoder"][m.name] = ctx.judge(ae.decision_function, Xval, m.y_val, Xte)
             hybrid = HybridDetector(clf, ae, fusion=c.hybrid_fusion).calibrate(benign_val)
             local["hybrid"][m.name] = ctx.judge(hybrid.decision_function, Xval, m.y_val, Xte)
@@ -345,7 +353,11 @@ def run_bench(
             if int((ytr == 0).sum()) >= 2
         ]
         fed_ae, federation["autoencoder"] = ctx.federate(
-            lambda: ctx.autoencoder(local_epochs), ae_data, "federated autoencoder", report
+            lambda: ctx.autoencoder(ctx.ae_local_epochs),
+            ae_data,
+            "federated autoencoder",
+            report,
+            local_epochs=ctx.ae_local_epochs,
         )
         # Two secure sums over the members' benign validation rows: per-feature error sums, then score histograms.
         scorer = ReconstructionScorer(fed_ae, aggregate=c.anomaly_score)
@@ -371,9 +383,9 @@ def run_bench(
     results["classifier/centralized"] = ctx.judge(cen_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
     report("centralized", 1, 2 if use_ae else 1)
     if use_ae:
-        cen_ae = ReconstructionScorer(ctx.autoencoder(epochs).fit(X_pool[y_pool == 0]), aggregate=c.anomaly_score).fit(
-            ctx.X_val[ctx.y_val == 0]
-        )
+        cen_ae = ReconstructionScorer(
+            ctx.autoencoder(ae_epochs).fit(X_pool[y_pool == 0]), aggregate=c.anomaly_score
+        ).fit(ctx.X_val[ctx.y_val == 0])
         results["autoencoder/centralized"] = ctx.judge(cen_ae.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
         hybrid = HybridDetector(cen_clf, cen_ae, fusion=c.hybrid_fusion).calibrate(ctx.X_val[ctx.y_val == 0])
         results["hybrid/centralized"] = ctx.judge(hybrid.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
@@ -409,6 +421,7 @@ def run_bench(
             "dataset": dataset.name,
             "config": config.model_dump(mode="json"),
             "local_epochs": local_epochs,
+            "autoencoder": {"noise": ctx.ae_noise, "local_epochs": ctx.ae_local_epochs} if use_ae else None,
             "versions": _versions(),
             "hardware": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
             "method": (

@@ -99,6 +99,18 @@ def bench_command(
         "--server-lr",
         help="Server learning rate (default 1.0 for fedavgm, 0.1 for fedadam/fedyogi); needs --server-optimizer.",
     ),
+    ae_noise: float | None = typer.Option(
+        None,
+        "--ae-noise",
+        min=0.0,
+        help="Input noise of the denoising autoencoder (default: 0.3 for nsl-kdd, 0 otherwise).",
+    ),
+    ae_local_epochs: int | None = typer.Option(
+        None,
+        "--ae-local-epochs",
+        min=1,
+        help="Epochs per round of the autoencoder (default: twice the classifier's for nsl-kdd; else the same).",
+    ),
     out: Path = typer.Option(Path("mamori-out/bench"), "--out", help="Folder for results-<dataset>.json."),
 ) -> None:
     """Split a labelled dataset among institutions; compare local-only, federated, centralized and references."""
@@ -118,6 +130,8 @@ def bench_command(
             server_optimizer=server_optimizer,
             server_momentum=server_momentum,
             server_lr=server_lr,
+            ae_noise=ae_noise,
+            ae_local_epochs=ae_local_epochs,
         )
     except ValidationError as exc:
         raise ConfigError(f"invalid bench options: {exc}") from exc
