@@ -84,6 +84,12 @@ def phase_batch(log: Path, model: Path, alerts: Path, max_state_events: int) -> 
     """Score the log as `mamori score LOG --model M --format nginx` does; return figures."""
     from mamori.detect import JsonlAlertSink, Scorer, ScoringConfig, ScoringModel, score_path
 
+    try:
+        from mamori.cli.allocators import batch_allocators
+    except ImportError:  # a --baseline commit from before the allocator settings
+        pass
+    else:
+        batch_allocators()  # as `mamori score` does
     alerts.unlink(missing_ok=True)  # the sink appends
     sink = JsonlAlertSink(alerts)
     scorer = Scorer(ScoringModel.load(model), ScoringConfig(max_state_events=max_state_events), sinks=[sink])
