@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from detect_support import running_server
 from fastapi.testclient import TestClient
@@ -168,3 +169,39 @@ def test_fast_path_answers_as_the_fastapi_route(tiny_model: ScoringModel) -> Non
     assert answers[0] == answers[1]
     assert [s for s, _ in answers[0][0]] == [200] * 41 + [422, 422, 400, 422, 422]
     assert any(json.loads(body)["alerts"] for _, body in answers[0][0][:41])
+
+
+def test_idle_service_scores_inline_and_keeps_arrival_order(tiny_model: ScoringModel) -> None:
+    # Prepare: events of one entity, so every score depends on the ones before it
+    import asyncio
+    import datetime as dt
+
+    rows = [{"@timestamp": dt.datetime(2025, 4, 21, 1, 0, i, tzinfo=dt.UTC), "source.ip": "203.0.113.9",
+             "url.path": "/api/v1/login", "http.request.method": "POST", "http.response.status_code": 401,
+             "user.name": f"u{i}", "event.action": "login", "event.outcome": "failure"} for i in range(40)]
+    reference = Scorer(tiny_model, ScoringConfig(incremental=True)).score_rows(rows, explain_alerts=False).scores
+    service = ScoringService(Scorer(tiny_model, ScoringConfig(incremental=True)))
+    queued = []
+
+    async def run() -> list[float]:
+        await service.start()
+        original = service._queue.put  # type: ignore[union-attr]
+
+        async def spy(item):  # type: ignore[no-untyped-def]
+            queued.append(item)
+            await original(item)
+
+        service._queue.put = spy  # type: ignore[union-attr,method-assign]
+        try:
+            one_by_one = [float((await service.score_rows([r])).scores[0]) for r in rows[:20]]
+            together = await asyncio.gather(*(service.score_rows([r]) for r in rows[20:]))
+            return one_by_one + [float(r.scores[0]) for r in together]
+        finally:
+            await service.stop()
+
+    # Execute
+    scores = asyncio.run(run())
+
+    # Assert: sequential requests never touched the queue; all scores are those of in-order scoring
+    assert len(queued) < 20
+    np.testing.assert_allclose(scores, reference, rtol=1e-6)
