@@ -26,7 +26,7 @@ def test_unknown_anomaly_score_or_fusion_is_rejected() -> None:
 def test_server_optimizer_settings_are_checked_before_any_training() -> None:
     default = BenchConfig()
     assert default.server_step(text=False)["server_optimizer"] == "fedavg"
-    assert default.server_step(text=True) == {"server_optimizer": "fedavgm", "server_momentum": 0.8, "server_lr": 0.3}
+    assert default.server_step(text=True) == {"server_optimizer": "fedavg", "server_momentum": None, "server_lr": None}
     explicit = BenchConfig(server_optimizer="fedavg")
     assert explicit.server_step(text=True)["server_optimizer"] == "fedavg"
     assert BenchConfig(server_optimizer="fedadam", server_lr=0.01).server_step(text=False)["server_lr"] == 0.01
@@ -46,3 +46,15 @@ def test_autoencoder_defaults_depend_on_the_dataset() -> None:
     assert BenchConfig(ae_noise=0.0, ae_local_epochs=2).autoencoder_step("nsl-kdd", text=False) == (0.0, 2)
     with pytest.raises(ValidationError):
         BenchConfig(ae_noise=-0.1)
+
+
+def test_federated_members_optimiser_defaults_by_kind_of_dataset() -> None:
+    default = BenchConfig()
+    assert default.client_step(text=True) == {"optimizer": "sgd", "learning_rate": 0.3}
+    assert default.client_step(text=False) == {"optimizer": "adam", "learning_rate": None}
+    assert BenchConfig(client_optimizer="adam").client_step(text=True) == {"optimizer": "adam", "learning_rate": None}
+    assert BenchConfig(client_optimizer="sgd", client_lr=0.1).client_step(text=False)["learning_rate"] == 0.1
+    with pytest.raises(ValueError, match="explicit client_lr"):
+        BenchConfig(client_optimizer="sgd").client_step(text=False)
+    with pytest.raises(ValidationError):
+        BenchConfig(client_optimizer="rmsprop")

@@ -65,14 +65,21 @@ class BenchConfig(BaseModel):
         Rows the references are fitted on at most (a seeded sample beyond that).
     server_optimizer : {"fedavg", "fedavgm", "fedadam", "fedyogi"} or None, default=None
         Server-side step of the federated **classifier** (:class:`~mamori.federation.FederationConfig`'s
-        ``server_optimizer``); the federated autoencoder always uses plain FedAvg. None: FedAvgM with momentum
-        0.8 and server learning rate 0.3 for text datasets, plain FedAvg for tabular ones (chosen on validation
-        rows, docs/benchmarks.md). :meth:`server_step` resolves it.
+        ``server_optimizer``); the federated autoencoder always uses plain FedAvg. None: plain FedAvg (chosen on
+        validation rows, docs/benchmarks.md). :meth:`server_step` resolves it.
     server_momentum : float or None, default=None
         Server momentum (``"fedavgm"``) or ``beta_1`` (``"fedadam"``/``"fedyogi"``); None: the federation default.
         Needs an explicit ``server_optimizer``.
     server_lr : float or None, default=None
         Server learning rate; None: the federation default. Needs an explicit ``server_optimizer``.
+    client_optimizer : {"adam", "sgd"} or None, default=None
+        Optimiser of the federated **classifier**'s members in each round (local-only and centralized models
+        always use Adam). None: plain SGD for text datasets (Adam restarted every round drifts towards each
+        member's own class; chosen on validation rows, docs/benchmarks.md), Adam for tabular ones.
+        :meth:`client_step` resolves it.
+    client_lr : float or None, default=None
+        The members' learning rate; None: 0.3 with SGD on text datasets, else the model's (``learning_rate``
+        for tabular datasets).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -99,6 +106,8 @@ class BenchConfig(BaseModel):
     server_optimizer: Literal["fedavg", "fedavgm", "fedadam", "fedyogi"] | None = None
     server_momentum: float | None = Field(default=None, ge=0.0, lt=1.0)
     server_lr: float | None = Field(default=None, gt=0.0)
+    client_optimizer: Literal["adam", "sgd"] | None = None
+    client_lr: float | None = Field(default=None, gt=0.0)
 
     @model_validator(mode="after")
     def _check_server_optimizer(self) -> Self:
@@ -135,9 +144,28 @@ class BenchConfig(BaseModel):
                 "server_momentum": self.server_momentum,
                 "server_lr": self.server_lr,
             }
-        if text:
-            return {"server_optimizer": "fedavgm", "server_momentum": 0.8, "server_lr": 0.3}
         return {"server_optimizer": "fedavg", "server_momentum": None, "server_lr": None}
+
+    def client_step(self, text: bool) -> dict[str, str | float | None]:
+        """The federated classifier's member optimiser, with the per-kind default filled in.
+
+        Parameters
+        ----------
+        text : bool
+            Whether the dataset is text (hashed n-gram vectors, e.g. SMS).
+
+        Returns
+        -------
+        dict
+            ``optimizer`` (``"adam"`` or ``"sgd"``) and ``learning_rate`` (None: the model's own default).
+        """
+        optimizer = self.client_optimizer or ("sgd" if text else "adam")
+        lr = self.client_lr
+        if lr is None and optimizer == "sgd" and text:
+            lr = 0.3
+        if lr is None and optimizer == "sgd":
+            raise ValueError("BenchConfig: client_optimizer='sgd' on a tabular dataset needs an explicit client_lr.")
+        return {"optimizer": optimizer, "learning_rate": lr}
 
     def epochs_per_round(self, text: bool) -> int:
         """Local epochs per federated round: ``local_epochs``, or the default for the kind of dataset.

@@ -154,17 +154,25 @@ class _Context:
             return _Identity()
         return Standardizer().fit_stats(self.member_stats[k])
 
-    def classifier(self, epochs: int, pos_weight: float | str = "balanced") -> AttackClassifier:
+    def classifier(
+        self, epochs: int, pos_weight: float | str = "balanced", *, federated: bool = False
+    ) -> AttackClassifier:
         c = self.config
+        # Federated members may train with their own optimiser (BenchConfig.client_step): the same network and
+        # loss, only the local update rule differs; local-only and centralized models keep Adam.
+        step = c.client_step(self.text) if federated else {"optimizer": "adam", "learning_rate": None}
+        opt: dict[str, Any] = {"optimizer": step["optimizer"]}
+        if step["learning_rate"] is not None:
+            opt["learning_rate"] = float(step["learning_rate"])  # type: ignore[arg-type]
         if self.text:
-            return MessageClassifier(epochs=epochs, seed=c.seed, pos_weight=pos_weight)
+            return MessageClassifier(epochs=epochs, seed=c.seed, pos_weight=pos_weight, **opt)
         return AttackClassifier(
             hidden_layers=c.hidden,
             epochs=epochs,
             batch_size=c.batch_size,
-            learning_rate=c.learning_rate,
             seed=c.seed,
             pos_weight=pos_weight,
+            **{"learning_rate": c.learning_rate, **opt},
         )
 
     def autoencoder(self, epochs: int) -> AutoencoderDetector:
@@ -256,6 +264,8 @@ class _Context:
             "local_epochs": fed_config.local_epochs,
             "server_optimizer": fed_config.server_optimizer,
             "server_lr_momentum": list(fed_config.server_settings()),
+            "client_optimizer": getattr(seed_model, "optimizer", "adam"),
+            "client_lr": float(seed_model.learning_rate),
             "rounds": history,
             "bytes_total": int(sum(h["bytes"] for h in history)),
             "final_hash": fed.weights_hash,
@@ -297,6 +307,7 @@ def run_bench(
     members, parts = _members(dataset, c)
     skew = split_skew(parts, dataset.category_train, dataset.y_train, [m.name for m in members])
     ctx = _Context(dataset, c, members)
+    c.client_step(ctx.text)  # an invalid member optimiser fails now, not after the local-only models
     local_epochs = c.epochs_per_round(ctx.text)
     epochs = c.rounds * local_epochs
     ae_epochs = c.rounds * ctx.ae_local_epochs
@@ -339,7 +350,7 @@ def run_bench(
         (m.name, ctx.scaler.transform(m.X_train), m.y_train, ctx.scaler.transform(m.X_val), m.y_val) for m in members
     ]
     fed_clf, federation["classifier"] = ctx.federate(
-        lambda: ctx.classifier(local_epochs, ctx.pos_weight),
+        lambda: ctx.classifier(local_epochs, ctx.pos_weight, federated=True),
         scaled,
         "federated classifier",
         report,

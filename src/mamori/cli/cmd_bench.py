@@ -87,7 +87,7 @@ def bench_command(
         None,
         "--server-optimizer",
         help="Server step of the federated classifier: fedavg, fedavgm (server momentum), fedadam, fedyogi "
-        "(default: fedavgm, momentum 0.8, lr 0.3 for text datasets; fedavg for tabular ones).",
+        "(default: fedavg).",
     ),
     server_momentum: float | None = typer.Option(
         None,
@@ -98,6 +98,15 @@ def bench_command(
         None,
         "--server-lr",
         help="Server learning rate (default 1.0 for fedavgm, 0.1 for fedadam/fedyogi); needs --server-optimizer.",
+    ),
+    client_optimizer: str | None = typer.Option(
+        None,
+        "--client-optimizer",
+        help="Members' optimiser in the federated classifier: adam or sgd (default: sgd, lr 0.3, for text "
+        "datasets; adam for tabular ones).",
+    ),
+    client_lr: float | None = typer.Option(
+        None, "--client-lr", help="Members' learning rate (default: 0.3 with sgd on text; else the model's)."
     ),
     ae_noise: float | None = typer.Option(
         None,
@@ -130,6 +139,8 @@ def bench_command(
             server_optimizer=server_optimizer,
             server_momentum=server_momentum,
             server_lr=server_lr,
+            client_optimizer=client_optimizer,
+            client_lr=client_lr,
             ae_noise=ae_noise,
             ae_local_epochs=ae_local_epochs,
         )

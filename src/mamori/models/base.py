@@ -133,6 +133,10 @@ class TorchDetector:
     def _before_training(self, X: np.ndarray, y: np.ndarray | None) -> None:
         """Hook run once per ``fit``/``fit_local`` call on the training rows."""
 
+    def _make_optimiser(self, network: nn.Module) -> torch.optim.Optimizer:
+        """The optimiser of one ``fit``/``fit_local`` call (Adam; subclasses may offer others)."""
+        return torch.optim.Adam(network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+
     # ---- federated-learning interface ---------------------------------------------------------------------
     def _check_params(self) -> None:
         if not isinstance(self.seed, int | np.integer):
@@ -327,7 +331,7 @@ class TorchDetector:
             }
         x_all = torch.from_numpy(np.ascontiguousarray(Xt, dtype=np.float32))
         y_all = None if yt is None else torch.from_numpy(np.ascontiguousarray(yt, dtype=np.float32))
-        optimiser = torch.optim.Adam(network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        optimiser = self._make_optimiser(network)
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self._generator).item())
         n = x_all.shape[0]
         with torch.random.fork_rng(devices=[]), torch_threads(self.n_threads):

@@ -39,9 +39,16 @@ class AttackClassifier(TorchDetector):
     dropout : float, default=0.1
         Dropout after each hidden layer.
     learning_rate : float, default=1e-3
-        Adam learning rate.
+        Learning rate of the optimiser.
     weight_decay : float, default=1e-5
-        Adam weight decay.
+        Weight decay (L2) of the optimiser.
+    optimizer : {"adam", "sgd"}, default="adam"
+        Optimiser of each ``fit``/``fit_local`` call. In federated rounds the optimiser restarts every round;
+        Adam's first steps then move every weight by about ``learning_rate`` whatever its gradient, so a member
+        holding one class keeps pulling the model towards it even once its rows are classified well. Plain SGD
+        steps shrink with the gradient (less client drift) and suit federated members of skewed consortia.
+    momentum : float, default=0.0
+        SGD momentum (``optimizer="sgd"`` only).
     epochs : int, default=10
         Epochs of ``fit`` (and default local epochs of ``fit_local``).
     batch_size : int, default=256
@@ -85,6 +92,8 @@ class AttackClassifier(TorchDetector):
         max_pos_weight: float = 100.0,
         seed: int = 0,
         n_threads: int | None = 1,
+        optimizer: str = "adam",
+        momentum: float = 0.0,
     ) -> None:
         self.hidden_layers = hidden_layers
         self.dropout = dropout
@@ -96,12 +105,25 @@ class AttackClassifier(TorchDetector):
         self.max_pos_weight = max_pos_weight
         self.seed = seed
         self.n_threads = n_threads
+        self.optimizer = optimizer
+        self.momentum = momentum
 
     def _build_network(self, n_features: int) -> nn.Module:
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"AttackClassifier: dropout must be in [0, 1); got {self.dropout}.")
         self.classes_ = np.array([0, 1])
         return _mlp(n_features, tuple(int(h) for h in self.hidden_layers), 1, float(self.dropout))
+
+    def _make_optimiser(self, network: nn.Module) -> torch.optim.Optimizer:
+        if self.optimizer == "sgd":
+            if not 0 <= self.momentum < 1:
+                raise ConfigError(f"AttackClassifier: momentum must be in [0, 1); got {self.momentum}.")
+            return torch.optim.SGD(
+                network.parameters(), lr=self.learning_rate, momentum=self.momentum, weight_decay=self.weight_decay
+            )
+        if self.optimizer != "adam":
+            raise ConfigError(f"AttackClassifier: optimizer must be 'adam' or 'sgd'; got {self.optimizer!r}.")
+        return super()._make_optimiser(network)
 
     def _training_data(self, X: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
         if y is None:
