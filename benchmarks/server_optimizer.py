@@ -54,17 +54,20 @@ def main() -> None:
             members, _ = _members(ds, config)
             ctx = _Context(ds, config, members)
             local_epochs = config.epochs_per_round(ctx.text)
+            client = config.client_step(ctx.text, ds.name)  # the bench's member settings (optimiser, schedule)
             scaled = [
                 (m.name, ctx.scaler.transform(m.X_train), m.y_train, ctx.scaler.transform(m.X_val), m.y_val)
                 for m in members
             ]
             t0 = time.perf_counter()
             model, _info = ctx.federate(
-                lambda ctx=ctx, e=local_epochs: ctx.classifier(e, ctx.pos_weight),
+                lambda ctx=ctx, e=client["local_epochs"]: ctx.classifier(e, ctx.pos_weight, federated=True),
                 scaled,
                 "federated classifier",
                 lambda *a: None,
                 server_optimizer=True,
+                local_epochs=client["local_epochs"],
+                rounds=client["rounds"],
             )
             fig = _judge(ctx.y_val, model.decision_function(ctx.X_val))
             took, load = time.perf_counter() - t0, os.getloadavg()[0]

@@ -48,13 +48,33 @@ def test_autoencoder_defaults_depend_on_the_dataset() -> None:
         BenchConfig(ae_noise=-0.1)
 
 
-def test_federated_members_optimiser_defaults_by_kind_of_dataset() -> None:
+def test_federated_classifier_member_defaults_by_dataset() -> None:
     default = BenchConfig()
-    assert default.client_step(text=True) == {"optimizer": "sgd", "learning_rate": 0.3}
-    assert default.client_step(text=False) == {"optimizer": "adam", "learning_rate": None}
-    assert BenchConfig(client_optimizer="adam").client_step(text=True) == {"optimizer": "adam", "learning_rate": None}
+    sms = default.client_step(text=True, dataset="sms")
+    assert sms == {"optimizer": "sgd", "learning_rate": 0.3, "batch_size": None, "local_epochs": 1, "rounds": 100}
+    csic = default.client_step(text=False, dataset="csic")
+    assert csic == {"optimizer": "adam", "learning_rate": None, "batch_size": 1024, "local_epochs": 1, "rounds": 40}
+    nsl = default.client_step(text=False, dataset="nsl-kdd")
+    assert nsl == {"optimizer": "adam", "learning_rate": None, "batch_size": None, "local_epochs": 2, "rounds": 20}
+    assert default.server_step(text=False, dataset="csic") == {
+        "server_optimizer": "fedavgm",
+        "server_momentum": 0.9,
+        "server_lr": 1.0,
+    }
+    plain = BenchConfig(server_optimizer="fedavg")
+    assert plain.server_step(text=False, dataset="csic")["server_optimizer"] == "fedavg"
+    explicit = BenchConfig(client_optimizer="adam", client_local_epochs=5, client_batch_size=64)
+    assert explicit.client_step(text=True, dataset="sms") == {
+        "optimizer": "adam",
+        "learning_rate": None,
+        "batch_size": 64,
+        "local_epochs": 5,
+        "rounds": 20,
+    }
     assert BenchConfig(client_optimizer="sgd", client_lr=0.1).client_step(text=False)["learning_rate"] == 0.1
     with pytest.raises(ValueError, match="explicit client_lr"):
         BenchConfig(client_optimizer="sgd").client_step(text=False)
+    with pytest.raises(ValueError, match="does not divide"):
+        BenchConfig(rounds=3, client_local_epochs=4).client_step(text=True, dataset="sms")
     with pytest.raises(ValidationError):
         BenchConfig(client_optimizer="rmsprop")

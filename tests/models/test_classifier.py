@@ -5,7 +5,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.metrics import average_precision_score
 
-from mamori.errors import NotFittedError, SchemaError
+from mamori.errors import ConfigError, NotFittedError, SchemaError
 from mamori.models import AttackClassifier
 
 
@@ -126,3 +126,17 @@ def test_fedprox_term_keeps_weights_near_the_reference(separable: tuple[np.ndarr
     free, prox = drift(0.0), drift(1.0)
     # Assert
     assert prox < 0.5 * free
+
+
+def test_sgd_optimizer_learns_and_unknown_optimizer_is_refused(separable: tuple[np.ndarray, np.ndarray]) -> None:
+    # Prepare
+    X, y = separable
+    # Execute
+    model = AttackClassifier(epochs=15, seed=0, optimizer="sgd", learning_rate=0.05).fit(X[:1500], y[:1500])
+    # Assert: plain SGD (the federated members' optimiser for skewed consortia) also learns the problem
+    assert average_precision_score(y[1500:], model.decision_function(X[1500:])) > 0.95
+    assert model.get_params()["optimizer"] == "sgd" and clone(model).optimizer == "sgd"
+    with pytest.raises(ConfigError, match="optimizer"):
+        AttackClassifier(optimizer="rmsprop").fit(X[:100], y[:100])
+    with pytest.raises(ConfigError, match="momentum"):
+        AttackClassifier(optimizer="sgd", momentum=1.5).fit(X[:100], y[:100])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -80,6 +80,14 @@ class BenchConfig(BaseModel):
     client_lr : float or None, default=None
         The members' learning rate; None: 0.3 with SGD on text datasets, else the model's (``learning_rate``
         for tabular datasets).
+    client_local_epochs : int or None, default=None
+        Epochs per round of the federated classifier's members; its federation then runs
+        ``rounds * local_epochs / client_local_epochs`` rounds, so it makes the same number of passes as every
+        other regime. None: 1 for ``csic`` and text datasets (averaging after every epoch limits client drift;
+        chosen on validation rows), else ``local_epochs``.
+    client_batch_size : int or None, default=None
+        Mini-batch size of the federated classifier's members. None: 1024 for ``csic`` (fewer, less noisy local
+        steps per round), else the model's.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -108,6 +116,8 @@ class BenchConfig(BaseModel):
     server_lr: float | None = Field(default=None, gt=0.0)
     client_optimizer: Literal["adam", "sgd"] | None = None
     client_lr: float | None = Field(default=None, gt=0.0)
+    client_local_epochs: int | None = Field(default=None, ge=1)
+    client_batch_size: int | None = Field(default=None, ge=8)
 
     @model_validator(mode="after")
     def _check_server_optimizer(self) -> Self:
@@ -124,13 +134,16 @@ class BenchConfig(BaseModel):
         )
         return self
 
-    def server_step(self, text: bool) -> dict[str, str | float | None]:
-        """The federated classifier's server optimizer settings, with the per-kind default filled in.
+    def server_step(self, text: bool, dataset: str = "") -> dict[str, str | float | None]:
+        """The federated classifier's server optimizer settings, with the per-dataset default filled in.
 
         Parameters
         ----------
         text : bool
             Whether the dataset is text (hashed n-gram vectors, e.g. SMS).
+        dataset : str, default=""
+            The dataset's name: ``csic`` defaults to FedAvgM (momentum 0.9, server learning rate 1.0), every
+            other dataset to plain FedAvg (chosen on validation rows, docs/benchmarks.md).
 
         Returns
         -------
@@ -144,20 +157,31 @@ class BenchConfig(BaseModel):
                 "server_momentum": self.server_momentum,
                 "server_lr": self.server_lr,
             }
+        if dataset == "csic":
+            return {"server_optimizer": "fedavgm", "server_momentum": 0.9, "server_lr": 1.0}
         return {"server_optimizer": "fedavg", "server_momentum": None, "server_lr": None}
 
-    def client_step(self, text: bool) -> dict[str, str | float | None]:
-        """The federated classifier's member optimiser, with the per-kind default filled in.
+    def client_step(self, text: bool, dataset: str = "") -> dict[str, Any]:
+        """The federated classifier's members' training settings, with the per-dataset defaults filled in.
 
         Parameters
         ----------
         text : bool
             Whether the dataset is text (hashed n-gram vectors, e.g. SMS).
+        dataset : str, default=""
+            The dataset's name (``BenchDataset.name``).
 
         Returns
         -------
         dict
-            ``optimizer`` (``"adam"`` or ``"sgd"``) and ``learning_rate`` (None: the model's own default).
+            ``optimizer`` (``"adam"`` or ``"sgd"``), ``learning_rate`` and ``batch_size`` (None: the model's own
+            default), ``local_epochs`` (epochs per round) and ``rounds`` (``rounds * epochs_per_round /
+            local_epochs``: the same passes as the other regimes).
+
+        Raises
+        ------
+        ValueError
+            SGD on a tabular dataset without ``client_lr``; a pass budget the members' epochs do not divide.
         """
         optimizer = self.client_optimizer or ("sgd" if text else "adam")
         lr = self.client_lr
@@ -165,7 +189,22 @@ class BenchConfig(BaseModel):
             lr = 0.3
         if lr is None and optimizer == "sgd":
             raise ValueError("BenchConfig: client_optimizer='sgd' on a tabular dataset needs an explicit client_lr.")
-        return {"optimizer": optimizer, "learning_rate": lr}
+        sync_every_epoch = text or dataset == "csic"
+        budget = self.rounds * self.epochs_per_round(text)
+        epochs = self.client_local_epochs or (1 if sync_every_epoch else self.epochs_per_round(text))
+        if budget % epochs:
+            raise ValueError(
+                f"BenchConfig: client_local_epochs={epochs} does not divide the pass budget rounds x local_epochs = "
+                f"{budget}."
+            )
+        batch = self.client_batch_size or (1024 if dataset == "csic" else None)
+        return {
+            "optimizer": optimizer,
+            "learning_rate": lr,
+            "batch_size": batch,
+            "local_epochs": epochs,
+            "rounds": budget // epochs,
+        }
 
     def epochs_per_round(self, text: bool) -> int:
         """Local epochs per federated round: ``local_epochs``, or the default for the kind of dataset.

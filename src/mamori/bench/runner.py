@@ -160,19 +160,19 @@ class _Context:
         c = self.config
         # Federated members may train with their own optimiser (BenchConfig.client_step): the same network and
         # loss, only the local update rule differs; local-only and centralized models keep Adam.
-        step = c.client_step(self.text) if federated else {"optimizer": "adam", "learning_rate": None}
-        opt: dict[str, Any] = {"optimizer": step["optimizer"]}
-        if step["learning_rate"] is not None:
-            opt["learning_rate"] = float(step["learning_rate"])  # type: ignore[arg-type]
+        step = c.client_step(self.text, self.dataset.name) if federated else {}
+        opt: dict[str, Any] = {"optimizer": step.get("optimizer", "adam")}
+        for key in ("learning_rate", "batch_size"):
+            if step.get(key) is not None:
+                opt[key] = step[key]
         if self.text:
             return MessageClassifier(epochs=epochs, seed=c.seed, pos_weight=pos_weight, **opt)
         return AttackClassifier(
             hidden_layers=c.hidden,
             epochs=epochs,
-            batch_size=c.batch_size,
             seed=c.seed,
             pos_weight=pos_weight,
-            **{"learning_rate": c.learning_rate, **opt},
+            **{"learning_rate": c.learning_rate, "batch_size": c.batch_size, **opt},
         )
 
     def autoencoder(self, epochs: int) -> AutoencoderDetector:
@@ -209,8 +209,10 @@ class _Context:
         *,
         server_optimizer: bool = False,
         local_epochs: int | None = None,
+        rounds: int | None = None,
     ) -> tuple[Any, dict[str, Any]]:
         c = self.config
+        n_rounds = c.rounds if rounds is None else rounds
         seed_model = make()
         seed_model.init_weights(self.n_features)
         trainers = []
@@ -220,18 +222,18 @@ class _Context:
             trainers.append(EstimatorTrainer(est, Xtr, ytr, Xev, yev))
         n = len(trainers)
         fed_config = FederationConfig(
-            num_rounds=c.rounds,
+            num_rounds=n_rounds,
             local_epochs=local_epochs if local_epochs is not None else c.epochs_per_round(self.text),
             min_train_nodes=n,
             min_available_nodes=n,
             min_evaluate_nodes=n,
             evaluate_initial=False,
             seed=c.seed,
-            **(c.server_step(self.text) if server_optimizer else {}),  # type: ignore[arg-type]
+            **(c.server_step(self.text, self.dataset.name) if server_optimizer else {}),  # type: ignore[arg-type]
         )
 
         def on_round(r: RoundReport) -> None:
-            report(stage, r.server_round, c.rounds)
+            report(stage, r.server_round, n_rounds)
 
         started = time.perf_counter()
         flwr_logger = logging.getLogger("flwr")
@@ -307,7 +309,7 @@ def run_bench(
     members, parts = _members(dataset, c)
     skew = split_skew(parts, dataset.category_train, dataset.y_train, [m.name for m in members])
     ctx = _Context(dataset, c, members)
-    c.client_step(ctx.text)  # an invalid member optimiser fails now, not after the local-only models
+    client = c.client_step(ctx.text, dataset.name)  # an invalid member setting fails now, not after local-only
     local_epochs = c.epochs_per_round(ctx.text)
     epochs = c.rounds * local_epochs
     ae_epochs = c.rounds * ctx.ae_local_epochs
@@ -350,11 +352,13 @@ def run_bench(
         (m.name, ctx.scaler.transform(m.X_train), m.y_train, ctx.scaler.transform(m.X_val), m.y_val) for m in members
     ]
     fed_clf, federation["classifier"] = ctx.federate(
-        lambda: ctx.classifier(local_epochs, ctx.pos_weight, federated=True),
+        lambda: ctx.classifier(client["local_epochs"], ctx.pos_weight, federated=True),
         scaled,
         "federated classifier",
         report,
         server_optimizer=True,
+        local_epochs=client["local_epochs"],
+        rounds=client["rounds"],
     )
     results["classifier/federated"] = ctx.judge(fed_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
     if use_ae:

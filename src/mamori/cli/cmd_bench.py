@@ -87,7 +87,7 @@ def bench_command(
         None,
         "--server-optimizer",
         help="Server step of the federated classifier: fedavg, fedavgm (server momentum), fedadam, fedyogi "
-        "(default: fedavg).",
+        "(default: fedavgm, momentum 0.9, lr 1.0 for csic; fedavg otherwise).",
     ),
     server_momentum: float | None = typer.Option(
         None,
@@ -107,6 +107,16 @@ def bench_command(
     ),
     client_lr: float | None = typer.Option(
         None, "--client-lr", help="Members' learning rate (default: 0.3 with sgd on text; else the model's)."
+    ),
+    client_local_epochs: int | None = typer.Option(
+        None,
+        "--client-local-epochs",
+        min=1,
+        help="Epochs per round of the federated classifier; it runs rounds x local epochs / this many rounds "
+        "(default: 1 for csic and text datasets, else --local-epochs).",
+    ),
+    client_batch_size: int | None = typer.Option(
+        None, "--client-batch-size", min=8, help="Federated classifier's member batch size (default: 1024 for csic)."
     ),
     ae_noise: float | None = typer.Option(
         None,
@@ -141,6 +151,8 @@ def bench_command(
             server_lr=server_lr,
             client_optimizer=client_optimizer,
             client_lr=client_lr,
+            client_local_epochs=client_local_epochs,
+            client_batch_size=client_batch_size,
             ae_noise=ae_noise,
             ae_local_epochs=ae_local_epochs,
         )
