@@ -1,6 +1,12 @@
 """Choose the NSL-KDD hybrid's autoencoder and fusion on KDDTrain+ only: leave-attack-types-out validation.
 
-Run: ``.venv/bin/python benchmarks/nsl_kdd_validation.py --variants base,denoise --epochs 40``.
+Run: ``.venv/bin/python benchmarks/nsl_kdd_validation.py --variants base,denoise:n0.3:e80 --scores top3,chi``.
+
+Autoencoder variants: ``base`` (plain) or ``denoise`` (Gaussian input noise while training, std 0.1), ``onehot01``
+/ ``denoise01`` (the same with one-hot columns fed as raw 0/1 instead of z-scores), each optionally followed by
+``:nX`` (noise std), ``:eN`` (epochs, default ``--epochs``) and ``:hA-B`` (encoder widths). Scores: ``topK`` (the
+shipped ``ReconstructionScorer(aggregate="top")``), ``mean``, ``chi`` (standardised residuals: log of the mean
+ratio of squared error to its benign mean), ``mse``; ``f0.01`` appended floors the benign error scale.
 
 KDDTest+ holds 17 attack types never seen in training, so the label-free autoencoder carries the low-FPR figure.
 To stand in for unseen attacks without touching KDDTest+, each of three folds holds out a whole group of attack
