@@ -8,6 +8,7 @@ changes the features of earlier ones, and the same code can score a live stream 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 import numpy as np
@@ -75,9 +76,15 @@ def prepare_frame(events: pl.DataFrame, config: FeatureConfig) -> pl.LazyFrame:
         .alias(_k(short))
         for short, src in _KEYS.items()
     ]
+    ts = events.get_column("@timestamp")
+    stamps = ts.to_physical().to_numpy()
+    rows = events.get_column("__row").to_numpy()
+    # logs (and the scorer's state + chunk) usually arrive in time order: then the frame is already sorted by
+    # (@timestamp, __row) and the sort, which gathers every column, is skipped
+    in_order = (ts.null_count() == 0 and bool(np.all(stamps[1:] >= stamps[:-1]))
+                and bool(np.all(rows[1:] > rows[:-1])))
     lf = (
-        events.lazy()
-        .sort(["@timestamp", "__row"])
+        (events.lazy() if in_order else events.lazy().sort(["@timestamp", "__row"]))
         .with_columns(
             # rank among equal timestamps: they are adjacent after the sort, so the rank is the distance to the
             # start of the run (an O(n) scan; a window over "@timestamp" groups every row first)
@@ -167,12 +174,15 @@ def _window_distinct(t: np.ndarray, g: _Groups, eid: np.ndarray, e_present: np.n
     pair = eg * np.int64(int(oid[rows].max()) + 1) + oid[rows]
     po = np.argsort(pair, kind="stable")  # stable: time order inside each pair
     ps = pair[po]
-    tp = t[rows][po]
-    end = tp + np.int64(window_ns)
+    # The end time's first frame index at or after it: times strictly increase in frame order, so that index is
+    # min(first index at or after t_j + w, index of the pair's next occurrence), the former shared per window
+    # (a gather instead of a binary search per occurrence in pair order)
+    fr = rows[po]
+    end = g.after(window_ns)[fr]
     same = ps[1:] == ps[:-1]
-    end[:-1] = np.where(same, np.minimum(end[:-1], tp[1:]), end[:-1])
+    end[:-1] = np.where(same, np.minimum(end[:-1], fr[1:]), end[:-1])
     stride = np.int64(n + 1)
-    ends = np.sort(eg[po] * stride + np.searchsorted(t, end, side="left"))
+    ends = np.sort(eg[po] * stride + end)
     # queries in group order are sorted (entity id, then frame index): fast binary searches
     base = eid[g.order] * stride
     ended = np.searchsorted(ends, base + g.order, side="right") - np.searchsorted(ends, base, side="left")
@@ -188,8 +198,11 @@ class _Groups:
     of cumulative sums. Every quantity at position ``p`` reads positions ``<= p`` only (causal).
     """
 
-    def __init__(self, t: np.ndarray, key: np.ndarray | None, present: np.ndarray | None) -> None:
+    def __init__(self, t: np.ndarray, key: np.ndarray | None, present: np.ndarray | None,
+                 shared: dict[tuple[str, int], np.ndarray] | None = None) -> None:
         n = t.size
+        # per-window frame-index searches depend on the times only: groupings of the same frame share them
+        self._shared: dict[tuple[str, int], np.ndarray] = {} if shared is None else shared
         self.n = n
         if key is None:
             self.order = np.arange(n, dtype=np.int64)
@@ -231,10 +244,23 @@ class _Groups:
         """
         if window_ns not in self._starts:
             # queries in frame order are sorted (fast binary searches); group order is a permutation of them
-            first_inside = np.searchsorted(self.frame_t, self.frame_t - window_ns, side="right")[self.order]
+            first_inside = self._frame_search("first_inside", window_ns)[self.order]
             target = self.gid * np.int64(self.n) + first_inside
             self._starts[window_ns] = np.searchsorted(self.composite, target, side="left").astype(np.int64)
         return self._starts[window_ns]
+
+    def _frame_search(self, kind: str, window_ns: int) -> np.ndarray:
+        """Per frame row, the first frame index with ``t > t_i - w`` (``first_inside``) or ``t >= t_i + w``."""
+        key = (kind, window_ns)
+        if key not in self._shared:
+            t = self.frame_t
+            self._shared[key] = (np.searchsorted(t, t - window_ns, side="right") if kind == "first_inside"
+                                 else np.searchsorted(t, t + np.int64(window_ns), side="left")).astype(np.int64)
+        return self._shared[key]
+
+    def after(self, window_ns: int) -> np.ndarray:
+        """First frame index at or after each row's ``t + w`` (frame order)."""
+        return self._frame_search("after", window_ns)
 
     def wsum(self, x: np.ndarray, window_ns: int) -> np.ndarray:
         """Sum of ``x`` over each row's causal window, in frame order."""
@@ -289,19 +315,20 @@ class _Groups:
         # Sum the last k gaps by shifting (no prefix sums across groups: exact and causal).
         m = np.zeros(self.n)
         s1 = np.zeros(self.n)
+        # position p reads p - lag: a shifted copy (rows before the first lag read row 0, masked out anyway),
+        # cheaper than a gather; the sums are the same additions in the same order
+        oks = []
         for lag in range(k):
-            src = self.pos - lag
-            ok = src >= self.gstart
-            src = np.maximum(src, 0)
-            m += ok & valid[src]
-            s1 += np.where(ok, gz[src], 0.0)
+            ok = self.pos - lag >= self.gstart
+            ok &= _shifted(valid, lag)
+            oks.append(ok)
+            m += ok
+            s1 += np.where(ok, _shifted(gz, lag), 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = s1 / m
             s2 = np.zeros(self.n)
-            for lag in range(k):
-                src = self.pos - lag
-                ok = (src >= self.gstart) & valid[np.maximum(src, 0)]
-                s2 += np.where(ok, (gz[np.maximum(src, 0)] - mean) ** 2, 0.0)
+            for lag, ok in enumerate(oks):
+                s2 += np.where(ok, (_shifted(gz, lag) - mean) ** 2, 0.0)
             var = s2 / m
             cv = np.sqrt(var) / (mean + 1e-3)
         return self.unsort(np.where(m >= 3, cv, 1.0))
@@ -309,6 +336,18 @@ class _Groups:
     def first_t(self) -> np.ndarray:
         """Time of the group's first row, in group order."""
         return self.t[self.gstart]
+
+
+def _shifted(a: np.ndarray, lag: int) -> np.ndarray:
+    """``a[max(i - lag, 0)]`` for every ``i``."""
+    if lag == 0 or a.size == 0:
+        return a
+    if lag >= a.size:
+        return np.full_like(a, a[0])
+    out = np.empty_like(a)
+    out[lag:] = a[: a.size - lag]
+    out[:lag] = a[0]
+    return out
 
 
 def _col(frame: pl.DataFrame, name: str) -> np.ndarray:
@@ -370,6 +409,36 @@ def _request_exprs(config: FeatureConfig) -> list[tuple[str, pl.Expr, bool]]:
     return ctx
 
 
+#: Request-context columns computed once per distinct value of these fields (see :func:`request_columns`).
+_DISTINCT_REQUEST_KEYS: tuple[tuple[tuple[str, ...], frozenset[str]], ...] = (
+    (("http.request.method",), frozenset({"method_get", "method_post", "method_put", "method_delete", "method_other"})),
+    (("user_agent.original",), frozenset({"ua_missing", "ua_length", "ua_scripted"})),
+    (("source.as.number", "source.as.organization.name"), frozenset({"hosting_asn"})),
+    (("@timestamp",), frozenset({"hour_sin", "hour_cos", "is_night", "is_weekend"})),
+)
+
+#: From 1973 on every time zone's UTC offset is a whole number of minutes (the last one with seconds, Liberia's
+#: -0:44:30, ended in 1972), so a time's local hour, minute and weekday are those of its UTC minute.
+_WHOLE_MINUTE_OFFSETS = dt.datetime(1973, 1, 1, tzinfo=dt.UTC)
+
+
+def _on_distinct(keys: pl.DataFrame, exprs: list[pl.Expr]) -> tuple[np.ndarray, np.ndarray]:
+    """Evaluate ``exprs`` (over the columns of ``keys``) once per distinct row of ``keys``.
+
+    Returns the values of the distinct rows, shape ``(u, len(exprs))`` float64, and each row's index into them.
+    Null keys are a key like any other.
+    """
+    uniq = keys.unique(maintain_order=False)
+    names = keys.columns
+    inverse = (
+        keys.join(uniq.with_row_index("__uid"), on=names, how="left", maintain_order="left", nulls_equal=True)
+        .get_column("__uid")
+        .to_numpy()
+    )
+    values = np.asarray(uniq.select(exprs).to_numpy(), dtype=np.float64).reshape(uniq.height, len(exprs))
+    return values, inverse
+
+
 def request_columns(events: pl.DataFrame, config: FeatureConfig) -> tuple[np.ndarray, list[str], list[str], list[bool]]:
     """The request-context block of each event, in input order (no sort: these columns read one row each).
 
@@ -390,8 +459,29 @@ def request_columns(events: pl.DataFrame, config: FeatureConfig) -> tuple[np.nda
         Whether each column is ``log1p``-transformed.
     """
     ctx = _request_exprs(config)
-    values = events.select(e.cast(pl.Float64).fill_null(0.0).alias(name) for name, e, _ in ctx).to_numpy()
-    X = np.asarray(values, dtype=np.float64, order="F").reshape(events.height, len(ctx))
+    n = events.height
+    X = np.empty((n, len(ctx)), dtype=np.float64, order="F")
+    column = {name: j for j, (name, _, _) in enumerate(ctx)}
+    done: set[str] = set()
+    # Columns that read only a few low-cardinality fields (method, user agent, AS, the minute of the time) are
+    # computed once per distinct key and gathered back by index: logs repeat those values heavily, and the
+    # string kernels and time-zone conversions are the block's main cost. Same expressions, same values.
+    ts = events.get_column("@timestamp")
+    by_minute = n > 0 and ts.min() >= _WHOLE_MINUTE_OFFSETS  # type: ignore[operator]
+    for keys, wanted in _DISTINCT_REQUEST_KEYS:
+        if keys == ("@timestamp",) and not by_minute:
+            continue
+        exprs = [(name, e) for name, e, _ in ctx if name in wanted]
+        key_frame = events.select(pl.col(k).dt.truncate("1m") if k == "@timestamp" else pl.col(k) for k in keys)
+        values, inverse = _on_distinct(key_frame, [e.cast(pl.Float64).fill_null(0.0).alias(nm) for nm, e in exprs])
+        for i, (name, _) in enumerate(exprs):
+            X[:, column[name]] = values[:, i][inverse]
+            done.add(name)
+    rest = [(name, e) for name, e, _ in ctx if name not in done]
+    if rest:
+        values = events.select(e.cast(pl.Float64).fill_null(0.0).alias(name) for name, e in rest).to_numpy()
+        for i, (name, _) in enumerate(rest):
+            X[:, column[name]] = values[:, i]
     logs = [log1p for _, _, log1p in ctx]
     for j, log1p in enumerate(logs):
         if log1p:
@@ -490,7 +580,8 @@ def behaviour_columns(
     e4xx = _col(frame, "__4xx").astype(np.float64)
     signup = _col(frame, "__signup").astype(np.float64)
     hosting = _col(frame, "__hosting").astype(np.float64)
-    grouping = {short_name: _Groups(t, *_key(frame, short_name)) for short_name in
+    searches: dict[tuple[str, int], np.ndarray] = {}
+    grouping = {short_name: _Groups(t, *_key(frame, short_name), shared=searches) for short_name in
                 ("ip", "asn", "uname", "uid", "sess", "dev", "ja3")}  # fmt: skip
 
     def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -617,7 +708,7 @@ def behaviour_columns(
     add("ja3_distinct_user_agents_long", "fingerprint", distinct("ja3", "ua", long), True)
 
     # ---- the whole member (population) ----------------------------------------------------------------------
-    g = _Groups(t, None, None)
+    g = _Groups(t, None, None, shared=searches)
     logins = g.wsum(login, long)
     add("population_logins_long", "population", logins, True)
     add("population_login_failure_ratio_long", "population", ratio(g.wsum(login_fail, long), logins))

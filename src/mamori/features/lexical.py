@@ -72,6 +72,9 @@ FIELD_STATS: tuple[str, ...] = (
     "max_token",
 )
 
+#: The statistics that read the raw string (the rest read the normalised text).
+_RAW_STATS = frozenset({"upper", "percent", "params"})
+
 LEXICAL_FEATURES: tuple[str, ...] = tuple(
     [f"{field}_{stat}" for field in ("path", "query", "body") for stat in FIELD_STATS]
     + [f"kw_{name}" for name in KEYWORDS]
@@ -192,34 +195,62 @@ def lexical_gather(
     inverse = keyed.get_column("uid").to_numpy()
     logger.debug("lexical: %d requests, %d distinct", frame.height, uniq.height)
 
-    norm = uniq.lazy().with_columns(
+    # Two levels of distinct values: the raw triples (ids make most of them distinct) and their normalised texts
+    # (ids become placeholders, so a chunk of a busy API has a few dozen). Everything but the three raw-string
+    # counts per field reads only the normalised text, so the regexes and n-grams run once per normalised triple
+    # and the raw counts once per raw triple: the same expressions on the same strings, gathered back by index.
+    norm = uniq.with_columns(
         normalise_text(pl.col("path")).alias("n_path"),
         normalise_text(pl.col("query")).alias("n_query"),
         normalise_text(pl.col("body")).alias("n_body"),
     )
-    exprs: list[pl.Expr] = []
+    norm_keys = ["n_path", "n_query", "n_body"]
+    norm_uniq = norm.select(norm_keys).unique(maintain_order=False)
+    norm_inverse = (
+        norm.select(norm_keys)
+        .join(norm_uniq.with_row_index("nid"), on=norm_keys, how="left", maintain_order="left")
+        .get_column("nid")
+        .to_numpy()
+    )
+    raw_exprs: dict[str, pl.Expr] = {}
+    norm_exprs: list[pl.Expr] = []
     for field in ("path", "query", "body"):
-        exprs.extend(_field_stats(field, pl.col(f"n_{field}"), pl.col(field)))
+        for expr in _field_stats(field, pl.col(f"n_{field}"), pl.col(field)):
+            name = expr.meta.output_name()
+            if name.rsplit("_", 1)[-1] in _RAW_STATS:
+                raw_exprs[name] = expr
+            else:
+                norm_exprs.append(expr)
     everything = pl.concat_str([pl.col("n_path"), pl.col("n_query"), pl.col("n_body")], separator=" ")
     for name, pattern in KEYWORDS.items():
-        exprs.append(everything.str.count_matches(pattern).cast(pl.Float32).alias(f"kw_{name}"))
-    stats = norm.with_columns(exprs).collect()
-    lex = stats.select(list(LEXICAL_FEATURES)).to_numpy().astype(np.float32)
-    lex = np.log1p(lex, dtype=np.float32)
+        norm_exprs.append(everything.str.count_matches(pattern).cast(pl.Float32).alias(f"kw_{name}"))
+    stats = norm_uniq.with_columns(norm_exprs)
+    raw_stats = uniq.select(list(raw_exprs.values()))
     names = list(LEXICAL_FEATURES)
+    lex = np.empty((uniq.height, len(names)), dtype=np.float32)
+    norm_lex = stats.select([n for n in names if n not in raw_exprs]).to_numpy().astype(np.float32)
+    norm_cols = [j for j, n in enumerate(names) if n not in raw_exprs]
+    lex[:, norm_cols] = norm_lex[norm_inverse]
+    for name in raw_exprs:
+        lex[:, names.index(name)] = raw_stats.get_column(name).to_numpy()
+    lex = np.log1p(lex, dtype=np.float32)
     groups = ["lexical"] * len(names)
     blocks = [lex]
     if config.path_hash_buckets > 0:
         blocks.append(
             np.log1p(
                 hash_ngrams(stats.get_column("n_path"), config.path_hash_buckets, config.ngram_sizes, config.hash_seed)
-            )
+            )[norm_inverse]
         )
         names += [f"ngram_path_{i:03d}" for i in range(config.path_hash_buckets)]
         groups += ["ngram_path"] * config.path_hash_buckets
     if config.payload_hash_buckets > 0:
         payload = stats.select(pl.concat_str([pl.col("n_query"), pl.col("n_body")], separator="\x1f")).to_series()
-        blocks.append(np.log1p(hash_ngrams(payload, config.payload_hash_buckets, config.ngram_sizes, config.hash_seed)))
+        blocks.append(
+            np.log1p(hash_ngrams(payload, config.payload_hash_buckets, config.ngram_sizes, config.hash_seed))[
+                norm_inverse
+            ]
+        )
         names += [f"ngram_payload_{i:03d}" for i in range(config.payload_hash_buckets)]
         groups += ["ngram_payload"] * config.payload_hash_buckets
     unique_x = np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
