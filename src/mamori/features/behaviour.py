@@ -172,7 +172,7 @@ def _window_distinct(t: np.ndarray, g: _Groups, eid: np.ndarray, e_present: np.n
         return np.zeros(n, dtype=np.float64)
     eg = eid[rows]
     pair = eg * np.int64(int(oid[rows].max()) + 1) + oid[rows]
-    po = np.argsort(pair, kind="stable")  # stable: time order inside each pair
+    po = _stable_argsort(pair, int(pair.max()) + 1)  # stable: time order inside each pair
     ps = pair[po]
     # The end time's first frame index at or after it: times strictly increase in frame order, so that index is
     # min(first index at or after t_j + w, index of the pair's next occurrence), the former shared per window
@@ -188,6 +188,18 @@ def _window_distinct(t: np.ndarray, g: _Groups, eid: np.ndarray, e_present: np.n
     ended = np.searchsorted(ends, base + g.order, side="right") - np.searchsorted(ends, base, side="left")
     started = g.sort(g.cum(both.astype(np.float64)))
     return g.unsort(started - ended)
+
+
+def _stable_argsort(keys: np.ndarray, bound: int) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` for non-negative int64 ``keys < bound``.
+
+    Made unique by the position (``key * n + i``) the keys need no stable sort, and NumPy's default sort of
+    int64 (vectorised quicksort) is about twice as fast as its stable one (timsort) on these arrays.
+    """
+    n = keys.size
+    if n == 0 or bound * n >= 2**62:
+        return np.argsort(keys, kind="stable")
+    return np.argsort(keys * np.int64(n) + np.arange(n, dtype=np.int64))
 
 
 class _Groups:
