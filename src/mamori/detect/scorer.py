@@ -111,11 +111,35 @@ def _integrated_gradients(layers: list[tuple[np.ndarray, np.ndarray]], X: np.nda
     return (x * total / np.float32(steps)).astype(np.float64)
 
 
+class _HitFrame:
+    """The events over the threshold of a batch, as a DataFrame: fields for deduplication, rows on demand."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    def entities(self, dedup_by: Sequence[str]) -> list[tuple[str, Any]]:
+        """Per hit, the first non-null ``(field, value)`` of ``dedup_by``, else ``("event", None)``."""
+        columns = [(c, self.frame.get_column(c).to_list()) for c in dedup_by if c in self.frame.columns]
+        out: list[tuple[str, Any]] = []
+        for i in range(self.frame.height):
+            out.append(next(((c, values[i]) for c, values in columns if values[i] is not None), ("event", None)))
+        return out
+
+    def stamps(self) -> list[dt.datetime]:
+        """Per hit, its ``@timestamp``."""
+        return self.frame.get_column("@timestamp").to_list()
+
+    def rows(self, positions: list[int]) -> list[dict[str, Any]]:
+        """The hits at ``positions`` as dicts."""
+        return self.frame[positions].to_dicts()
+
+
 def _top_features(contrib: np.ndarray, Z: np.ndarray, spec: FeatureSpec, top_k: int) -> list[list[dict[str, Any]]]:
     """Per row, up to ``top_k`` features with a positive contribution, largest first (as ``explain`` orders them)."""
     out = []
+    orders = np.argsort(-contrib, axis=1, kind="stable")[:, :top_k]  # one call: the same per-row stable orders
     for i in range(contrib.shape[0]):
-        order = np.argsort(-contrib[i], kind="stable")[:top_k]
+        order = orders[i]
         out.append([{"name": spec.names[j], "group": spec.groups[j], "value": round(float(Z[i, j]), 4),
                      "contribution": round(float(contrib[i, j]), 4)} for j in order if contrib[i, j] > 0])
     return out
@@ -328,8 +352,9 @@ class Scorer:
             scores = np.asarray(loaded.decision_function(Z), dtype=np.float32)
             self.state.append(batch)
             hit_idx = np.flatnonzero(scores > loaded.bundle.threshold)
-            hit_rows = batch.select([c for c in self._alert_columns() if c in batch.columns])[
-                hit_idx.tolist()].to_dicts() if hit_idx.size else []
+            # the hits as columns: deduplication reads two fields per hit, and only raised alerts need whole rows
+            hit_rows = _HitFrame(batch.select([c for c in self._alert_columns() if c in batch.columns])[
+                hit_idx.tolist()]) if hit_idx.size else []
             alerts, alert_rows = self._alerts(hit_rows, Z, scores, hit_idx, loaded, explain_alerts)
             self.events_scored += batch.height
             self.hits += hit_idx.size
@@ -423,8 +448,8 @@ class Scorer:
         return list(dict.fromkeys([*self.config.dedup_by, *_ENTITY_FIELDS, *_REQUEST_FIELDS, "@timestamp",
                                    "source.as.number", "user_agent.original", "tls.client.ja3", "url.domain"]))
 
-    def _alerts(self, rows: list[dict[str, Any]], Z: np.ndarray, scores: np.ndarray, hit_idx: np.ndarray,
-                loaded: _Loaded, explain_alerts: bool) -> tuple[list[Alert], list[int]]:
+    def _alerts(self, rows: list[dict[str, Any]] | _HitFrame, Z: np.ndarray, scores: np.ndarray,
+                hit_idx: np.ndarray, loaded: _Loaded, explain_alerts: bool) -> tuple[list[Alert], list[int]]:
         """Deduplicate the hits (``rows``: the events of ``hit_idx``) and build the new alerts."""
         if hit_idx.size == 0:
             return [], []
@@ -433,13 +458,19 @@ class Scorer:
         counts: list[int] = []
         maxima: list[float] = []
         slots: dict[str, int] = {}
-        for pos, row in enumerate(rows):
-            kind, value = next(((c, row.get(c)) for c in self.config.dedup_by if row.get(c) is not None),
-                               ("event", None))
+        dedup_by = self.config.dedup_by
+        if isinstance(rows, _HitFrame):
+            entities, stamps = rows.entities(dedup_by), rows.stamps()
+        else:
+            entities = [next(((c, row.get(c)) for c in dedup_by if row.get(c) is not None), ("event", None))
+                        for row in rows]
+            stamps = [row["@timestamp"] for row in rows]
+        hit_scores = scores[hit_idx].tolist()
+        for pos, (kind, value) in enumerate(entities):
             key_value = str(value) if value is not None else f"row-{self.events_scored + int(hit_idx[pos])}"
             key = f"{kind}={key_value}"
-            score = float(scores[hit_idx[pos]])
-            ts: dt.datetime = row["@timestamp"]
+            score = float(hit_scores[pos])
+            ts: dt.datetime = stamps[pos]
             if self.dedup.offer(key, ts.timestamp()):
                 slots[key] = len(raised)
                 raised.append(pos)
@@ -452,6 +483,11 @@ class Scorer:
         if not raised:
             return [], []
         sel = hit_idx[raised]
+        if isinstance(rows, _HitFrame):
+            raised_rows = rows.rows(raised)
+            rows_at = dict(zip(raised, raised_rows, strict=True))
+        else:
+            rows_at = {pos: rows[pos] for pos in raised}
         Zs = Z[sel]
         fams = guess_families(Zs, loaded.bundle.families, loaded.bundle.centroids)
         tops: list[list[dict[str, Any]]] | None = None
@@ -467,7 +503,7 @@ class Scorer:
         model_info = {"name": loaded.bundle.name, "version": loaded.bundle.version, "sha256": loaded.sha256}
         out: list[Alert] = []
         for j, pos in enumerate(raised):
-            row = rows[pos]
+            row = rows_at[pos]
             kind, value = kinds[j]
             ts = row["@timestamp"]
             stamp = ts.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

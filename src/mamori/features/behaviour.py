@@ -185,7 +185,9 @@ def _window_distinct(t: np.ndarray, g: _Groups, eid: np.ndarray, e_present: np.n
     ends = np.sort(eg[po] * stride + end)
     # queries in group order are sorted (entity id, then frame index): fast binary searches
     base = eid[g.order] * stride
-    ended = np.searchsorted(ends, base + g.order, side="right") - np.searchsorted(ends, base, side="left")
+    # where each entity's ends begin depends on the group only: one search per group, broadcast to its rows
+    first = np.searchsorted(ends, base[g.starts], side="left")[g.gid]
+    ended = np.searchsorted(ends, base + g.order, side="right") - first
     started = g.sort(g.cum(both.astype(np.float64)))
     return g.unsort(started - ended)
 
@@ -230,6 +232,7 @@ class _Groups:
         self.pos = pos
         self.gstart = np.maximum.accumulate(np.where(new, pos, 0)) if n else pos
         self.gid = np.cumsum(new) - 1
+        self.starts = np.flatnonzero(new)  # first position of each group
         self.t = t[self.order]
         self.frame_t = t
         self.composite = self.gid.astype(np.int64) * np.int64(n) + self.order
