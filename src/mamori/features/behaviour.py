@@ -507,7 +507,7 @@ def request_columns(events: pl.DataFrame, config: FeatureConfig) -> tuple[np.nda
 
 
 def behaviour_columns(
-    lf: pl.LazyFrame, config: FeatureConfig, *, request: bool = True
+    lf: pl.LazyFrame, config: FeatureConfig, *, request: bool = True, first_row: int = 0
 ) -> tuple[np.ndarray, list[np.ndarray], list[str], list[str], list[bool]]:
     """Compute every request-context and behaviour feature.
 
@@ -520,6 +520,9 @@ def behaviour_columns(
     request : bool, default=True
         Include the request-context columns first (:func:`request_columns` computes the same block without
         sorting).
+    first_row : int, default=0
+        Rows whose input position (``__row``) is below this are history: they shape the windows of the others
+        but get no output row (their columns are never transformed or converted).
 
     Returns
     -------
@@ -572,7 +575,12 @@ def behaviour_columns(
     logs: list[bool] = []
     values: list[np.ndarray] = []
 
+    rows = _col(frame, "__row")
+    keep = rows >= first_row if first_row else None
+
     def add(name: str, group: str, v: np.ndarray, log1p: bool = False) -> None:
+        if keep is not None:
+            v = np.asarray(v)[keep]
         v = np.asarray(v, dtype=np.float64)
         if log1p:
             v = np.log1p(np.maximum(v, 0.0))
@@ -730,4 +738,4 @@ def behaviour_columns(
     new_uname_login = _col(frame, "__uname_first") * login
     add("population_new_username_ratio_long", "population", ratio(g.wsum(new_uname_login, long), logins))
 
-    return _col(frame, "__row"), values, names, groups, logs
+    return (rows if keep is None else rows[keep]), values, names, groups, logs

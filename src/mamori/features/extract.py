@@ -102,7 +102,7 @@ def extract_features(events: pl.DataFrame, config: FeatureConfig = _DEFAULT_CONF
     try:
         if config.include_behaviour:
             order, columns, b_names, b_groups, b_log = behaviour_columns(prepare_frame(frame, config), config,
-                                                                         request=False)
+                                                                         request=False, first_row=first_row)
         else:
             order, columns, b_names, b_groups, b_log = np.arange(n, dtype=np.int64), [], [], [], []
     finally:
@@ -131,13 +131,13 @@ def extract_features(events: pl.DataFrame, config: FeatureConfig = _DEFAULT_CONF
     X[:, :n_ctx] = ctx
     del ctx
     if keep:
+        # behaviour_columns already dropped the history rows (first_row)
         order = np.asarray(order, dtype=np.int64)
-        mine = order >= first_row
-        dest = order[mine] - first_row if first_row else order
+        dest = order - first_row if first_row else order
         in_order = bool(np.all(dest[1:] > dest[:-1])) if dest.size > 1 else True
         by_feature = np.empty((len(keep), n), dtype=np.float32)
         for j, i in enumerate(keep):
-            col = columns[i][mine] if first_row else columns[i]
+            col = columns[i]
             if in_order:
                 by_feature[j] = col
             else:
