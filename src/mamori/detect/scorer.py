@@ -120,6 +120,9 @@ class _HitFrame:
     def entities(self, dedup_by: Sequence[str]) -> list[tuple[str, Any]]:
         """Per hit, the first non-null ``(field, value)`` of ``dedup_by``, else ``("event", None)``."""
         columns = [(c, self.frame.get_column(c).to_list()) for c in dedup_by if c in self.frame.columns]
+        if len(columns) == 1:  # the usual case (source.ip): no generator per hit
+            c, values = columns[0]
+            return [("event", None) if v is None else (c, v) for v in values]
         out: list[tuple[str, Any]] = []
         for i in range(self.frame.height):
             out.append(next(((c, values[i]) for c, values in columns if values[i] is not None), ("event", None)))
