@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,37 +79,50 @@ def _read_all(path: Path, fmt: str, quarantine: Quarantine | None, batch_lines: 
         summary.quarantined += read.quarantined
 
 
-def _prefetched(batches: Iterator[pl.DataFrame], depth: int = 2) -> Iterator[pl.DataFrame]:
-    """Run the reader one step ahead in a thread (parsing is polars work, off the GIL) while the caller scores.
+def _prefetched(batches: Iterator[pl.DataFrame], max_rows: int) -> Iterator[pl.DataFrame]:
+    """Run the reader ahead in a thread (parsing is polars work, off the GIL) while the caller scores.
 
-    At most ``depth`` read batches wait, so memory stays bounded; a reader error is re-raised in the caller.
+    Up to ``max_rows`` read events wait (always at least one batch), so memory stays bounded; a reader error is
+    re-raised in the caller. The bound is in events, not batches: the reader hands out batches of one read
+    chunk (about 40,000 nginx lines) while a scoring call takes ``batch_lines`` events, so a bound of two batches
+    left the reader idle through most of a scoring call and parsing ran in series with it.
     """
-    q: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    items: deque[tuple[str, object, int]] = deque()
+    cond = threading.Condition()
+    queued = 0
     stop = threading.Event()
 
-    def put(kind: str, item: object) -> bool:
-        while not stop.is_set():  # the consumer may have stopped early (an error while scoring)
-            try:
-                q.put((kind, item), timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def put(kind: str, item: object, rows: int) -> bool:
+        nonlocal queued
+        with cond:
+            while items and queued + rows > max_rows and not stop.is_set():
+                cond.wait(timeout=0.2)  # the consumer may have stopped early (an error while scoring)
+            if stop.is_set():
+                return False
+            items.append((kind, item, rows))
+            queued += rows
+            cond.notify_all()
+        return True
 
     def produce() -> None:
         try:
             for item in batches:
-                if not put("batch", item):
+                if not put("batch", item, item.height):
                     return
-            put("end", None)
+            put("end", None, 0)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
-            put("error", exc)
+            put("error", exc, 0)
 
     thread = threading.Thread(target=produce, name="mamori-reader", daemon=True)
     thread.start()
     try:
         while True:
-            kind, item = q.get()
+            with cond:
+                while not items:
+                    cond.wait()
+                kind, item, rows = items.popleft()
+                queued -= rows
+                cond.notify_all()
             if kind == "end":
                 return
             if kind == "error":
@@ -117,6 +130,8 @@ def _prefetched(batches: Iterator[pl.DataFrame], depth: int = 2) -> Iterator[pl.
             yield item  # type: ignore[misc]
     finally:
         stop.set()
+        with cond:
+            cond.notify_all()
         thread.join(timeout=5)
 
 
@@ -179,7 +194,8 @@ def score_path(
 
     # Readers hand out smaller batches than batch_lines; scoring pays for the window state once per call, so
     # batches are gathered up to batch_lines events first (across files too: state carries over anyway).
-    for events in _prefetched(_read_all(Path(path), fmt, quarantine, batch_lines, summary)):
+    # the reader may run a whole scoring call ahead: it parses the next chunk while this one is scored
+    for events in _prefetched(_read_all(Path(path), fmt, quarantine, batch_lines, summary), max_rows=batch_lines):
         pending.append(events)
         pending_rows += events.height
         if pending_rows >= batch_lines:
