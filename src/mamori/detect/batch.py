@@ -176,31 +176,30 @@ def score_path(
     """
     started = time.perf_counter()
     summary = BatchSummary()
-    pending: list[pl.DataFrame] = []
-    pending_rows = 0
 
-    def flush() -> None:
-        nonlocal pending, pending_rows
-        if not pending:
-            return
-        events = pl.concat(pending, how="vertical") if len(pending) > 1 else pending[0]
-        pending, pending_rows = [], 0
-        result = scorer.score(events, explain_alerts=explain_alerts)
-        summary.events += events.height
+    def chunks() -> Iterator[pl.DataFrame]:
+        # Readers hand out smaller batches than batch_lines; scoring pays for the window state once per call, so
+        # batches are gathered up to batch_lines events first (across files too: state carries over anyway).
+        # The reader may run a whole scoring call ahead: it parses the next chunk while this one is scored.
+        pending: list[pl.DataFrame] = []
+        pending_rows = 0
+        for events in _prefetched(_read_all(Path(path), fmt, quarantine, batch_lines, summary),
+                                  max_rows=batch_lines):
+            pending.append(events)
+            pending_rows += events.height
+            if pending_rows >= batch_lines:
+                yield pl.concat(pending, how="vertical") if len(pending) > 1 else pending[0]
+                pending, pending_rows = [], 0
+        if pending:
+            yield pl.concat(pending, how="vertical") if len(pending) > 1 else pending[0]
+
+    # chunk n is scored and its alerts built in a worker while chunk n + 1's features are extracted
+    for result in scorer.score_batches(chunks(), explain_alerts=explain_alerts):
+        summary.events += result.scores.size
         summary.hits += result.hits
         summary.alerts += len(result.alerts)
         if progress is not None:
             progress(summary.events, summary.alerts)
-
-    # Readers hand out smaller batches than batch_lines; scoring pays for the window state once per call, so
-    # batches are gathered up to batch_lines events first (across files too: state carries over anyway).
-    # the reader may run a whole scoring call ahead: it parses the next chunk while this one is scored
-    for events in _prefetched(_read_all(Path(path), fmt, quarantine, batch_lines, summary), max_rows=batch_lines):
-        pending.append(events)
-        pending_rows += events.height
-        if pending_rows >= batch_lines:
-            flush()
-    flush()
     summary.seconds = time.perf_counter() - started
     logger.info("score_path: %d events, %d alerts in %.1f s (%.0f events/s)", summary.events, summary.alerts,
                 summary.seconds, summary.events_per_second)

@@ -6,7 +6,8 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +110,16 @@ def _integrated_gradients(layers: list[tuple[np.ndarray, np.ndarray]], X: np.nda
         g = (g * mask) @ W.T
     total = g.reshape(steps, n, d).sum(axis=0, dtype=np.float32)
     return (x * total / np.float32(steps)).astype(np.float64)
+
+
+@dataclass
+class _Prepared:
+    """A batch whose features are extracted (and which joined the window state), waiting to be scored."""
+
+    loaded: _Loaded
+    batch: pl.DataFrame
+    X: np.ndarray | None
+    n_ctx: int
 
 
 class _HitFrame:
@@ -320,56 +331,132 @@ class Scorer:
             If the events do not fit the canonical schema or a timestamp is missing.
         """
         started = time.perf_counter()
+        batch = self._checked_batch(events)
+        if self.online is not None:
+            return self._score_rows(batch.to_dicts(), explain_alerts, started)
+        with self._lock:
+            prepared = self._featurise(batch, related_context)
+            result = self._finish(prepared, explain_alerts, started)
+        self._emit(result)
+        return result
+
+    def score_batches(self, batches: Iterable[pl.DataFrame], *, explain_alerts: bool = True
+                      ) -> Iterator[ScoredBatch]:
+        """Score batches in order, as :meth:`score` does one by one, with two stages in flight.
+
+        The features of batch *n + 1* need the window state after batch *n*, not its scores: so while a worker
+        thread standardises, scores and deduplicates batch *n*, the caller's thread already extracts the
+        features of batch *n + 1* (NumPy, polars and BLAS release the GIL, so a second core helps). Results,
+        alerts and state are exactly those of calling :meth:`score` on each batch in turn; alerts are emitted
+        in order from the caller's thread. The scorer's lock is held from the first batch to the end.
+
+        Parameters
+        ----------
+        batches : iterable of polars.DataFrame
+            Canonical events, batch after batch, in arrival order.
+        explain_alerts : bool, default=True
+            Attach the top contributing features to each new alert.
+
+        Yields
+        ------
+        ScoredBatch
+            One per input batch, in order.
+        """
+        if self.online is not None:  # per-entity aggregates: nothing to overlap
+            for events in batches:
+                yield self.score(events, explain_alerts=explain_alerts)
+            return
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mamori-finish")
+        pending: Future[ScoredBatch] | None = None
+        try:
+            with self._lock:
+                for events in batches:
+                    started = time.perf_counter()
+                    try:
+                        batch = self._checked_batch(events)
+                        prepared = self._featurise(batch, False)
+                    except BaseException:
+                        # as with score() batch by batch: the batch before a bad one is scored and alerted
+                        if pending is not None:
+                            done, pending = pending.result(), None
+                            self._emit(done)
+                        raise
+                    if pending is not None:
+                        done = pending.result()
+                        self._emit(done)
+                        yield done
+                    pending = pool.submit(self._finish, prepared, explain_alerts, started)
+                if pending is not None:
+                    done, pending = pending.result(), None
+                    self._emit(done)
+                    yield done
+        finally:
+            if pending is not None:
+                pending.cancel()
+            pool.shutdown(wait=True)
+
+    def _checked_batch(self, events: pl.DataFrame) -> pl.DataFrame:
+        """Canonical batch without labels; a null timestamp is refused."""
         batch = canonical_batch(events, "Scorer.score")
         if batch.height and batch.get_column("@timestamp").null_count():
             first = int(batch.get_column("@timestamp").is_null().arg_true()[0])
             raise SchemaError(f"Scorer.score: event {first} of the batch has no '@timestamp'; every event needs one.")
-        if self.online is not None:
-            return self._score_rows(batch.to_dicts(), explain_alerts, started)
-        with self._lock:
-            loaded = self._loaded
-            if batch.height == 0:
-                return ScoredBatch(np.zeros(0, dtype=np.float32), loaded.bundle.threshold,
-                                   model_version=loaded.bundle.version, model_sha256=loaded.sha256)
-            context = self.state.context(batch, related=related_context)
-            n_ctx = context.height
-            frame = pl.concat([canonical_batch(context, "state"), batch], how="vertical") if n_ctx else batch
-            try:
-                fm = extract_features(frame, loaded.feature_config, first_row=n_ctx)
-            except pl.exceptions.PolarsError as exc:
-                raise SchemaError(f"Scorer.score: features cannot be computed for this batch of {batch.height} "
-                                  f"events: {type(exc).__name__}: {str(exc)[:200]}") from exc
-            X = fm.X
-            if fm.spec.names != loaded.extracted_names:
-                raise SchemaError(
-                    "Scorer.score: the features extracted now do not match the model's feature spec "
-                    f"({fm.spec.n_features} vs {len(loaded.extracted_names)} columns); the model was built with "
-                    "another mamori version or feature config."
-                )
-            if loaded.campaign:
-                hits = (self.indicators.campaign_hits(batch) if self.indicators is not None
-                        else self._no_campaign_index(batch.height))
-                X = np.hstack([X, hits[:, None]])
-            Z = loaded.standardize(X, inplace=True)  # X is ours: extract_features made it for this call
-            del X
-            scores = np.asarray(loaded.decision_function(Z), dtype=np.float32)
-            self.state.append(batch)
-            hit_idx = np.flatnonzero(scores > loaded.bundle.threshold)
-            # the hits as columns: deduplication reads two fields per hit, and only raised alerts need whole rows
-            hit_rows = _HitFrame(batch.select([c for c in self._alert_columns() if c in batch.columns])[
-                hit_idx.tolist()]) if hit_idx.size else []
-            alerts, alert_rows = self._alerts(hit_rows, Z, scores, hit_idx, loaded, explain_alerts)
-            self.events_scored += batch.height
-            self.hits += hit_idx.size
-            self.alerts_raised += len(alerts)
-        for alert in alerts:
-            for sink in self.sinks:
-                sink.emit(alert)
+        return batch
+
+    def _featurise(self, batch: pl.DataFrame, related_context: bool) -> _Prepared:
+        """Features of a batch over the window state, then the batch joins the state (caller holds the lock)."""
+        loaded = self._loaded
+        if batch.height == 0:
+            return _Prepared(loaded, batch, None, 0)
+        context = self.state.context(batch, related=related_context)
+        n_ctx = context.height
+        frame = pl.concat([canonical_batch(context, "state"), batch], how="vertical") if n_ctx else batch
+        try:
+            fm = extract_features(frame, loaded.feature_config, first_row=n_ctx)
+        except pl.exceptions.PolarsError as exc:
+            raise SchemaError(f"Scorer.score: features cannot be computed for this batch of {batch.height} "
+                              f"events: {type(exc).__name__}: {str(exc)[:200]}") from exc
+        X = fm.X
+        if fm.spec.names != loaded.extracted_names:
+            raise SchemaError(
+                "Scorer.score: the features extracted now do not match the model's feature spec "
+                f"({fm.spec.n_features} vs {len(loaded.extracted_names)} columns); the model was built with "
+                "another mamori version or feature config."
+            )
+        if loaded.campaign:
+            hits = (self.indicators.campaign_hits(batch) if self.indicators is not None
+                    else self._no_campaign_index(batch.height))
+            X = np.hstack([X, hits[:, None]])
+        self.state.append(batch)
+        return _Prepared(loaded, batch, X, n_ctx)
+
+    def _finish(self, prepared: _Prepared, explain_alerts: bool, started: float) -> ScoredBatch:
+        """Standardise, score, deduplicate and build the alerts of a featurised batch (in batch order)."""
+        loaded, batch = prepared.loaded, prepared.batch
+        if prepared.X is None:
+            return ScoredBatch(np.zeros(0, dtype=np.float32), loaded.bundle.threshold,
+                               model_version=loaded.bundle.version, model_sha256=loaded.sha256)
+        Z = loaded.standardize(prepared.X, inplace=True)  # X is ours: extract_features made it for this call
+        prepared.X = None
+        scores = np.asarray(loaded.decision_function(Z), dtype=np.float32)
+        hit_idx = np.flatnonzero(scores > loaded.bundle.threshold)
+        # the hits as columns: deduplication reads two fields per hit, and only raised alerts need whole rows
+        hit_rows = _HitFrame(batch.select([c for c in self._alert_columns() if c in batch.columns])[
+            hit_idx.tolist()]) if hit_idx.size else []
+        alerts, alert_rows = self._alerts(hit_rows, Z, scores, hit_idx, loaded, explain_alerts)
+        self.events_scored += batch.height
+        self.hits += hit_idx.size
+        self.alerts_raised += len(alerts)
         seconds = time.perf_counter() - started
-        logger.debug("scored %d events (%d context) in %.3f s: %d hits, %d alerts", batch.height, n_ctx, seconds,
-                     hit_idx.size, len(alerts))
+        logger.debug("scored %d events (%d context) in %.3f s: %d hits, %d alerts", batch.height, prepared.n_ctx,
+                     seconds, hit_idx.size, len(alerts))
         return ScoredBatch(scores, loaded.bundle.threshold, alerts, int(hit_idx.size), loaded.bundle.version,
                            loaded.sha256, seconds, alert_rows)
+
+    def _emit(self, result: ScoredBatch) -> None:
+        for alert in result.alerts:
+            for sink in self.sinks:
+                sink.emit(alert)
 
     def score_rows(self, rows: Sequence[dict[str, Any]], *, explain_alerts: bool = True) -> ScoredBatch:
         """Score canonical events given as ``column -> value`` dicts (the HTTP API's validated rows).
