@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from mamori.detect.api.errors import error_status
+from mamori.detect.api.errors import error_status, replay_body
 from mamori.detect.api.routers.score import event_rows, score_content
 from mamori.detect.api.schemas import EventIn, ScoreBatchIn
 from mamori.detect.service import ScoringService
@@ -72,7 +72,7 @@ class ScoreFastPath:
             parsed = _BODY.validate_python(json.loads(body))
             rows = event_rows(parsed.events if isinstance(parsed, ScoreBatchIn) else [parsed])
         except Exception:  # noqa: BLE001 - not JSON / not valid: FastAPI answers it, as without this path
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
         service = self.service
         try:
@@ -87,20 +87,6 @@ class ScoreFastPath:
         service.metrics.requests.labels(outcome="ok").inc()
         await _send_json(send, 200, score_content(service, result))
         service.metrics.latency.observe(time.perf_counter() - started)
-
-
-def _replay(body: bytes, receive: Any) -> Any:
-    """A ``receive`` that gives ``body`` once, then defers to the real one (disconnects)."""
-    done = False
-
-    async def replay() -> dict[str, Any]:
-        nonlocal done
-        if not done:
-            done = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return dict(await receive())
-
-    return replay
 
 
 async def _send_json(send: Any, status: int, content: object) -> None:
