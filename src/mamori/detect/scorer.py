@@ -148,6 +148,26 @@ class _HitFrame:
         return self.frame[positions].to_dicts()
 
 
+class _HitRows:
+    """The events over the threshold as dicts (the HTTP API's rows): the same reads as :class:`_HitFrame`."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.hits = rows
+
+    def entities(self, dedup_by: Sequence[str]) -> list[tuple[str, Any]]:
+        """Per hit, the first non-null ``(field, value)`` of ``dedup_by``, else ``("event", None)``."""
+        return [next(((c, row.get(c)) for c in dedup_by if row.get(c) is not None), ("event", None))
+                for row in self.hits]
+
+    def stamps(self) -> list[dt.datetime]:
+        """Per hit, its ``@timestamp``."""
+        return [row["@timestamp"] for row in self.hits]
+
+    def rows(self, positions: list[int]) -> list[dict[str, Any]]:
+        """The hits at ``positions``."""
+        return [self.hits[p] for p in positions]
+
+
 def _top_features(contrib: np.ndarray, Z: np.ndarray, spec: FeatureSpec, top_k: int) -> list[list[dict[str, Any]]]:
     """Per row, up to ``top_k`` features with a positive contribution, largest first (as ``explain`` orders them)."""
     out = []
@@ -442,7 +462,7 @@ class Scorer:
         hit_idx = np.flatnonzero(scores > loaded.bundle.threshold)
         # the hits as columns: deduplication reads two fields per hit, and only raised alerts need whole rows
         hit_rows = _HitFrame(batch.select([c for c in self._alert_columns() if c in batch.columns])[
-            hit_idx.tolist()]) if hit_idx.size else []
+            hit_idx.tolist()]) if hit_idx.size else _HitRows([])
         alerts, alert_rows = self._alerts(hit_rows, Z, scores, hit_idx, loaded, explain_alerts)
         self.events_scored += batch.height
         self.hits += hit_idx.size
@@ -514,7 +534,7 @@ class Scorer:
             Z = loaded.standardize(X)
             scores = np.asarray(loaded.decision_function(Z), dtype=np.float32)
             hit_idx = np.flatnonzero(scores > loaded.bundle.threshold)
-            alerts, alert_rows = self._alerts([rows[i] for i in hit_idx.tolist()], Z, scores, hit_idx, loaded,
+            alerts, alert_rows = self._alerts(_HitRows([rows[i] for i in hit_idx.tolist()]), Z, scores, hit_idx, loaded,
                                               explain_alerts)
             self.events_scored += len(rows)
             self.hits += hit_idx.size
@@ -538,7 +558,7 @@ class Scorer:
         return list(dict.fromkeys([*self.config.dedup_by, *_ENTITY_FIELDS, *_REQUEST_FIELDS, "@timestamp",
                                    "source.as.number", "user_agent.original", "tls.client.ja3", "url.domain"]))
 
-    def _alerts(self, rows: list[dict[str, Any]] | _HitFrame, Z: np.ndarray, scores: np.ndarray,
+    def _alerts(self, rows: _HitFrame | _HitRows, Z: np.ndarray, scores: np.ndarray,
                 hit_idx: np.ndarray, loaded: _Loaded, explain_alerts: bool) -> tuple[list[Alert], list[int]]:
         """Deduplicate the hits (``rows``: the events of ``hit_idx``) and build the new alerts."""
         if hit_idx.size == 0:
@@ -548,13 +568,7 @@ class Scorer:
         counts: list[int] = []
         maxima: list[float] = []
         slots: dict[str, int] = {}
-        dedup_by = self.config.dedup_by
-        if isinstance(rows, _HitFrame):
-            entities, stamps = rows.entities(dedup_by), rows.stamps()
-        else:
-            entities = [next(((c, row.get(c)) for c in dedup_by if row.get(c) is not None), ("event", None))
-                        for row in rows]
-            stamps = [row["@timestamp"] for row in rows]
+        entities, stamps = rows.entities(self.config.dedup_by), rows.stamps()
         hit_scores = scores[hit_idx].tolist()
         for pos, (kind, value) in enumerate(entities):
             key_value = str(value) if value is not None else f"row-{self.events_scored + int(hit_idx[pos])}"
@@ -573,11 +587,7 @@ class Scorer:
         if not raised:
             return [], []
         sel = hit_idx[raised]
-        if isinstance(rows, _HitFrame):
-            raised_rows = rows.rows(raised)
-            rows_at = dict(zip(raised, raised_rows, strict=True))
-        else:
-            rows_at = {pos: rows[pos] for pos in raised}
+        rows_at = dict(zip(raised, rows.rows(raised), strict=True))
         Zs = Z[sel]
         fams = guess_families(Zs, loaded.bundle.families, loaded.bundle.centroids)
         tops: list[list[dict[str, Any]]] | None = None
