@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,3 +26,19 @@ def require_dataset(relative: str) -> Path:
             pytest.fail(reason + "; MAMORI_REQUIRE_DATA=1 makes this a failure")
         pytest.skip(reason)
     return path
+
+
+@contextlib.contextmanager
+def flower_task_identity(node_id: int) -> Iterator[object]:
+    """Flower's process-wide task identity set as a SuperLink or SuperNode process has it, restored afterwards."""
+    from flwr.supercore.task_identity import TaskIdentity
+
+    saved = {k: vars(TaskIdentity).get(k) for k in ("_task_id", "_run_id", "_node_id")}
+    TaskIdentity.task_id = 1
+    TaskIdentity.run_id = 1
+    TaskIdentity.node_id = node_id
+    try:
+        yield TaskIdentity
+    finally:
+        for key, value in saved.items():
+            setattr(TaskIdentity, key, value)

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from flwr.app import Context, RecordDict
 from flwr.common.constant import SUPERLINK_NODE_ID
-from flwr.supercore.task_identity import TaskIdentity
 
 from mamori.deploy import HttpService, NodeConfig, create_registry_app, pull_global_model, seed_local_registry
 from mamori.deploy.flowerapp import (
@@ -24,19 +23,15 @@ from mamori.deploy.flowerapp import (
 from mamori.features import Standardizer
 from mamori.federation.inprocess import InProcessGrid
 from mamori.store import ModelRegistry, open_store
+from mamori_testing import flower_task_identity
 
 MODEL = "consortium-attack-classifier"
 
 
 @pytest.fixture(scope="module")
 def task_identity() -> Iterator[None]:
-    saved = {k: vars(TaskIdentity).get(k) for k in ("_task_id", "_run_id", "_node_id")}
-    TaskIdentity.task_id = 1
-    TaskIdentity.run_id = 1
-    TaskIdentity.node_id = SUPERLINK_NODE_ID
-    yield
-    for key, value in saved.items():
-        setattr(TaskIdentity, key, value)
+    with flower_task_identity(SUPERLINK_NODE_ID):
+        yield
 
 
 @pytest.fixture(scope="module")

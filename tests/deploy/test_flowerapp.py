@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from flwr.app import Context, RecordDict
 from flwr.common.constant import SUPERLINK_NODE_ID
-from flwr.supercore.task_identity import TaskIdentity
 
 from mamori.deploy.flowerapp import client_app, secure_client_app, secure_dp_client_app, server_app
 from mamori.errors import FederationError
 from mamori.federation.inprocess import InProcessGrid
 from mamori.store import AuditLog, ModelRegistry, open_store
+from mamori_testing import flower_task_identity
 
 pytestmark = pytest.mark.slow
 
@@ -32,13 +32,8 @@ def member_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 @pytest.fixture(autouse=True)
 def task_identity() -> Iterator[None]:
-    saved = {k: vars(TaskIdentity).get(k) for k in ("_task_id", "_run_id", "_node_id")}
-    TaskIdentity.task_id = 1
-    TaskIdentity.run_id = 1
-    TaskIdentity.node_id = SUPERLINK_NODE_ID
-    yield
-    for key, value in saved.items():
-        setattr(TaskIdentity, key, value)
+    with flower_task_identity(SUPERLINK_NODE_ID):
+        yield
 
 
 def _run(paths: list[str], store_url: str, rounds: int, tmp: Path, secure: bool = False,

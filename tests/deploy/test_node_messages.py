@@ -11,6 +11,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
 from mamori.deploy.flowerapp import client_app, load_member_matrices, new_model
+from mamori_testing import flower_task_identity
 
 pytestmark = pytest.mark.slow
 
@@ -28,15 +29,8 @@ def member_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def task_identity() -> object:
     """Flower's process-wide task identity (what a SuperNode's ClientApp process has)."""
-    from flwr.supercore.task_identity import TaskIdentity
-
-    saved = {k: vars(TaskIdentity).get(k) for k in ("_task_id", "_run_id", "_node_id")}
-    TaskIdentity.task_id = 1
-    TaskIdentity.run_id = 1
-    TaskIdentity.node_id = 0
-    yield TaskIdentity
-    for key, value in saved.items():
-        setattr(TaskIdentity, key, value)
+    with flower_task_identity(0) as identity:
+        yield identity
 
 
 def _wire_bytes(message: Message) -> bytes:
