@@ -10,6 +10,18 @@ from mamori.federation import FederationConfig
 
 __all__ = ["BenchConfig"]
 
+#: Per-dataset defaults chosen on validation rows (docs/benchmarks.md), in one place; explicit fields win.
+#: ``server``: the federated classifier's server step; ``sync_every_epoch``/``client_batch_size``: its members'
+#: schedule; ``ae_noise``/``ae_epochs_factor``: the denoising autoencoder and its epochs per round.
+_TUNED: dict[str, dict[str, Any]] = {
+    "csic": {
+        "server": {"server_optimizer": "fedavgm", "server_momentum": 0.9, "server_lr": 1.0},
+        "sync_every_epoch": True,
+        "client_batch_size": 1024,
+    },
+    "nsl-kdd": {"ae_noise": 0.3, "ae_epochs_factor": 2},
+}
+
 
 class BenchConfig(BaseModel):
     """How a benchmark run splits, trains and judges.
@@ -157,9 +169,8 @@ class BenchConfig(BaseModel):
                 "server_momentum": self.server_momentum,
                 "server_lr": self.server_lr,
             }
-        if dataset == "csic":
-            return {"server_optimizer": "fedavgm", "server_momentum": 0.9, "server_lr": 1.0}
-        return {"server_optimizer": "fedavg", "server_momentum": None, "server_lr": None}
+        tuned = _TUNED.get(dataset, {}).get("server")
+        return dict(tuned) if tuned else {"server_optimizer": "fedavg", "server_momentum": None, "server_lr": None}
 
     def client_step(self, text: bool, dataset: str = "") -> dict[str, Any]:
         """The federated classifier's members' training settings, with the per-dataset defaults filled in.
@@ -189,7 +200,8 @@ class BenchConfig(BaseModel):
             lr = 0.3
         if lr is None and optimizer == "sgd":
             raise ValueError("BenchConfig: client_optimizer='sgd' on a tabular dataset needs an explicit client_lr.")
-        sync_every_epoch = text or dataset == "csic"
+        tuned = _TUNED.get(dataset, {})
+        sync_every_epoch = text or bool(tuned.get("sync_every_epoch", False))
         budget = self.rounds * self.epochs_per_round(text)
         epochs = self.client_local_epochs or (1 if sync_every_epoch else self.epochs_per_round(text))
         if budget % epochs:
@@ -197,7 +209,7 @@ class BenchConfig(BaseModel):
                 f"BenchConfig: client_local_epochs={epochs} does not divide the pass budget rounds x local_epochs = "
                 f"{budget}."
             )
-        batch = self.client_batch_size or (1024 if dataset == "csic" else None)
+        batch = self.client_batch_size or tuned.get("client_batch_size")
         return {
             "optimizer": optimizer,
             "learning_rate": lr,
@@ -240,8 +252,8 @@ class BenchConfig(BaseModel):
             as long as the classifier (4 epochs per round), chosen by leave-attack-types-out validation inside
             KDDTrain+ (docs/benchmarks.md); for other datasets no noise and the classifier's epochs per round.
         """
-        nsl = dataset == "nsl-kdd"
-        noise = self.ae_noise if self.ae_noise is not None else (0.3 if nsl else 0.0)
+        tuned = _TUNED.get(dataset, {})
+        noise = self.ae_noise if self.ae_noise is not None else float(tuned.get("ae_noise", 0.0))
         if self.ae_local_epochs is not None:
             return float(noise), int(self.ae_local_epochs)
-        return float(noise), 2 * self.epochs_per_round(text) if nsl else self.epochs_per_round(text)
+        return float(noise), int(tuned.get("ae_epochs_factor", 1)) * self.epochs_per_round(text)
