@@ -237,6 +237,7 @@ class _Groups:
         self.frame_t = t
         self.composite = self.gid.astype(np.int64) * np.int64(n) + self.order
         self.present = np.ones(n, dtype=bool) if present is None else present
+        self._absent: np.ndarray | None = None
         self._starts: dict[int, np.ndarray] = {}
 
     def sort(self, x: np.ndarray) -> np.ndarray:
@@ -247,7 +248,10 @@ class _Groups:
         """Group order -> frame order, zero where the key is null."""
         out = np.empty(self.n, dtype=np.float64)
         out[self.order] = v
-        out[~self.present] = 0.0
+        if self._absent is None:  # the null-key rows, found once per grouping (most are all-present)
+            self._absent = np.flatnonzero(~self.present)
+        if self._absent.size:
+            out[self._absent] = 0.0
         return out
 
     def window_start(self, window_ns: int) -> np.ndarray:
@@ -261,7 +265,7 @@ class _Groups:
             # queries in frame order are sorted (fast binary searches); group order is a permutation of them
             first_inside = self._frame_search("first_inside", window_ns)[self.order]
             target = self.gid * np.int64(self.n) + first_inside
-            self._starts[window_ns] = np.searchsorted(self.composite, target, side="left").astype(np.int64)
+            self._starts[window_ns] = np.searchsorted(self.composite, target, side="left").astype(np.int64, copy=False)
         return self._starts[window_ns]
 
     def _frame_search(self, kind: str, window_ns: int) -> np.ndarray:
@@ -276,6 +280,18 @@ class _Groups:
     def after(self, window_ns: int) -> np.ndarray:
         """First frame index at or after each row's ``t + w`` (frame order)."""
         return self._frame_search("after", window_ns)
+
+    def wcount(self, window_ns: int) -> np.ndarray:
+        """Number of the group's rows in each row's causal window, in frame order: ``wsum`` of ones.
+
+        The prefix sums of ones are the positions themselves (exact in float64), so no sort or cumsum.
+        """
+        return self.unsort((self.pos + 1 - self.window_start(window_ns)).astype(np.float64))
+
+    def count(self, inclusive: bool = True) -> np.ndarray:
+        """Number of the group's rows up to this one (``inclusive``) or before it: ``cum`` of ones."""
+        end = self.pos + 1 if inclusive else self.pos
+        return self.unsort((end - self.gstart).astype(np.float64))
 
     def wsum(self, x: np.ndarray, window_ns: int) -> np.ndarray:
         """Sum of ``x`` over each row's causal window, in frame order."""
@@ -327,23 +343,29 @@ class _Groups:
         g = self.gap() / 1e9
         valid = ~np.isnan(g)
         gz = np.where(valid, g, 0.0)
-        # Sum the last k gaps by shifting (no prefix sums across groups: exact and causal).
-        m = np.zeros(self.n)
-        s1 = np.zeros(self.n)
-        # position p reads p - lag: a shifted copy (rows before the first lag read row 0, masked out anyway),
-        # cheaper than a gather; the sums are the same additions in the same order
+        n = self.n
+        depth = self.pos - self.gstart  # rows before this one in its group
+        # Sum the last k gaps by shifting (no prefix sums across groups: exact and causal). Position p reads
+        # p - lag through slices, adding only where that gap exists: the same additions in the same order as
+        # adding 0.0 elsewhere (the sums start at +0.0 and gaps are >= 0), without temporaries per lag.
+        m = np.zeros(n)
+        s1 = np.zeros(n)
         oks = []
-        for lag in range(k):
-            ok = self.pos - lag >= self.gstart
-            ok &= _shifted(valid, lag)
+        for lag in range(min(k, n)):
+            ok = depth >= lag
+            ok[lag:] &= valid[: n - lag]
             oks.append(ok)
             m += ok
-            s1 += np.where(ok, _shifted(gz, lag), 0.0)
+            np.add(s1[lag:], gz[: n - lag], out=s1[lag:], where=ok[lag:])
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = s1 / m
-            s2 = np.zeros(self.n)
+            s2 = np.zeros(n)
+            diff = np.empty(n)
             for lag, ok in enumerate(oks):
-                s2 += np.where(ok, (_shifted(gz, lag) - mean) ** 2, 0.0)
+                d = diff[: n - lag]
+                np.subtract(gz[: n - lag], mean[lag:], out=d)
+                np.multiply(d, d, out=d)
+                np.add(s2[lag:], d, out=s2[lag:], where=ok[lag:])
             var = s2 / m
             cv = np.sqrt(var) / (mean + 1e-3)
         return self.unsort(np.where(m >= 3, cv, 1.0))
@@ -351,18 +373,6 @@ class _Groups:
     def first_t(self) -> np.ndarray:
         """Time of the group's first row, in group order."""
         return self.t[self.gstart]
-
-
-def _shifted(a: np.ndarray, lag: int) -> np.ndarray:
-    """``a[max(i - lag, 0)]`` for every ``i``."""
-    if lag == 0 or a.size == 0:
-        return a
-    if lag >= a.size:
-        return np.full_like(a, a[0])
-    out = np.empty_like(a)
-    out[lag:] = a[: a.size - lag]
-    out[:lag] = a[0]
-    return out
 
 
 def _col(frame: pl.DataFrame, name: str) -> np.ndarray:
@@ -576,7 +586,13 @@ def behaviour_columns(
     values: list[np.ndarray] = []
 
     rows = _col(frame, "__row")
-    keep = rows >= first_row if first_row else None
+    keep: np.ndarray | slice | None = rows >= first_row if first_row else None
+    if keep is not None:
+        # history rows are older than the batch, so the kept rows are usually the end of the time-sorted
+        # frame: a slice (a view) instead of a boolean gather per column
+        kept = np.flatnonzero(keep)
+        if kept.size and kept[-1] - kept[0] + 1 == kept.size:
+            keep = slice(int(kept[0]), int(kept[-1]) + 1)
 
     def add(name: str, group: str, v: np.ndarray, log1p: bool = False) -> None:
         if keep is not None:
@@ -588,14 +604,15 @@ def behaviour_columns(
         groups.append(group)
         logs.append(log1p)
         v = v.astype(np.float32)
-        v[~np.isfinite(v)] = 0.0
+        finite = np.isfinite(v)
+        if not finite.all():
+            v[~finite] = 0.0
         values.append(v)
 
     for name, _, log1p in ctx:
         add(name, "request", _col(frame, f"__ctx_{name}"), log1p)
 
     t = _col(frame, "__tns").astype(np.int64)
-    one = np.ones(t.size)
     fail = _col(frame, "__fail").astype(np.float64)
     login = _col(frame, "__login").astype(np.float64)
     login_fail = _col(frame, "__login_fail").astype(np.float64)
@@ -630,8 +647,8 @@ def behaviour_columns(
 
     # ---- per source IP --------------------------------------------------------------------------------------
     g = grouping["ip"]
-    add("ip_requests_short", "ip", g.wsum(one, short), True)
-    n_long = g.wsum(one, long)
+    add("ip_requests_short", "ip", g.wcount(short), True)
+    n_long = g.wcount(long)
     add("ip_requests_long", "ip", n_long, True)
     add("ip_failure_ratio_long", "ip", ratio(g.wsum(fail, long), n_long))
     add("ip_login_failures_long", "ip", g.wsum(login_fail, long), True)
@@ -643,11 +660,11 @@ def behaviour_columns(
     add("ip_distinct_paths_short", "ip", distinct("ip", "path", short), True)
     add("ip_gap_seconds", "ip", g.unsort(np.nan_to_num(g.gap() / 1e9, nan=never)), True)
     add("ip_gap_cv", "ip", g.gap_cv(config.regularity_events))
-    add("ip_events_seen", "ip", g.cum(one, inclusive=False), True)
+    add("ip_events_seen", "ip", g.count(inclusive=False), True)
 
     # ---- per autonomous system ------------------------------------------------------------------------------
     g = grouping["asn"]
-    n_long = g.wsum(one, long)
+    n_long = g.wcount(long)
     add("asn_requests_long", "asn", n_long, True)
     add("asn_failure_ratio_long", "asn", ratio(g.wsum(fail, long), n_long))
     add("asn_login_failures_long", "asn", g.wsum(login_fail, long), True)
@@ -665,7 +682,8 @@ def behaviour_columns(
     # ---- per authenticated user -----------------------------------------------------------------------------
     g = grouping["uid"]
     new_device = _col(frame, "__user_new_device").astype(np.float64)
-    add("user_events_seen", "user", g.cum(one, inclusive=False), True)
+    seen_prev = g.count(inclusive=False)
+    add("user_events_seen", "user", seen_prev, True)
     add("user_new_device", "user", new_device)
     add("user_new_asn", "user", _col(frame, "__user_new_asn"))
     add("user_distinct_ips_day", "user", distinct("uid", "ip", day), True)
@@ -692,14 +710,13 @@ def behaviour_columns(
     max_prev = g.cummax_before(la, fill=0.0)
     add("user_amount_over_max", "user", np.clip(np.where((money > 0) & (n_prev > 0), la - max_prev, 0.0), -10, 10))
     add("user_prior_transfers", "user", n_prev, True)
-    seen_prev = g.cum(one, inclusive=False)
     add("user_hosting_share", "user", ratio(g.cum(hosting, inclusive=False), seen_prev))
 
     # ---- per session ----------------------------------------------------------------------------------------
     g = grouping["sess"]
     add("session_age_seconds", "session", g.unsort((g.t - g.first_t()) / 1e9), True)
-    add("session_requests", "session", g.cum(one), True)
-    add("session_requests_short", "session", g.wsum(one, short), True)
+    add("session_requests", "session", g.count(), True)
+    add("session_requests_short", "session", g.wcount(short), True)
     add("session_4xx_short", "session", g.wsum(e4xx, short), True)
     add("session_distinct_ips", "session", g.cum(_col(frame, "__sess_new_ip")), True)
     add("session_distinct_asns", "session", g.cum(_col(frame, "__sess_new_asn")), True)
@@ -717,7 +734,7 @@ def behaviour_columns(
 
     # ---- per device -----------------------------------------------------------------------------------------
     g = grouping["dev"]
-    add("device_requests_long", "device", g.wsum(one, long), True)
+    add("device_requests_long", "device", g.wcount(long), True)
     add("device_signups_long", "device", g.wsum(signup, long), True)
     add("device_distinct_users", "device", g.cum(_col(frame, "__dev_new_uid")), True)
     add("device_distinct_usernames_day", "device", distinct("dev", "uname", day), True)
@@ -725,7 +742,7 @@ def behaviour_columns(
     # ---- per TLS fingerprint --------------------------------------------------------------------------------
     g = grouping["ja3"]
     add("ja3_missing", "fingerprint", _col(frame, "__ctx_ja3_missing"))
-    n_long = g.wsum(one, long)
+    n_long = g.wcount(long)
     add("ja3_requests_long", "fingerprint", n_long, True)
     add("ja3_failure_ratio_long", "fingerprint", ratio(g.wsum(fail, long), n_long))
     add("ja3_distinct_user_agents_long", "fingerprint", distinct("ja3", "ua", long), True)
