@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 _ENTITY_FIELDS = ("source.ip", "user.name", "user.id", "session.id")
 _REQUEST_FIELDS = ("http.request.method", "url.path", "http.response.status_code", "event.action", "event.outcome")
+#: Rows standardised per step of a batch matrix: about 1 MB of float32 features, cache-resident.
+_STANDARDIZE_ROWS = 1024
 
 
 @dataclass
@@ -226,20 +228,28 @@ class _Loaded:
         ``inplace=True`` overwrites ``X`` (float32, C-contiguous) instead of allocating a second matrix: a batch
         chunk's matrix is hundreds of MB, and fresh pages cost page faults.
         """
-        if inplace and X.dtype == np.float32:
-            Z = X
+        if inplace and X.dtype == np.float32 and X.ndim == 2:
+            # a chunk's matrix is hundreds of MB: all four steps on a block of rows that stays in cache, instead
+            # of four passes over main memory (the same elementwise operations, so the same values)
+            for lo in range(0, X.shape[0], _STANDARDIZE_ROWS):
+                self._standardize_block(X[lo : lo + _STANDARDIZE_ROWS])
+            return X
+        Z = np.subtract(X, self.mean32, dtype=np.float32)
+        self._standardize_block(Z, subtract=False)
+        return Z
+
+    def _standardize_block(self, Z: np.ndarray, *, subtract: bool = True) -> None:
+        """Standardise float32 rows in place: centre (unless done), scale, non-finite -> 0, clip."""
+        if subtract:
             Z -= self.mean32
-        else:
-            Z = np.subtract(X, self.mean32, dtype=np.float32)
         Z *= self.inv_scale32
-        # usually an all-finite matrix: one reduction (no n x d mask) proves it; NaN and inf propagate into the
-        # sum, and a float32 overflow of the sum only sends us to the exact pass
-        if not np.isfinite(np.add.reduce(Z, axis=None, dtype=np.float64)):
+        # usually all finite: one reduction (no mask) proves it; NaN and inf propagate into the sum, and a
+        # float32 overflow of the sum only sends us to the exact pass (which then changes nothing)
+        if not np.isfinite(np.add.reduce(Z, axis=None, dtype=np.float32)):
             bad = ~np.isfinite(Z)
             Z[bad] = 0.0
         if self.clip is not None:
             np.clip(Z, -self.clip, self.clip, out=Z)
-        return Z
 
 
 class Scorer:
