@@ -188,7 +188,10 @@ def _window_distinct(t: np.ndarray, g: _Groups, eid: np.ndarray, e_present: np.n
     # where each entity's ends begin depends on the group only: one search per group, broadcast to its rows
     first = np.searchsorted(ends, base[g.starts], side="left")[g.gid]
     ended = np.searchsorted(ends, base + g.order, side="right") - first
-    started = g.sort(g.cum(both.astype(np.float64)))
+    # the entity's pair occurrences so far, in group order (g.cum of ``both`` without the round trip to frame
+    # order and back; rows without the entity are zeroed by the final unsort either way)
+    cs = _prefix_sums(g.sort(both).astype(np.float64))
+    started = cs[1:] - cs[g.gstart]
     return g.unsort(started - ended)
 
 
@@ -238,6 +241,7 @@ class _Groups:
         self.composite = self.gid.astype(np.int64) * np.int64(n) + self.order
         self.present = np.ones(n, dtype=bool) if present is None else present
         self._absent: np.ndarray | None = None
+        self._gap: np.ndarray | None = None
         self._starts: dict[int, np.ndarray] = {}
 
     def sort(self, x: np.ndarray) -> np.ndarray:
@@ -295,8 +299,8 @@ class _Groups:
 
     def wsum(self, x: np.ndarray, window_ns: int) -> np.ndarray:
         """Sum of ``x`` over each row's causal window, in frame order."""
-        cs = np.concatenate([[0.0], np.cumsum(self.sort(x).astype(np.float64))])
-        return self.unsort(cs[self.pos + 1] - cs[self.window_start(window_ns)])
+        cs = _prefix_sums(self.sort(x).astype(np.float64, copy=False))
+        return self.unsort(cs[1:] - cs[self.window_start(window_ns)])  # cs[1:] is cs[pos + 1]
 
     def cum(self, x: np.ndarray, inclusive: bool = True) -> np.ndarray:
         """Sum of ``x`` over the group's rows up to this one (``inclusive``) or before it.
@@ -304,11 +308,10 @@ class _Groups:
         Integer-valued ``x`` uses global prefix sums (exact in float64); other values use a cumulative sum that
         restarts in each group, so a row's value never depends on other groups' magnitudes (exactly causal).
         """
-        xs = self.sort(x).astype(np.float64)
+        xs = self.sort(x).astype(np.float64, copy=False)
         if np.array_equal(xs, np.round(xs)):
-            cs = np.concatenate([[0.0], np.cumsum(xs)])
-            end = self.pos + 1 if inclusive else self.pos
-            return self.unsort(cs[end] - cs[self.gstart])
+            cs = _prefix_sums(xs)
+            return self.unsort((cs[1:] if inclusive else cs[:-1]) - cs[self.gstart])  # cs[pos + 1] / cs[pos]
         local = self._segmented(xs, "cum_sum")
         return self.unsort(local if inclusive else local - xs)
 
@@ -334,9 +337,13 @@ class _Groups:
         return self.unsort(out)
 
     def gap(self) -> np.ndarray:
-        """Nanoseconds since the group's previous row, in group order; NaN for the first row."""
-        prev = np.maximum(self.pos - 1, 0)
-        return np.where(self.pos > self.gstart, (self.t - self.t[prev]).astype(np.float64), np.nan)
+        """Nanoseconds since the group's previous row, in group order; NaN for the first row (shared: read-only)."""
+        if self._gap is None:
+            step = np.empty(self.n, dtype=np.int64)  # t[p] - t[max(p - 1, 0)] by slices instead of a gather
+            step[:1] = 0
+            np.subtract(self.t[1:], self.t[:-1], out=step[1:])
+            self._gap = np.where(self.pos > self.gstart, step.astype(np.float64), np.nan)
+        return self._gap
 
     def gap_cv(self, k: int) -> np.ndarray:
         """Coefficient of variation of the last ``k`` inter-arrival gaps (1.0 with fewer than 3 gaps)."""
@@ -373,6 +380,14 @@ class _Groups:
     def first_t(self) -> np.ndarray:
         """Time of the group's first row, in group order."""
         return self.t[self.gstart]
+
+
+def _prefix_sums(xs: np.ndarray) -> np.ndarray:
+    """``[0, x0, x0 + x1, ...]`` (float64): ``np.concatenate([[0.0], np.cumsum(xs)])`` without the copy."""
+    cs = np.empty(xs.size + 1, dtype=np.float64)
+    cs[0] = 0.0
+    np.cumsum(xs, out=cs[1:])
+    return cs
 
 
 def _col(frame: pl.DataFrame, name: str) -> np.ndarray:
