@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -12,14 +13,16 @@ __all__ = ["BenchConfig"]
 
 #: Per-dataset defaults chosen on validation rows (docs/benchmarks.md), in one place; explicit fields win.
 #: ``server``: the federated classifier's server step; ``sync_every_epoch``/``client_batch_size``: its members'
-#: schedule; ``ae_noise``/``ae_epochs_factor``: the denoising autoencoder and its epochs per round.
+#: schedule; ``ae_noise``/``ae_epochs_factor``: the denoising autoencoder and its epochs per round;
+#: ``hybrid_forest``/``ae_surprise_cap``: the hybrid's third member (a federated isolation forest) and the cap on the
+#: autoencoder's surprise (chosen by leave-attack-types-and-benign-modes-out validation, docs/benchmarks.md).
 _TUNED: dict[str, dict[str, Any]] = {
     "csic": {
         "server": {"server_optimizer": "fedavgm", "server_momentum": 0.9, "server_lr": 1.0},
         "sync_every_epoch": True,
         "client_batch_size": 1024,
     },
-    "nsl-kdd": {"ae_noise": 0.3, "ae_epochs_factor": 2},
+    "nsl-kdd": {"ae_noise": 0.3, "ae_epochs_factor": 2, "hybrid_forest": True, "ae_surprise_cap": 2.0},
 }
 
 
@@ -67,6 +70,14 @@ class BenchConfig(BaseModel):
     hybrid_fusion : {"sum", "max"}, default="sum"
         How the hybrid combines its two benign-tail surprises (:class:`~mamori.models.HybridDetector`); the sum
         was chosen by leave-attack-types-out validation inside KDDTrain+ (docs/benchmarks.md).
+    hybrid_forest : bool or None, default=None
+        Add a federated isolation forest (:class:`~mamori.models.FederatedIsolationForest`: every institution
+        grows trees on its own believed-normal rows) to the hybrid as a third member; also reported alone. None:
+        the dataset's default (:meth:`hybrid_step`; on for ``nsl-kdd``).
+    ae_surprise_cap : float or None, default=None
+        Cap on the autoencoder's surprise inside the hybrid (:class:`~mamori.models.HybridDetector`'s
+        ``anomaly_cap``; ``math.inf``: no cap). None: the dataset's default (:meth:`hybrid_step`; 2 for
+        ``nsl-kdd``, else no cap).
     autoencoder : bool, default=True
         Train the autoencoder and the hybrid (not for text datasets).
     local_anomaly : bool, default=True
@@ -119,6 +130,8 @@ class BenchConfig(BaseModel):
     min_rows: int = Field(default=20, ge=5)
     anomaly_score: Literal["top", "mean"] = "top"
     hybrid_fusion: Literal["sum", "max"] = "sum"
+    hybrid_forest: bool | None = None
+    ae_surprise_cap: float | None = Field(default=None, gt=0.0)
     autoencoder: bool = True
     local_anomaly: bool = True
     references: bool = True
@@ -257,3 +270,26 @@ class BenchConfig(BaseModel):
         if self.ae_local_epochs is not None:
             return float(noise), int(self.ae_local_epochs)
         return float(noise), int(tuned.get("ae_epochs_factor", 1)) * self.epochs_per_round(text)
+
+    def hybrid_step(self, dataset: str) -> tuple[bool, float | None]:
+        """The hybrid's members and the cap on the autoencoder's surprise, with the per-dataset defaults filled in.
+
+        Parameters
+        ----------
+        dataset : str
+            The dataset's name (``BenchDataset.name``).
+
+        Returns
+        -------
+        forest, cap : bool, float or None
+            Whether the hybrid has a federated isolation forest, and the autoencoder's surprise cap (None: no
+            cap). Explicit settings win; defaults: ``nsl-kdd`` adds the forest and caps at 2 (chosen by
+            leave-attack-types-and-benign-modes-out validation inside KDDTrain+, docs/benchmarks.md), other
+            datasets neither.
+        """
+        tuned = _TUNED.get(dataset, {})
+        forest = self.hybrid_forest if self.hybrid_forest is not None else bool(tuned.get("hybrid_forest", False))
+        cap = self.ae_surprise_cap if self.ae_surprise_cap is not None else tuned.get("ae_surprise_cap")
+        if cap is not None and math.isinf(cap):
+            cap = None
+        return forest, None if cap is None else float(cap)

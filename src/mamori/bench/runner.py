@@ -27,6 +27,7 @@ from mamori.federation import EstimatorTrainer, FederationConfig, RoundReport, r
 from mamori.models import (
     AttackClassifier,
     AutoencoderDetector,
+    FederatedIsolationForest,
     HybridDetector,
     MessageClassifier,
     ReconstructionScorer,
@@ -56,6 +57,7 @@ RESULT_KEYS: tuple[tuple[str, str], ...] = (
     ("hybrid", "centralized"),
     ("hist_gradient_boosting", "centralized"),
     ("logistic_regression", "centralized"),
+    ("isolation_forest", "federated"),
     ("isolation_forest", "centralized"),
 )
 _METRICS = ("roc_auc", "pr_auc", "f1", "tpr_at_1pct_fpr")
@@ -145,6 +147,8 @@ class _Context:
         self.pos_weight = float(min(max(n_neg / max(n_pos, 1.0), 1.0), 100.0))
         # The autoencoder's input noise and epochs per round (NSL-KDD: a denoising autoencoder trained longer).
         self.ae_noise, self.ae_local_epochs = config.autoencoder_step(dataset.name, self.text)
+        # The hybrid's third member (a federated isolation forest) and the cap on the autoencoder's surprise.
+        self.use_forest, self.ae_cap = config.hybrid_step(dataset.name)
         self.X_test = self.scaler.transform(dataset.X_test)
         self.X_val = np.concatenate([self.scaler.transform(m.X_val) for m in members])
         self.y_val = np.concatenate([m.y_val for m in members])
@@ -185,6 +189,15 @@ class _Context:
             seed=c.seed,
             noise=self.ae_noise,
         )
+
+    def forest(self, members: Sequence[np.ndarray]) -> FederatedIsolationForest | None:
+        """An isolation forest grown by every member on its own benign rows (one member: local or pooled)."""
+        if not self.use_forest:
+            return None
+        return FederatedIsolationForest(seed=self.config.seed).fit(members)
+
+    def hybrid(self, clf: Any, scorer: ReconstructionScorer, forest: FederatedIsolationForest | None) -> HybridDetector:
+        return HybridDetector(clf, scorer, fusion=self.config.hybrid_fusion, forest=forest, anomaly_cap=self.ae_cap)
 
     def judge(
         self, score: Callable[[np.ndarray], np.ndarray], X_val: np.ndarray, y_val: np.ndarray, X_test: np.ndarray
@@ -333,7 +346,7 @@ def run_bench(
                 benign_val
             )
             local["autoencoder"][m.name] = ctx.judge(ae.decision_function, Xval, m.y_val, Xte)
-            hybrid = HybridDetector(clf, ae, fusion=c.hybrid_fusion).calibrate(benign_val)
+            hybrid = ctx.hybrid(clf, ae, ctx.forest([benign_tr])).calibrate(benign_val)
             local["hybrid"][m.name] = ctx.judge(hybrid.decision_function, Xval, m.y_val, Xte)
         elif use_ae and c.local_anomaly:
             # No normal traffic of its own: no autoencoder; the institution's hybrid is its classifier alone.
@@ -380,9 +393,22 @@ def run_bench(
         sums = [scorer.member_sums(Xb) for Xb in benign_vals]
         scorer.fit_sums(np.sum([s[0] for s in sums], axis=0), sum(s[1] for s in sums))
         results["autoencoder/federated"] = ctx.judge(scorer.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
-        hybrid = HybridDetector(fed_clf, scorer, fusion=c.hybrid_fusion)
+        # Each member grows trees on its own benign training rows and shares only the trees (no rows; the split
+        # thresholds do reveal coarse value ranges of its rows, see mamori.models.forest).
+        t_forest = time.perf_counter()
+        fed_forest = ctx.forest([Xtr[ytr == 0] for _n, Xtr, ytr, _Xv, _yv in scaled])
+        if fed_forest is not None:
+            results["isolation_forest/federated"] = ctx.judge(
+                fed_forest.decision_function, ctx.X_val, ctx.y_val, ctx.X_test
+            )
+            federation["isolation_forest"] = {
+                "members": len(fed_forest.members_),
+                "trees": [len(f.estimators_) for f in fed_forest.members_],
+                "seconds": time.perf_counter() - t_forest,
+            }
+        hybrid = ctx.hybrid(fed_clf, scorer, fed_forest)
         parts_stats = [hybrid.member_stats(Xb) for Xb in benign_vals]
-        hybrid.calibrate_stats(ScoreStats.merge(p[0] for p in parts_stats), ScoreStats.merge(p[1] for p in parts_stats))
+        hybrid.calibrate_stats(*(ScoreStats.merge(p[i] for p in parts_stats) for i in range(len(parts_stats[0]))))
         results["hybrid/federated"] = ctx.judge(hybrid.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
         results["hybrid/federated"]["calibration"] = {
             "benign_validation_rows": hybrid.classifier_stats_.count,
@@ -402,7 +428,8 @@ def run_bench(
             ctx.autoencoder(ae_epochs).fit(X_pool[y_pool == 0]), aggregate=c.anomaly_score
         ).fit(ctx.X_val[ctx.y_val == 0])
         results["autoencoder/centralized"] = ctx.judge(cen_ae.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
-        hybrid = HybridDetector(cen_clf, cen_ae, fusion=c.hybrid_fusion).calibrate(ctx.X_val[ctx.y_val == 0])
+        cen_forest = ctx.forest([X_pool[y_pool == 0]])
+        hybrid = ctx.hybrid(cen_clf, cen_ae, cen_forest).calibrate(ctx.X_val[ctx.y_val == 0])
         results["hybrid/centralized"] = ctx.judge(hybrid.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
         report("centralized", 2, 2)
     del X_pool
@@ -437,6 +464,9 @@ def run_bench(
             "config": config.model_dump(mode="json"),
             "local_epochs": local_epochs,
             "autoencoder": {"noise": ctx.ae_noise, "local_epochs": ctx.ae_local_epochs} if use_ae else None,
+            "hybrid": {"fusion": c.hybrid_fusion, "forest": ctx.use_forest, "ae_surprise_cap": ctx.ae_cap}
+            if use_ae
+            else None,
             "versions": _versions(),
             "hardware": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
             "method": (

@@ -130,6 +130,17 @@ def bench_command(
         min=1,
         help="Epochs per round of the autoencoder (default: twice the classifier's for nsl-kdd; else the same).",
     ),
+    hybrid_forest: bool | None = typer.Option(
+        None,
+        "--hybrid-forest/--no-hybrid-forest",
+        help="A federated isolation forest as the hybrid's third member (default: on for nsl-kdd).",
+    ),
+    ae_surprise_cap: float | None = typer.Option(
+        None,
+        "--ae-surprise-cap",
+        min=0.0,
+        help="Cap on the autoencoder's surprise in the hybrid; inf: none (default: 2 for nsl-kdd, else none).",
+    ),
     out: Path = typer.Option(Path("mamori-out/bench"), "--out", help="Folder for results-<dataset>.json."),
 ) -> None:
     """Split a labelled dataset among institutions; compare local-only, federated, centralized and references."""
@@ -155,6 +166,8 @@ def bench_command(
             client_batch_size=client_batch_size,
             ae_noise=ae_noise,
             ae_local_epochs=ae_local_epochs,
+            hybrid_forest=hybrid_forest,
+            ae_surprise_cap=ae_surprise_cap,
         )
     except ValidationError as exc:
         raise ConfigError(f"invalid bench options: {exc}") from exc

@@ -9,6 +9,7 @@ from mamori.models.base import TorchDetector
 from mamori.models.classifier import AttackClassifier
 from mamori.models.evaluate import evaluate_by_family, evaluate_scores, tpr_at_fpr
 from mamori.models.explain import Explanation, FeatureContribution, explain
+from mamori.models.forest import FederatedIsolationForest, average_path_length
 from mamori.models.hybrid import HybridDetector, ReconstructionScorer, ScoreStats, anomaly_log_score
 from mamori.models.text import MessageClassifier, TextFeaturizer
 from mamori.models.threshold import ThresholdCalibrator, calibrate_threshold
@@ -18,6 +19,7 @@ __all__ = [
     "AutoencoderDetector",
     "Explanation",
     "FeatureContribution",
+    "FederatedIsolationForest",
     "HybridDetector",
     "MessageClassifier",
     "ReconstructionScorer",
@@ -26,6 +28,7 @@ __all__ = [
     "ThresholdCalibrator",
     "TorchDetector",
     "anomaly_log_score",
+    "average_path_length",
     "calibrate_threshold",
     "evaluate_by_family",
     "evaluate_scores",

@@ -19,6 +19,7 @@ import numpy as np
 from mamori.errors import ConfigError, NotFittedError
 from mamori.models.autoencoder import AutoencoderDetector
 from mamori.models.classifier import AttackClassifier
+from mamori.models.forest import FederatedIsolationForest
 
 __all__ = ["HybridDetector", "ReconstructionScorer", "ScoreStats", "anomaly_log_score"]
 
@@ -312,7 +313,7 @@ class ReconstructionScorer:
 
 
 class HybridDetector:
-    """Supervised classifier + label-free autoencoder, one score: the stronger of two benign-tail surprises.
+    """Supervised classifier + label-free autoencoder (+ optional isolation forest), one benign-tail score.
 
     Parameters
     ----------
@@ -325,6 +326,14 @@ class HybridDetector:
         How the two surprises become one score: the larger (min-p: each view spends about the same
         false-positive budget) or their sum (``-log10`` of the product of both tail probabilities, Fisher-style:
         a row mildly suspicious to both views outranks one only the classifier finds odd).
+    forest : FederatedIsolationForest or None, default=None
+        A third, label-free view: an isolation forest grown on believed-normal rows (federated: every member's
+        trees). Its surprise joins the fusion like the other two.
+    anomaly_cap : float or None, default=None
+        Upper bound on the autoencoder's surprise before fusion (e.g. 2: its vote saturates at its 1% benign
+        tail). Benign traffic of a kind the autoencoder never saw (a service or flag rare among normal
+        training rows) reconstructs badly and would otherwise outrank real attacks; capped, the autoencoder
+        still lifts rows the other views find mildly odd. None: no cap.
 
     Attributes
     ----------
@@ -332,6 +341,8 @@ class HybridDetector:
         Benign logit statistics.
     anomaly_stats_ : ScoreStats
         Benign log-error statistics.
+    forest_stats_ : ScoreStats or None
+        Benign isolation-score statistics (with a ``forest``).
 
     Notes
     -----
@@ -349,12 +360,18 @@ class HybridDetector:
         classifier: AttackClassifier,
         autoencoder: AutoencoderDetector | ReconstructionScorer,
         fusion: str = "max",
+        forest: FederatedIsolationForest | None = None,
+        anomaly_cap: float | None = None,
     ) -> None:
         if fusion not in ("max", "sum"):
             raise ConfigError(f"HybridDetector: fusion must be 'max' or 'sum'; got {fusion!r}.")
+        if anomaly_cap is not None and not float(anomaly_cap) > 0:
+            raise ConfigError(f"HybridDetector: anomaly_cap must be > 0 or None; got {anomaly_cap!r}.")
         self.classifier = classifier
         self.autoencoder = autoencoder
         self.fusion = fusion
+        self.forest = forest
+        self.anomaly_cap = anomaly_cap
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Return the constructor parameters.
@@ -367,28 +384,38 @@ class HybridDetector:
         Returns
         -------
         dict
-            ``classifier``, ``autoencoder`` and ``fusion``.
+            ``classifier``, ``autoencoder``, ``fusion``, ``forest`` and ``anomaly_cap``.
         """
-        return {"classifier": self.classifier, "autoencoder": self.autoencoder, "fusion": self.fusion}
+        return {
+            "classifier": self.classifier,
+            "autoencoder": self.autoencoder,
+            "fusion": self.fusion,
+            "forest": self.forest,
+            "anomaly_cap": self.anomaly_cap,
+        }
 
-    def raw_scores(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Return the classifier logits and the log reconstruction errors.
+    def raw_scores(self, X: Any) -> tuple[np.ndarray, ...]:
+        """Return the classifier logits, the anomaly scores and (with a forest) the isolation scores.
 
         Parameters
         ----------
         X : array-like
-            Shape ``(n_samples, n_features)``, standardised as both components were trained.
+            Shape ``(n_samples, n_features)``, standardised as the components were trained.
 
         Returns
         -------
-        logits, anomaly : numpy.ndarray
-            Each of shape ``(n_samples,)``.
+        logits, anomaly[, isolation] : numpy.ndarray
+            Each of shape ``(n_samples,)``; the third only when the hybrid has a ``forest``.
         """
         if isinstance(self.autoencoder, ReconstructionScorer):
-            return self.classifier.decision_function(X), self.autoencoder.decision_function(X)
-        return self.classifier.decision_function(X), anomaly_log_score(self.autoencoder.decision_function(X))
+            anomaly = self.autoencoder.decision_function(X)
+        else:
+            anomaly = anomaly_log_score(self.autoencoder.decision_function(X))
+        if self.forest is None:
+            return self.classifier.decision_function(X), anomaly
+        return self.classifier.decision_function(X), anomaly, self.forest.decision_function(X)
 
-    def member_stats(self, X_benign: Any) -> tuple[ScoreStats, ScoreStats]:
+    def member_stats(self, X_benign: Any) -> tuple[ScoreStats, ...]:
         """One member's contribution to the federated calibration: sums over its benign rows.
 
         Parameters
@@ -398,29 +425,36 @@ class HybridDetector:
 
         Returns
         -------
-        classifier_stats, anomaly_stats : ScoreStats
-            Histograms of both scores.
+        classifier_stats, anomaly_stats[, forest_stats] : ScoreStats
+            Histograms of every component's score.
         """
-        logits, log_err = self.raw_scores(X_benign)
-        return ScoreStats.from_scores(logits), ScoreStats.from_scores(log_err)
+        return tuple(ScoreStats.from_scores(s) for s in self.raw_scores(X_benign))
 
-    def calibrate_stats(self, classifier_stats: ScoreStats, anomaly_stats: ScoreStats) -> HybridDetector:
+    def calibrate_stats(
+        self, classifier_stats: ScoreStats, anomaly_stats: ScoreStats, forest_stats: ScoreStats | None = None
+    ) -> HybridDetector:
         """Set the benign score scales from (merged) statistics: the federated path.
 
         Parameters
         ----------
         classifier_stats, anomaly_stats : ScoreStats
             E.g. ``ScoreStats.merge`` of every member's :meth:`member_stats`.
+        forest_stats : ScoreStats or None, default=None
+            The same for the forest's score; required when the hybrid has a ``forest``.
 
         Returns
         -------
         HybridDetector
             ``self``.
         """
-        if classifier_stats.count < 2 or anomaly_stats.count < 2:
+        stats = [classifier_stats, anomaly_stats] + ([] if forest_stats is None else [forest_stats])
+        if any(s.count < 2 for s in stats):
             raise ConfigError("HybridDetector.calibrate_stats: needs scores of at least 2 benign rows.")
+        if (self.forest is None) != (forest_stats is None):
+            raise ConfigError("HybridDetector.calibrate_stats: forest_stats is needed exactly when there is a forest.")
         self.classifier_stats_ = classifier_stats
         self.anomaly_stats_ = anomaly_stats
+        self.forest_stats_ = forest_stats
         return self
 
     def calibrate(self, X_benign: Any) -> HybridDetector:
@@ -438,8 +472,8 @@ class HybridDetector:
         """
         return self.calibrate_stats(*self.member_stats(X_benign))
 
-    def component_scores(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Return both components' surprise, ``-log10`` of the benign tail probability.
+    def component_scores(self, X: Any) -> tuple[np.ndarray, ...]:
+        """Return every component's surprise, ``-log10`` of the benign tail probability.
 
         Parameters
         ----------
@@ -448,8 +482,9 @@ class HybridDetector:
 
         Returns
         -------
-        s_classifier, s_anomaly : numpy.ndarray
-            Each of shape ``(n_samples,)``.
+        s_classifier, s_anomaly[, s_forest] : numpy.ndarray
+            Each of shape ``(n_samples,)``; the third only when the hybrid has a ``forest``. ``s_anomaly`` is
+            capped at ``anomaly_cap``.
 
         Raises
         ------
@@ -458,13 +493,16 @@ class HybridDetector:
         """
         if not hasattr(self, "classifier_stats_"):
             raise NotFittedError("HybridDetector: call calibrate(X_benign) or calibrate_stats(...) first.")
-        logits, log_err = self.raw_scores(X)
-        s_c = -np.log10(self.classifier_stats_.tail_probability(logits))
-        s_a = -np.log10(self.anomaly_stats_.tail_probability(log_err))
-        return s_c, s_a
+        stats = [self.classifier_stats_, self.anomaly_stats_]
+        if self.forest is not None:
+            stats.append(self.forest_stats_)
+        parts = [-np.log10(st.tail_probability(raw)) for st, raw in zip(stats, self.raw_scores(X), strict=True)]
+        if self.anomaly_cap is not None:
+            parts[1] = np.minimum(parts[1], float(self.anomaly_cap))
+        return tuple(parts)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Return the hybrid score: the larger (``fusion="max"``) or the sum of the two surprises.
+        """Return the hybrid score: the largest (``fusion="max"``) or the sum of the components' surprises.
 
         Parameters
         ----------
@@ -476,7 +514,7 @@ class HybridDetector:
         numpy.ndarray
             Shape ``(n_samples,)``, float64.
         """
-        z_c, z_a = self.component_scores(X)
+        parts = self.component_scores(X)
         if self.fusion == "sum":
-            return z_c + z_a
-        return np.maximum(z_c, z_a)
+            return np.sum(parts, axis=0)
+        return np.max(parts, axis=0)
