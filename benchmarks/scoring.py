@@ -90,6 +90,12 @@ def phase_batch(log: Path, model: Path, alerts: Path, max_state_events: int) -> 
         pass
     else:
         batch_allocators()  # as `mamori score` does
+    try:
+        from mamori.cli.allocators import batch_blas_threads
+    except ImportError:  # a --baseline commit from before the BLAS setting
+        pass
+    else:
+        batch_blas_threads()  # as `mamori score` does
     alerts.unlink(missing_ok=True)  # the sink appends
     sink = JsonlAlertSink(alerts)
     scorer = Scorer(ScoringModel.load(model), ScoringConfig(max_state_events=max_state_events), sinks=[sink])

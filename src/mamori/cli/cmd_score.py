@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mamori.cli.allocators import batch_allocators
+from mamori.cli.allocators import batch_allocators, batch_blas_threads
 from mamori.cli.app import app
 from mamori.detect import (
     CAMPAIGN_FEATURE,
@@ -106,6 +106,7 @@ def score_command(
             _follow(console, path, scorer, fmt, state_dir, idle_timeout, quarantine, not no_explain)
         else:
             batch_allocators()  # chunk-sized matrices: reuse freed memory instead of faulting in fresh pages
+            batch_blas_threads()  # the pipeline keeps both cores busy: no spinning BLAS worker beside it
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                           console=console) as progress:
                 task = progress.add_task("scoring", total=None)
