@@ -242,6 +242,9 @@ class _Groups:
         self.present = np.ones(n, dtype=bool) if present is None else present
         self._absent: np.ndarray | None = None
         self._gap: np.ndarray | None = None
+        # no row has the key (e.g. user, session, device and AS ids in a plain access log): every per-row
+        # quantity of the grouping is then 0 (unsort zeroes null-key rows), so the methods return zeros at once
+        self.empty = bool(n) and not bool(self.present.any())
         self._starts: dict[int, np.ndarray] = {}
 
     def sort(self, x: np.ndarray) -> np.ndarray:
@@ -250,6 +253,8 @@ class _Groups:
 
     def unsort(self, v: np.ndarray) -> np.ndarray:
         """Group order -> frame order, zero where the key is null."""
+        if self.empty:
+            return np.zeros(self.n)
         out = np.empty(self.n, dtype=np.float64)
         out[self.order] = v
         if self._absent is None:  # the null-key rows, found once per grouping (most are all-present)
@@ -290,15 +295,21 @@ class _Groups:
 
         The prefix sums of ones are the positions themselves (exact in float64), so no sort or cumsum.
         """
+        if self.empty:
+            return np.zeros(self.n)
         return self.unsort((self.pos + 1 - self.window_start(window_ns)).astype(np.float64))
 
     def count(self, inclusive: bool = True) -> np.ndarray:
         """Number of the group's rows up to this one (``inclusive``) or before it: ``cum`` of ones."""
+        if self.empty:
+            return np.zeros(self.n)
         end = self.pos + 1 if inclusive else self.pos
         return self.unsort((end - self.gstart).astype(np.float64))
 
     def wsum(self, x: np.ndarray, window_ns: int) -> np.ndarray:
         """Sum of ``x`` over each row's causal window, in frame order."""
+        if self.empty:
+            return np.zeros(self.n)
         cs = _prefix_sums(self.sort(x).astype(np.float64, copy=False))
         return self.unsort(cs[1:] - cs[self.window_start(window_ns)])  # cs[1:] is cs[pos + 1]
 
@@ -308,6 +319,8 @@ class _Groups:
         Integer-valued ``x`` uses global prefix sums (exact in float64); other values use a cumulative sum that
         restarts in each group, so a row's value never depends on other groups' magnitudes (exactly causal).
         """
+        if self.empty:
+            return np.zeros(self.n)
         xs = self.sort(x).astype(np.float64, copy=False)
         if np.array_equal(xs, np.round(xs)):
             cs = _prefix_sums(xs)
@@ -322,6 +335,8 @@ class _Groups:
 
     def cummax_before(self, x: np.ndarray, fill: float) -> np.ndarray:
         """Maximum of ``x`` over the group's earlier rows (``fill`` when none)."""
+        if self.empty:
+            return np.zeros(self.n)
         xs = self.sort(x).astype(np.float64)
         running = self._segmented(xs, "cum_max")
         before = np.concatenate([[fill], running[:-1]])
@@ -330,6 +345,8 @@ class _Groups:
 
     def since(self, cond: np.ndarray) -> np.ndarray:
         """Nanoseconds since the group's last row (this one included) where ``cond`` holds; NaN if none."""
+        if self.empty:
+            return np.zeros(self.n)
         cs = self.sort(cond)
         last = np.maximum.accumulate(np.where(cs, self.pos, -1))
         ok = last >= self.gstart
@@ -347,6 +364,8 @@ class _Groups:
 
     def gap_cv(self, k: int) -> np.ndarray:
         """Coefficient of variation of the last ``k`` inter-arrival gaps (1.0 with fewer than 3 gaps)."""
+        if self.empty:
+            return np.zeros(self.n)
         g = self.gap() / 1e9
         valid = ~np.isnan(g)
         gz = np.where(valid, g, 0.0)
