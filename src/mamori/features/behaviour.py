@@ -221,7 +221,8 @@ class _Groups:
         # per-window frame-index searches depend on the times only: groupings of the same frame share them
         self._shared: dict[tuple[str, int], np.ndarray] = {} if shared is None else shared
         self.n = n
-        if key is None:
+        # a key null in every row (filled with 0 by _key) is one group in frame order: no sort needed
+        if key is None or (present is not None and not present.any() and not key.any()):
             self.order = np.arange(n, dtype=np.int64)
             new = np.zeros(n, dtype=bool)
         else:
@@ -598,17 +599,28 @@ def behaviour_columns(
     ctx = _request_exprs(config) if request else []
     ja3_missing = ("ja3_missing", ~_present("ja3"), False)
 
+    prepared = lf.collect()
+    # keys null in every row (user, session, device ids of a plain access log): their first-seen flags are 0
+    # everywhere, so the struct hashing of is_first_distinct is skipped for them (same values)
+    absent = {short for short in _KEYS if prepared.height and prepared.get_column(_k(short)).null_count() ==
+              prepared.height}  # fmt: skip
+
+    def pair(entity: str, other: str) -> pl.Expr:
+        if entity in absent or other in absent:
+            return pl.lit(0, dtype=pl.Int32)
+        return _newpair_flag(entity, other)
+
     uname_first = (_present("uname") & pl.col(_k("uname")).is_first_distinct()).fill_null(False)
     helpers = [
         pl.col(T).dt.epoch("ns").alias("__tns"),
-        _newpair_flag("uid", "dev").alias("__user_new_device"),
-        _newpair_flag("uid", "asn").alias("__user_new_asn"),
-        _newpair_flag("uid", "payee").alias("__user_new_payee"),
-        _newpair_flag("sess", "ip").alias("__sess_new_ip"),
-        _newpair_flag("sess", "asn").alias("__sess_new_asn"),
-        _newpair_flag("sess", "ua").alias("__sess_new_ua"),
-        _newpair_flag("dev", "uid").alias("__dev_new_uid"),
-        uname_first.cast(pl.Int32).alias("__uname_first"),
+        pair("uid", "dev").alias("__user_new_device"),
+        pair("uid", "asn").alias("__user_new_asn"),
+        pair("uid", "payee").alias("__user_new_payee"),
+        pair("sess", "ip").alias("__sess_new_ip"),
+        pair("sess", "asn").alias("__sess_new_asn"),
+        pair("sess", "ua").alias("__sess_new_ua"),
+        pair("dev", "uid").alias("__dev_new_uid"),
+        (pl.lit(0, dtype=pl.Int32) if "uname" in absent else uname_first.cast(pl.Int32)).alias("__uname_first"),
         (action.is_in(["transfer", "trade"]).fill_null(False) & amount.is_not_null()).alias("__money"),
         amount.clip(lower_bound=0.0).log1p().fill_null(0.0).alias("__lamount"),
         (action == "contact_change").fill_null(False).alias("__contact_change"),
@@ -618,7 +630,7 @@ def behaviour_columns(
         (action == "otp_issue").fill_null(False).alias("__otp_issue"),
         (action == "otp_verify").fill_null(False).alias("__otp_verify"),
     ]
-    frame = lf.with_columns(
+    frame = prepared.lazy().with_columns(
         *helpers,
         *(e.cast(pl.Float64).fill_null(0.0).alias(f"__ctx_{name}") for name, e, _ in [*ctx, ja3_missing]),
     ).collect()
