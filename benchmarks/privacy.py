@@ -5,7 +5,8 @@
    of benign training rows kept for threshold calibration, by ``mamori.compare.split_member``), the attack
    classifier the demo trains (64-32, batch 512, Adam 1e-3), 5 rounds FedAvg over SecAgg+: without DP, and with
    customer-level DP-SGD at epsilon = 1, 2, 4, 8 (delta = 1/training rows of each bank; ``RecordDPConfig``'s
-   defaults, which ``mamori demo --dp-epsilon`` uses). Privacy units by ``event_privacy_units`` (docs/privacy.md).
+   defaults and the narrower 32-16 network of ``ComparisonConfig.dp_hidden``, PLD accounting - what
+   ``mamori demo --dp-epsilon`` uses). Privacy units by ``event_privacy_units`` (docs/privacy.md).
    Reported: the mean over banks of the test-days PR-AUC (what ``mamori demo`` reports) and the pooled PR-AUC.
    The DP settings were chosen on another consortium (``--seed 2``); this run reports ``--seed 1``.
 2. **Leakage** - a membership-inference audit (``mamori.assess.audit_membership``: loss attack, LiRA with shadow
@@ -64,6 +65,7 @@ from mamori.federation import (  # noqa: E402
     privacy_spends,
     run_federation,
 )
+from mamori.federation.accounting import MECHANISM_DPSGD  # noqa: E402
 from mamori.federation.privacy import secagg_parameters  # noqa: E402
 from mamori.models import AttackClassifier  # noqa: E402
 from mamori.simulate import SimulationConfig, iter_bank_events  # noqa: E402
@@ -72,10 +74,11 @@ from mamori.store import PrivacyLedger, open_store  # noqa: E402
 JST = dt.timezone(dt.timedelta(hours=9))
 
 
-def _classifier(demo: DemoConfig, seed: int, epochs: int = 1) -> AttackClassifier:
+def _classifier(demo: DemoConfig, seed: int, epochs: int = 1, *, private: bool = False) -> AttackClassifier:
+    """The demo's classifier; ``private``: the narrower one it trains under record-level DP (``dp_hidden``)."""
     c = demo.comparison
-    return AttackClassifier(hidden_layers=c.hidden, epochs=epochs, batch_size=c.batch_size,
-                            learning_rate=c.learning_rate, seed=seed)
+    return AttackClassifier(hidden_layers=c.dp_hidden if private else c.hidden, epochs=epochs,
+                            batch_size=c.batch_size, learning_rate=c.learning_rate, seed=seed)
 
 
 def load_consortium(demo: DemoConfig, holdout: float) -> dict[str, Any]:
@@ -127,10 +130,11 @@ def train_federated(
     """Federated training as the demo does; with ``epsilon`` each bank trains with customer-level DP-SGD."""
     c = demo.comparison
     n_features = banks[0]["Z"].shape[1]
+    private = epsilon is not None
     trainers: list[Any] = []
     for b in banks:
         keep = ~b["held"] if audit_holdout else np.ones(len(b["y"]), dtype=bool)
-        model = _classifier(demo, c.seed).init_weights(n_features)
+        model = _classifier(demo, c.seed, private=private).init_weights(n_features)
         if epsilon is None:
             trainers.append(EstimatorTrainer(model, b["Z"][keep], b["y"][keep], b["Z_test"], b["y_test"]))
         else:
@@ -141,10 +145,10 @@ def train_federated(
         min_evaluate_nodes=len(banks), seed=c.seed, secure_aggregation=secure, evaluate_initial=False,
     )
     started = time.perf_counter()
-    result = run_federation(trainers, _classifier(demo, c.seed).init_weights(n_features).get_weights(), config,
-                            member_names=[b["name"] for b in banks])
+    result = run_federation(trainers, _classifier(demo, c.seed, private=private).init_weights(n_features).get_weights(),
+                            config, member_names=[b["name"] for b in banks])
     seconds = time.perf_counter() - started
-    model = _classifier(demo, c.seed).init_weights(n_features).set_weights(result.arrays)
+    model = _classifier(demo, c.seed, private=private).init_weights(n_features).set_weights(result.arrays)
     spends = [s for r in result.history for s in privacy_spends(r, config)]
     return model, spends, seconds
 
@@ -180,7 +184,8 @@ def audit(demo: DemoConfig, model: AttackClassifier, pop: dict[str, np.ndarray],
 
     def shadow(Xs: np.ndarray, ys: np.ndarray, s: int) -> Any:  # noqa: N803
         """Same model and passes over the data; DP-SGD with the same budget when the target had it (centrally)."""
-        model = _classifier(demo, s, epochs=c.rounds * c.local_epochs).init_weights(Xs.shape[1])
+        model = _classifier(demo, s, epochs=c.rounds * c.local_epochs, private=epsilon is not None).init_weights(
+            Xs.shape[1])
         if epsilon is None:
             return model.fit(Xs, ys).decision_function
         units = np.array([unit_of.get(row.tobytes(), -1) for row in Xs])
@@ -281,7 +286,8 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     versions = {p: version(p) for p in ("flwr", "torch", "opacus", "dp-accounting", "adversarial-robustness-toolbox",
                                          "numpy", "scikit-learn")}
-    dp_defaults = RecordDPConfig(epsilon=8.0).model_dump(exclude={"epsilon", "delta"})
+    dp_defaults = {**RecordDPConfig(epsilon=8.0).model_dump(exclude={"epsilon", "delta"}),
+                   "hidden": demo.comparison.dp_hidden, "accounting": MECHANISM_DPSGD}
     out: dict[str, Any] = {
         "command": " ".join([".venv/bin/python", *sys.argv]),
         "seed": args.seed, "commit": commit, "versions": versions, "dp_settings": dp_defaults,
@@ -291,7 +297,8 @@ def main() -> None:
     print(f"# mamori privacy benchmark - commit {commit}, seed {args.seed}, {os.cpu_count()} cpus, "
           f"{platform.platform()}, torch threads {args.threads}, load average {_load()}")
     print("# versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    print("# DP-SGD settings (RecordDPConfig defaults, as mamori demo --dp-epsilon): "
+    print("# DP-SGD settings (RecordDPConfig defaults and the DP network ComparisonConfig.dp_hidden, as mamori demo "
+          "--dp-epsilon): "
           + ", ".join(f"{k}={v}" for k, v in dp_defaults.items()))
 
     if "secagg" not in args.skip:

@@ -120,6 +120,8 @@ def test_demo_with_dp_trains_the_federated_model_with_dp_sgd_and_records_the_led
                for m in dp["members"].values())
     assert all(m["rounds"] == 2 and m["noise_multiplier"] > 0 for m in dp["members"].values())
     assert all(0 < m["delta"] < 1e-3 for m in dp["members"].values())
+    assert dp["hidden"] == list(config.comparison.dp_hidden)  # the narrower network trains under DP
+    assert {m["mechanism"] for m in dp["members"].values()} == {"dp-sgd/poisson-gaussian/pld"}
     store = open_store(f"sqlite:///{tmp_path / 'mamori.db'}")
     try:
         entries = [e for e in PrivacyLedger(store).entries() if e.run_id == dp["ledger_run_id"]]

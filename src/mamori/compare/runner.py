@@ -35,9 +35,10 @@ logger = logging.getLogger(__name__)
 #: ``progress(stage, done, total)``: the CLI renders it as progress bars.
 ProgressCallback = Callable[[str, int, int], None]
 
-def _classifier(config: ComparisonConfig, epochs: int) -> AttackClassifier:
+def _classifier(config: ComparisonConfig, epochs: int, *, private: bool = False) -> AttackClassifier:
+    """The attack classifier; ``private`` gives the narrower network trained under record-level DP."""
     return AttackClassifier(
-        hidden_layers=config.hidden,
+        hidden_layers=config.dp_hidden if private else config.hidden,
         epochs=epochs,
         batch_size=config.batch_size,
         learning_rate=config.learning_rate,
@@ -161,13 +162,14 @@ def run_comparison(
 
     # (b) federated over Flower.
     start = time.perf_counter()
-    seed_model = _classifier(config, config.local_epochs)
+    private = config.record_dp is not None
+    seed_model = _classifier(config, config.local_epochs, private=private)
     seed_model.init_weights(n_features)
     trainers: list[EstimatorTrainer | DPSGDTrainer] = []
     # Standardised once: the federated members train on these, and the centralized model pools them.
     scaled_train = [consortium_scaler.transform(m.X_train) for m in members]
     for m, Z_train in zip(members, scaled_train, strict=True):
-        est = _classifier(config, config.local_epochs)
+        est = _classifier(config, config.local_epochs, private=private)
         est.init_weights(n_features)
         if config.record_dp is not None:
             assert m.units_train is not None  # checked above
@@ -223,7 +225,7 @@ def run_comparison(
         on_checkpoint=on_checkpoint,
         member_names=[m.name for m in members],
     )
-    global_model = _classifier(config, config.local_epochs)
+    global_model = _classifier(config, config.local_epochs, private=private)
     global_model.init_weights(n_features)
     global_model.set_weights(fed.arrays)
     federated = {
@@ -307,6 +309,7 @@ def _privacy_summary(config: ComparisonConfig, spends: list[PrivacySpend]) -> di
             last[s.member] = s
     return {
         "settings": config.record_dp.model_dump(),
+        "hidden": list(config.dp_hidden),  # the DP network is narrower than the regimes without DP
         "unit": "customer",
         "members": {
             name: {

@@ -1,4 +1,4 @@
-"""Privacy accounting with Google's ``dp-accounting`` (Rényi DP): calibrate noise, track what was spent.
+"""Privacy accounting with Google's ``dp-accounting``: calibrate noise, track what was spent.
 
 Two mechanisms are accounted:
 
@@ -12,6 +12,11 @@ Two mechanisms are accounted:
   (Flower samples a fixed number of members, which this accounting does not exploit: conservative).
 
 Neighbouring datasets differ by adding or removing one unit (one customer's events, or one member).
+
+DP-SGD is accounted with privacy loss distributions (PLD, ``dp_accounting.pld``, pessimistic
+discretisation: an upper bound on epsilon); RDP's conversion to (epsilon, delta) is loose, so for the same
+budget PLD lets the noise multiplier be ~7 % smaller on the demo consortium. The central mechanism keeps
+RDP accounting.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import logging
 from dataclasses import dataclass
 
 import dp_accounting
+from dp_accounting.pld import PLDAccountant
 from dp_accounting.rdp import RdpAccountant
 
 from mamori.errors import ConfigError, PrivacyBudgetError
@@ -38,10 +44,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Mechanism names written to the privacy ledger.
-MECHANISM_DPSGD = "dp-sgd/poisson-gaussian/rdp"
+MECHANISM_DPSGD = "dp-sgd/poisson-gaussian/pld"
 MECHANISM_CENTRAL = "central-gaussian/fixed-clipping/rdp"
 
 _MAX_SIGMA = 500.0
+#: Width of the PLD's privacy-loss grid. The pessimistic discretisation rounds every loss up, so a coarser
+#: grid only loosens the bound; at 1e-3 the DP-SGD epsilons of the demo are within 0.01 of the 1e-4 grid's.
+_PLD_GRID = 1e-3
 
 
 @dataclass(frozen=True)
@@ -87,12 +96,17 @@ def _central_event(noise_multiplier: float, rounds: int) -> dp_accounting.DpEven
     return dp_accounting.SelfComposedDpEvent(dp_accounting.GaussianDpEvent(noise_multiplier), rounds)
 
 
-def _epsilon(event: dp_accounting.DpEvent, delta: float) -> float:
+def _accountant(pld: bool) -> dp_accounting.PrivacyAccountant:
+    """A fresh accountant: PLD (add/remove one unit, pessimistic grid) or RDP."""
+    return PLDAccountant(value_discretization_interval=_PLD_GRID) if pld else RdpAccountant()
+
+
+def _epsilon(event: dp_accounting.DpEvent, delta: float, *, pld: bool = False) -> float:
     absl = logging.getLogger("absl")  # dp-accounting warns about RDP orders it drops (harmless)
     level = absl.level
     absl.setLevel(logging.ERROR)
     try:
-        accountant = RdpAccountant()
+        accountant = _accountant(pld)
         accountant.compose(event)
         return float(accountant.get_epsilon(delta))
     finally:
@@ -101,11 +115,11 @@ def _epsilon(event: dp_accounting.DpEvent, delta: float) -> float:
 
 @functools.lru_cache(maxsize=4096)
 def _dpsgd_epsilon_cached(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:
-    return _epsilon(_dpsgd_event(noise_multiplier, sample_rate, steps), delta)
+    return _epsilon(_dpsgd_event(noise_multiplier, sample_rate, steps), delta, pld=True)
 
 
 def dpsgd_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:
-    """Epsilon of ``steps`` Poisson-subsampled Gaussian steps (DP-SGD), by RDP accounting.
+    """Epsilon of ``steps`` Poisson-subsampled Gaussian steps (DP-SGD), by PLD accounting.
 
     Parameters
     ----------
@@ -121,7 +135,7 @@ def dpsgd_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta
     Returns
     -------
     float
-        The smallest epsilon RDP accounting proves at ``delta``.
+        The epsilon PLD accounting proves at ``delta`` (an upper bound: pessimistic discretisation).
     """
     if steps <= 0:
         return 0.0
@@ -194,7 +208,8 @@ def calibrate_noise(
     else:
         raise ConfigError(f"calibrate_noise: unknown mechanism {mechanism!r}; use {MECHANISM_DPSGD!r} or "
                           f"{MECHANISM_CENTRAL!r}.")
-    if _epsilon(event(_MAX_SIGMA), delta) > epsilon:
+    pld = mechanism == MECHANISM_DPSGD
+    if _epsilon(event(_MAX_SIGMA), delta, pld=pld) > epsilon:
         raise ConfigError(
             f"calibrate_noise: epsilon={epsilon} at delta={delta} cannot be reached over {steps} release(s) "
             f"even with noise multiplier {_MAX_SIGMA}; raise epsilon or train fewer rounds/epochs."
@@ -203,14 +218,21 @@ def calibrate_noise(
     level = absl.level
     absl.setLevel(logging.ERROR)
     try:
-        sigma = dp_accounting.calibrate_dp_mechanism(
-            RdpAccountant,
-            event,
-            epsilon,
-            delta,
-            dp_accounting.LowerEndpointAndGuess(1e-2, 1.0),
-            tol=5e-3,
+        # RDP's sigma is a cheap guess for PLD's (PLD is the tighter accounting: its sigma is at most RDP's, in
+        # practice 0.85-0.95 of it); starting the search from tiny sigmas would make PLD grids enormous
+        guess = dp_accounting.calibrate_dp_mechanism(
+            RdpAccountant, event, epsilon, delta, dp_accounting.LowerEndpointAndGuess(1e-2, 1.0), tol=5e-3
         )
+        sigma = guess
+        if pld:
+            sigma = dp_accounting.calibrate_dp_mechanism(
+                lambda: _accountant(True),
+                event,
+                epsilon,
+                delta,
+                dp_accounting.LowerEndpointAndGuess(max(1e-2, 0.5 * guess), guess),
+                tol=5e-3,
+            )
     finally:
         absl.setLevel(level)
     logger.debug("calibrated noise multiplier %.4f for epsilon %.3g over %d steps", sigma, epsilon, steps)
@@ -218,7 +240,7 @@ def calibrate_noise(
 
 
 class GaussianAccountant:
-    """Running RDP account of one member's releases under a fixed budget.
+    """Running account of one member's releases under a fixed budget (PLD for DP-SGD, RDP for the central one).
 
     Parameters
     ----------
@@ -267,7 +289,7 @@ class GaussianAccountant:
     def _epsilon_after(self, steps: int) -> float:
         if steps <= 0:
             return 0.0
-        if self.sample_rate >= 1.0:
+        if self.mechanism != MECHANISM_DPSGD:
             return central_dp_epsilon(self.noise_multiplier, steps, self.delta)
         return dpsgd_epsilon(self.noise_multiplier, self.sample_rate, steps, self.delta)
 
