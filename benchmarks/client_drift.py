@@ -18,7 +18,15 @@ rows for ``rounds * E`` epochs instead):
 - ``server`` fedavg | fedavgm | fedadam | fedyogi, ``smom`` (momentum / beta_1), ``slr`` (server learning rate),
   ``tau`` (FedAdam/FedYogi);
 - ``mu`` FedProx proximal coefficient; ``keep=1`` each member keeps its Adam state across rounds; ``la=1``
-  local logit adjustment by the member's own label prior (FedLC-style); ``alpha`` the split's Dirichlet alpha.
+  local logit adjustment by the member's own label prior (FedLC-style); ``alpha`` the split's Dirichlet alpha;
+- ``scaffold=1`` SCAFFOLD control variates (Karimireddy et al. 2020) as ``mamori.federation`` runs them
+  (``FederationConfig.client_algorithm="scaffold"``): each mini-batch gradient gets ``cs * (c - c_i)`` added
+  before the optimiser step (Adam or SGD), ``c_i`` becomes the mean raw gradient of the member's round and ``c``
+  the example-weighted mean of the ``c_i``; ``cs`` scales the correction (default 1);
+- ``dyn=ALPHA`` FedDyn (Acar et al. 2021) with coefficient ALPHA: each member minimises its loss
+  ``- <g_i, w> + ALPHA/2 ||w - w_global||^2`` (the linear term as a constant gradient correction ``-g_i``, the
+  quadratic one as FedProx's term), then ``g_i -= ALPHA (w_i - w_global)``; the server keeps
+  ``h -= ALPHA * sum_i share_i (w_i - w_global)`` and takes ``mean - h / ALPHA`` (server options ignored).
 """
 
 from __future__ import annotations
@@ -161,17 +169,40 @@ def run(ds: BenchDataset, seed: int, spec: str, central: bool) -> tuple[tuple[fl
         est.init_weights(ctx.n_features)
         locals_.append(est)
     mu = float(d.get("mu", 0.0))
+    scaffold, cs = bool(int(d.get("scaffold", 0))), float(d.get("cs", 1.0))
+    dyn = float(d.get("dyn", 0.0))
+    dyn_g = [[np.zeros_like(a) for a in w] for _ in scaled]
+    dyn_h = [np.zeros_like(a) for a in w]
+    c_glob = [np.zeros_like(a) for a in w]
+    c_own = [[np.zeros_like(a) for a in w] for _ in scaled]
     state: dict[str, Any] = {}
     for _round in range(rounds):
-        outs, rows = [], []
-        for est, (X, y) in zip(locals_, scaled, strict=True):
+        outs, rows, deltas = [], [], []
+        for k, (est, (X, y)) in enumerate(zip(locals_, scaled, strict=True)):
             est.set_weights([a.copy() for a in w])
-            ref = [a.copy() for a in w] if mu > 0 else None
-            est.fit_local(X, y, epochs=epochs, proximal_mu=mu, reference_weights=ref)
+            ref = [a.copy() for a in w] if mu > 0 or dyn > 0 else None
+            corr = [cs * (a - b) for a, b in zip(c_glob, c_own[k], strict=True)] if scaffold else None
+            if dyn > 0:
+                corr = [-g for g in dyn_g[k]]
+            est.fit_local(X, y, epochs=epochs, proximal_mu=dyn or mu, reference_weights=ref, gradient_correction=corr)
+            if dyn > 0:
+                dyn_g[k] = [g - dyn * (a - b) for g, a, b in zip(dyn_g[k], est.get_weights(), w, strict=True)]
+            if scaffold:
+                deltas.append([a - b for a, b in zip(est.mean_gradient_, c_own[k], strict=True)])
+                c_own[k] = [np.asarray(a, dtype=np.float32) for a in est.mean_gradient_]
             outs.append(est.get_weights())
             rows.append(len(X))
         share = np.asarray(rows, dtype=np.float64) / sum(rows)
+        if scaffold:
+            c_glob = [
+                np.asarray(c + sum(s * dl[i] for s, dl in zip(share, deltas, strict=True)), dtype=np.float32)
+                for i, c in enumerate(c_glob)
+            ]
         mean = [sum(s * o[i] for s, o in zip(share, outs, strict=True)) for i in range(len(w))]
+        if dyn > 0:
+            dyn_h = [h - dyn * (m - a) for h, m, a in zip(dyn_h, mean, w, strict=True)]
+            w = [np.asarray(m - h / dyn, dtype=np.float32) for m, h in zip(mean, dyn_h, strict=True)]
+            continue
         w = [np.asarray(a, dtype=np.float32) for a in _server_step(d, w, mean, state)]
     glob.set_weights(w)
     return _judge(ctx.y_val, glob.decision_function(ctx.X_val)), time.perf_counter() - t0

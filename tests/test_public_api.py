@@ -141,6 +141,7 @@ PUBLIC_API = {
         'RobustConfig',
         'RoundCallback',
         'RoundReport',
+        'ScaffoldTrainer',
         'SecureAggregationConfig',
         'SignFlippingTrainer',
         'UpdateCheckReport',

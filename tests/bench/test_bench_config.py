@@ -51,11 +51,36 @@ def test_autoencoder_defaults_depend_on_the_dataset() -> None:
 def test_federated_classifier_member_defaults_by_dataset() -> None:
     default = BenchConfig()
     sms = default.client_step(text=True, dataset="sms")
-    assert sms == {"optimizer": "sgd", "learning_rate": 0.3, "batch_size": None, "local_epochs": 1, "rounds": 100}
+    assert sms == {
+        "optimizer": "sgd",
+        "learning_rate": 0.3,
+        "batch_size": None,
+        "local_epochs": 1,
+        "rounds": 100,
+        "algorithm": "plain",
+    }
     csic = default.client_step(text=False, dataset="csic")
-    assert csic == {"optimizer": "adam", "learning_rate": None, "batch_size": 1024, "local_epochs": 1, "rounds": 40}
+    assert csic == {
+        "optimizer": "adam",
+        "learning_rate": 2e-3,
+        "batch_size": 1024,
+        "local_epochs": 1,
+        "rounds": 40,
+        "algorithm": "scaffold",
+    }
+    # An explicit optimiser or learning rate wins over the tuned one.
+    assert BenchConfig(client_lr=1e-3).client_step(text=False, dataset="csic")["learning_rate"] == 1e-3
+    assert BenchConfig(client_optimizer="adam").client_step(text=False, dataset="csic")["learning_rate"] is None
+    assert BenchConfig(client_algorithm="plain").client_step(text=False, dataset="csic")["algorithm"] == "plain"
     nsl = default.client_step(text=False, dataset="nsl-kdd")
-    assert nsl == {"optimizer": "adam", "learning_rate": None, "batch_size": None, "local_epochs": 2, "rounds": 20}
+    assert nsl == {
+        "optimizer": "adam",
+        "learning_rate": None,
+        "batch_size": None,
+        "local_epochs": 2,
+        "rounds": 20,
+        "algorithm": "plain",
+    }
     assert default.server_step(text=False, dataset="csic") == {
         "server_optimizer": "fedavgm",
         "server_momentum": 0.9,
@@ -70,7 +95,11 @@ def test_federated_classifier_member_defaults_by_dataset() -> None:
         "batch_size": 64,
         "local_epochs": 5,
         "rounds": 20,
+        "algorithm": "plain",
     }
+    assert (
+        BenchConfig(client_algorithm="scaffold").client_step(text=False, dataset="nsl-kdd")["algorithm"] == "scaffold"
+    )
     assert BenchConfig(client_optimizer="sgd", client_lr=0.1).client_step(text=False)["learning_rate"] == 0.1
     with pytest.raises(ValueError, match="explicit client_lr"):
         BenchConfig(client_optimizer="sgd").client_step(text=False)
@@ -78,3 +107,5 @@ def test_federated_classifier_member_defaults_by_dataset() -> None:
         BenchConfig(rounds=3, client_local_epochs=4).client_step(text=True, dataset="sms")
     with pytest.raises(ValidationError):
         BenchConfig(client_optimizer="rmsprop")
+    with pytest.raises(ValidationError):
+        BenchConfig(client_algorithm="feddyn")

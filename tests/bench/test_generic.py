@@ -104,6 +104,22 @@ def test_server_momentum_reaches_the_federated_classifier_only(tmp_path: Path) -
     assert fed["autoencoder"]["final_hash"] == fed_plain["autoencoder"]["final_hash"]
 
 
+@pytest.mark.slow
+def test_scaffold_reaches_the_federated_classifier_only(tmp_path: Path) -> None:
+    _flows(tmp_path / "flows.csv", n=600)
+    ds = load_generic(_mapping(tmp_path, TABLE_MAPPING), split_seed=0)
+    common = {"institutions": 3, "alpha": 1.0, "rounds": 2, "local_epochs": 1, "references": False}
+    plain = run_bench(ds, BenchConfig(**common, local_anomaly=False))
+    scaffold = run_bench(ds, BenchConfig(**common, local_anomaly=False, client_algorithm="scaffold"))
+    fed, fed_plain = scaffold["federation"], plain["federation"]
+    assert (fed["classifier"]["client_algorithm"], fed_plain["classifier"]["client_algorithm"]) == ("scaffold", "plain")
+    assert fed["classifier"]["final_hash"] != fed_plain["classifier"]["final_hash"]
+    assert fed["classifier"]["bytes_total"] > 1.5 * fed_plain["classifier"]["bytes_total"]  # c travels both ways
+    assert scaffold["results"]["classifier/federated"]["roc_auc"] > 0.6  # 2 short rounds: learning, not converged
+    assert fed["autoencoder"]["client_algorithm"] == "plain"
+    assert fed["autoencoder"]["final_hash"] == fed_plain["autoencoder"]["final_hash"]
+
+
 def test_generic_log_with_labels_file(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     lines, labels = [], []

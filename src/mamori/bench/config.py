@@ -13,7 +13,8 @@ __all__ = ["BenchConfig"]
 
 #: Per-dataset defaults chosen on validation rows (docs/benchmarks.md), in one place; explicit fields win.
 #: ``server``: the federated classifier's server step; ``sync_every_epoch``/``client_batch_size``: its members'
-#: schedule; ``ae_noise``/``ae_epochs_factor``: the denoising autoencoder and its epochs per round;
+#: schedule; ``client_algorithm``/``client_lr``: its members' drift correction (SCAFFOLD) and Adam learning rate;
+#: ``ae_noise``/``ae_epochs_factor``: the denoising autoencoder and its epochs per round;
 #: ``hybrid_forest``/``ae_surprise_cap``: the hybrid's third member (a federated isolation forest) and the cap on the
 #: autoencoder's surprise (chosen by leave-attack-types-and-benign-modes-out validation, docs/benchmarks.md).
 _TUNED: dict[str, dict[str, Any]] = {
@@ -21,6 +22,8 @@ _TUNED: dict[str, dict[str, Any]] = {
         "server": {"server_optimizer": "fedavgm", "server_momentum": 0.9, "server_lr": 1.0},
         "sync_every_epoch": True,
         "client_batch_size": 1024,
+        "client_algorithm": "scaffold",
+        "client_lr": 2e-3,
     },
     "nsl-kdd": {"ae_noise": 0.3, "ae_epochs_factor": 2, "hybrid_forest": True, "ae_surprise_cap": 2.0},
 }
@@ -101,8 +104,8 @@ class BenchConfig(BaseModel):
         member's own class; chosen on validation rows, docs/benchmarks.md), Adam for tabular ones.
         :meth:`client_step` resolves it.
     client_lr : float or None, default=None
-        The members' learning rate; None: 0.3 with SGD on text datasets, else the model's (``learning_rate``
-        for tabular datasets).
+        The members' learning rate; None: 0.3 with SGD on text datasets, 2e-3 for ``csic``'s default Adam members
+        (with SCAFFOLD; chosen on validation rows), else the model's (``learning_rate`` for tabular datasets).
     client_local_epochs : int or None, default=None
         Epochs per round of the federated classifier's members; its federation then runs
         ``rounds * local_epochs / client_local_epochs`` rounds, so it makes the same number of passes as every
@@ -111,6 +114,11 @@ class BenchConfig(BaseModel):
     client_batch_size : int or None, default=None
         Mini-batch size of the federated classifier's members. None: 1024 for ``csic`` (fewer, less noisy local
         steps per round), else the model's.
+    client_algorithm : {"plain", "scaffold"} or None, default=None
+        Drift correction of the federated classifier's members (:class:`~mamori.federation.FederationConfig`'s
+        ``client_algorithm``): ``"scaffold"`` sends SCAFFOLD control variates with the weights (twice the
+        traffic). None: ``"scaffold"`` for ``csic``, ``"plain"`` otherwise (chosen on validation rows,
+        docs/benchmarks.md). The federated autoencoder always trains plain.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -143,6 +151,7 @@ class BenchConfig(BaseModel):
     client_lr: float | None = Field(default=None, gt=0.0)
     client_local_epochs: int | None = Field(default=None, ge=1)
     client_batch_size: int | None = Field(default=None, ge=8)
+    client_algorithm: Literal["plain", "scaffold"] | None = None
 
     @model_validator(mode="after")
     def _check_server_optimizer(self) -> Self:
@@ -199,8 +208,9 @@ class BenchConfig(BaseModel):
         -------
         dict
             ``optimizer`` (``"adam"`` or ``"sgd"``), ``learning_rate`` and ``batch_size`` (None: the model's own
-            default), ``local_epochs`` (epochs per round) and ``rounds`` (``rounds * epochs_per_round /
-            local_epochs``: the same passes as the other regimes).
+            default), ``local_epochs`` (epochs per round), ``rounds`` (``rounds * epochs_per_round /
+            local_epochs``: the same passes as the other regimes) and ``algorithm`` (``"plain"`` or
+            ``"scaffold"``).
 
         Raises
         ------
@@ -208,12 +218,14 @@ class BenchConfig(BaseModel):
             SGD on a tabular dataset without ``client_lr``; a pass budget the members' epochs do not divide.
         """
         optimizer = self.client_optimizer or ("sgd" if text else "adam")
+        tuned = _TUNED.get(dataset, {})
         lr = self.client_lr
+        if lr is None and optimizer == "adam" and self.client_optimizer is None:
+            lr = tuned.get("client_lr")  # a tuned learning rate belongs to the tuned (default) optimiser only
         if lr is None and optimizer == "sgd" and text:
             lr = 0.3
         if lr is None and optimizer == "sgd":
             raise ValueError("BenchConfig: client_optimizer='sgd' on a tabular dataset needs an explicit client_lr.")
-        tuned = _TUNED.get(dataset, {})
         sync_every_epoch = text or bool(tuned.get("sync_every_epoch", False))
         budget = self.rounds * self.epochs_per_round(text)
         epochs = self.client_local_epochs or (1 if sync_every_epoch else self.epochs_per_round(text))
@@ -229,6 +241,7 @@ class BenchConfig(BaseModel):
             "batch_size": batch,
             "local_epochs": epochs,
             "rounds": budget // epochs,
+            "algorithm": self.client_algorithm or str(tuned.get("client_algorithm", "plain")),
         }
 
     def epochs_per_round(self, text: bool) -> int:

@@ -223,6 +223,7 @@ class _Context:
         server_optimizer: bool = False,
         local_epochs: int | None = None,
         rounds: int | None = None,
+        client_algorithm: str = "plain",
     ) -> tuple[Any, dict[str, Any]]:
         c = self.config
         n_rounds = c.rounds if rounds is None else rounds
@@ -242,6 +243,7 @@ class _Context:
             min_evaluate_nodes=n,
             evaluate_initial=False,
             seed=c.seed,
+            client_algorithm=client_algorithm,  # type: ignore[arg-type]
             **(c.server_step(self.text, self.dataset.name) if server_optimizer else {}),  # type: ignore[arg-type]
         )
 
@@ -281,6 +283,7 @@ class _Context:
             "server_lr_momentum": list(fed_config.server_settings()),
             "client_optimizer": getattr(seed_model, "optimizer", "adam"),
             "client_lr": float(seed_model.learning_rate),
+            "client_algorithm": fed_config.client_algorithm,
             "rounds": history,
             "bytes_total": int(sum(h["bytes"] for h in history)),
             "final_hash": fed.weights_hash,
@@ -372,6 +375,7 @@ def run_bench(
         server_optimizer=True,
         local_epochs=client["local_epochs"],
         rounds=client["rounds"],
+        client_algorithm=client["algorithm"],
     )
     results["classifier/federated"] = ctx.judge(fed_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
     if use_ae:

@@ -118,6 +118,12 @@ def bench_command(
     client_batch_size: int | None = typer.Option(
         None, "--client-batch-size", min=8, help="Federated classifier's member batch size (default: 1024 for csic)."
     ),
+    client_algorithm: str | None = typer.Option(
+        None,
+        "--client-algorithm",
+        help="Drift correction of the federated classifier's members: plain or scaffold (SCAFFOLD control "
+        "variates, twice the traffic). Default: the dataset's tuned setting.",
+    ),
     ae_noise: float | None = typer.Option(
         None,
         "--ae-noise",
@@ -164,6 +170,7 @@ def bench_command(
             client_lr=client_lr,
             client_local_epochs=client_local_epochs,
             client_batch_size=client_batch_size,
+            client_algorithm=client_algorithm,
             ae_noise=ae_noise,
             ae_local_epochs=ae_local_epochs,
             hybrid_forest=hybrid_forest,

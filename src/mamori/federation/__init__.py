@@ -43,7 +43,12 @@ from mamori.federation.privacy import (  # noqa: E402
 from mamori.federation.report import FederationResult, MemberRound, RoundReport  # noqa: E402
 from mamori.federation.robust import ClippedTrainer, RobustConfig, recommended_robust_config  # noqa: E402
 from mamori.federation.run import CheckpointCallback, RoundCallback, run_federation  # noqa: E402
-from mamori.federation.trainer import EstimatorTrainer, FederatedEstimator, LocalTrainer  # noqa: E402
+from mamori.federation.trainer import (  # noqa: E402
+    EstimatorTrainer,
+    FederatedEstimator,
+    LocalTrainer,
+    ScaffoldTrainer,
+)
 from mamori.federation.update_check import (  # noqa: E402
     UpdateCheckReport,
     UpdateStats,
@@ -74,6 +79,7 @@ __all__ = [
     "RobustConfig",
     "RoundCallback",
     "RoundReport",
+    "ScaffoldTrainer",
     "SecureAggregationConfig",
     "SignFlippingTrainer",
     "UpdateCheckReport",

@@ -12,15 +12,18 @@ from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
 from mamori.errors import FederationError
-from mamori.federation.trainer import ConfigValue, LocalTrainer
+from mamori.federation.trainer import ConfigValue, LocalTrainer, ScaffoldTrainer
 from mamori.federation.weights import check_arrays
 
-__all__ = ["NUM_EXAMPLES_KEY", "build_client_app", "member_seed"]
+__all__ = ["CONTROL_KEY", "NUM_EXAMPLES_KEY", "build_client_app", "member_seed"]
 
 logger = logging.getLogger(__name__)
 
 #: Key of the example count in every reply's MetricRecord (Flower strategies weight by it).
 NUM_EXAMPLES_KEY = "num-examples"
+#: Key of SCAFFOLD's control-variate ArrayRecord: the server's ``c`` in a train message, the member's
+#: ``c_i(new) - c_i(old)`` in its reply (``FederationConfig.client_algorithm="scaffold"``).
+CONTROL_KEY = "control"
 _LOSS_KEY = "loss"
 # Flower's config keys (hyphenated) mapped to the names mamori trainers see.
 _CONFIG_RENAMES = {"server-round": "server_round", "proximal-mu": "proximal_mu", "local-epochs": "local_epochs"}
@@ -98,7 +101,18 @@ def build_client_app(
         where = f"member {name!r} (train)"
         arrays = message.content.array_records["arrays"].to_numpy_ndarrays()
         config = _trainer_config(message, context, seed)
-        new_arrays, num_examples, metrics = trainer.fit(arrays, config)
+        control_record = message.content.array_records.get(CONTROL_KEY)
+        control_delta: list[np.ndarray] | None = None
+        if control_record is None:
+            new_arrays, num_examples, metrics = trainer.fit(arrays, config)
+        elif isinstance(trainer, ScaffoldTrainer):
+            control = control_record.to_numpy_ndarrays()
+            new_arrays, control_delta, num_examples, metrics = trainer.fit_scaffold(arrays, control, config)
+        else:
+            raise FederationError(
+                f"{where}: the run uses SCAFFOLD (client_algorithm='scaffold') but {type(trainer).__name__} has no "
+                "fit_scaffold(arrays, control, config); wrap an estimator in EstimatorTrainer."
+            )
         new_arrays = check_arrays(new_arrays, where=where)
         shapes = [a.shape for a in arrays]
         if [a.shape for a in new_arrays] != shapes:
@@ -106,13 +120,19 @@ def build_client_app(
                 f"{where}: fit returned arrays of shapes {[a.shape for a in new_arrays]}, expected {shapes} "
                 "(the global model's shapes)."
             )
-        content = RecordDict(
-            {
-                "arrays": ArrayRecord([np.ascontiguousarray(a) for a in new_arrays]),
-                "metrics": _metrics(where, num_examples, metrics, {}),
-            }
-        )
-        return Message(content=content, reply_to=message)
+        records: dict[str, ArrayRecord | MetricRecord] = {
+            "arrays": ArrayRecord([np.ascontiguousarray(a) for a in new_arrays]),
+            "metrics": _metrics(where, num_examples, metrics, {}),
+        }
+        if control_delta is not None:
+            control_delta = check_arrays(control_delta, where=f"{where} control variate")
+            if [a.shape for a in control_delta] != shapes:
+                raise FederationError(
+                    f"{where}: fit_scaffold returned a control delta of shapes {[a.shape for a in control_delta]}, "
+                    f"expected {shapes}."
+                )
+            records[CONTROL_KEY] = ArrayRecord([np.ascontiguousarray(a) for a in control_delta])
+        return Message(content=RecordDict(records), reply_to=message)
 
     @app.evaluate(mods=evaluate_mods)
     def evaluate(message: Message, context: Context) -> Message:

@@ -78,6 +78,16 @@ class FederationConfig(BaseModel):
     server_lr : float or None, default=None
         Server learning rate: ``"fedavgm"`` (None: 1.0), ``"fedadam"``/``"fedyogi"`` ``eta`` (None: 0.1,
         Flower's default). Must stay None for ``"fedavg"``.
+    client_algorithm : {"plain", "scaffold"}, default="plain"
+        How members correct their local steps. ``"plain"``: no correction. ``"scaffold"``: SCAFFOLD control
+        variates (Karimireddy et al. 2020) against client drift on skewed splits: every training message
+        carries the server's control variate ``c`` next to the weights (ArrayRecord ``"control"``); each member
+        adds ``c - c_i`` to every mini-batch gradient before its optimiser step, keeps the mean raw gradient of
+        its round as its new ``c_i`` and returns ``c_i(new) - c_i(old)`` with its weights; the server adds the
+        example-weighted mean of these deltas, scaled by the share of members sampled, to ``c``. Twice the
+        traffic per round. Every trainer must implement ``fit_scaffold`` (:class:`EstimatorTrainer` does).
+        Composes with ``server_optimizer``; not combinable with ``strategy="fedprox"``, ``robust``,
+        ``secure_aggregation`` or ``member_dp`` (their wrappers see one ArrayRecord per reply).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -103,6 +113,7 @@ class FederationConfig(BaseModel):
     server_optimizer: Literal["fedavg", "fedavgm", "fedadam", "fedyogi"] = "fedavg"
     server_momentum: float | None = Field(default=None, ge=0.0, lt=1.0)
     server_lr: float | None = Field(default=None, gt=0.0)
+    client_algorithm: Literal["plain", "scaffold"] = "plain"
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
@@ -129,7 +140,29 @@ class FederationConfig(BaseModel):
                 "calibrated for the plain mean); choose one - see docs/privacy.md, 'Secure vs robust aggregation'."
             )
         self._check_server_optimizer()
+        self._check_client_algorithm()
         return self
+
+    def _check_client_algorithm(self) -> None:
+        if self.client_algorithm == "plain":
+            return
+        # SCAFFOLD adds a second ArrayRecord to every train message and reply: Flower's SecAgg+, DP and robust
+        # wrappers expect exactly one; FedProx is another drift remedy with its own Flower strategy.
+        clashes = [
+            what
+            for what, on in (
+                ("strategy='fedprox'", self.strategy == "fedprox"),
+                ("robust", self.robust is not None),
+                ("secure_aggregation", self.secure_aggregation),
+                ("member_dp", self.member_dp is not None),
+            )
+            if on
+        ]
+        if clashes:
+            raise ValueError(
+                f"FederationConfig: client_algorithm={self.client_algorithm!r} cannot be combined with "
+                f"{', '.join(clashes)}; use client_algorithm='plain' with them (see docs/federation.md, 'SCAFFOLD')."
+            )
 
     def _check_server_optimizer(self) -> None:
         name = self.server_optimizer

@@ -1,13 +1,20 @@
-"""Flower strategies as mamori uses them: Flower's FedAvg/FedProx/FedAvgM/FedAdam/FedYogi plus a quorum check."""
+"""Flower strategies as mamori uses them: Flower's FedAvg/FedProx/FedAvgM/FedAdam/FedYogi plus a quorum check.
+
+SCAFFOLD's server-side control variate (``FederationConfig.client_algorithm="scaffold"``) layers over any of them.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 
-from flwr.app import ArrayRecord, Message, MetricRecord
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAdam, FedAvg, FedAvgM, FedProx, FedYogi, Strategy
 
-from mamori.federation.clientapp import NUM_EXAMPLES_KEY
+from mamori.errors import FederationError
+from mamori.federation.clientapp import CONTROL_KEY, NUM_EXAMPLES_KEY
 from mamori.federation.config import FederationConfig
 
 __all__ = ["QuorumCheck", "build_strategy"]
@@ -34,6 +41,60 @@ class _QuorumMixin:
         if self.quorum_check is not None:
             self.quorum_check("evaluate", server_round, replies)
         return super().aggregate_evaluate(server_round, replies)  # type: ignore[misc, no-any-return]
+
+
+class _ScaffoldMixin:
+    """SCAFFOLD's server side (Karimireddy et al. 2020) around any FedAvg-family strategy.
+
+    Each train message also carries the server's control variate ``c`` (ArrayRecord ``"control"``, zeros in the
+    first round); each reply carries the member's ``c_i(new) - c_i(old)``, which is taken out of the reply before
+    the wrapped strategy aggregates the weights as usual. Then ``c += (sampled / nodes) * sum_i w_i delta_i``
+    with ``w_i`` the members' example shares (SCAFFOLD's ``|S| / N`` mean, weighted like FedAvg's mean).
+    """
+
+    control: list[np.ndarray] | None = None
+    _num_nodes: int = 0
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        messages = list(super().configure_train(server_round, arrays, config, grid))  # type: ignore[misc]
+        if self.control is None:
+            self.control = [np.zeros_like(a, dtype=np.float32) for a in arrays.to_numpy_ndarrays()]
+        self._num_nodes = len(list(grid.get_node_ids()))
+        record = ArrayRecord([np.ascontiguousarray(c) for c in self.control])
+        for message in messages:  # Flower's messages of one round share one RecordDict
+            message.content[CONTROL_KEY] = record
+        return messages
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        replies = list(replies)
+        deltas: list[list[np.ndarray]] = []
+        examples: list[float] = []
+        for reply in replies:
+            if reply.has_error():
+                continue
+            record = reply.content.array_records.get(CONTROL_KEY)
+            if record is None:
+                raise FederationError(
+                    f"SCAFFOLD round {server_round}: node {reply.metadata.src_node_id} replied without its "
+                    f"control-variate delta ({CONTROL_KEY!r} ArrayRecord); every member must run fit_scaffold."
+                )
+            deltas.append(record.to_numpy_ndarrays())
+            metrics = next(iter(reply.content.metric_records.values()), None)
+            examples.append(float(metrics[NUM_EXAMPLES_KEY]) if metrics is not None else 0.0)
+            del reply.content[CONTROL_KEY]  # the wrapped strategy expects exactly one ArrayRecord per reply
+        arrays, metrics_out = super().aggregate_train(server_round, replies)  # type: ignore[misc]
+        if arrays is not None and deltas and self.control is not None and sum(examples) > 0:
+            share = np.asarray(examples, dtype=np.float64) / sum(examples)
+            scale = len(deltas) / max(self._num_nodes, len(deltas))
+            self.control = [
+                np.asarray(c + scale * sum(w * d[i] for w, d in zip(share, deltas, strict=True)), dtype=np.float32)
+                for i, c in enumerate(self.control)
+            ]
+        return arrays, metrics_out
 
 
 class _FedAvg(_QuorumMixin, FedAvg):
@@ -106,16 +167,26 @@ def build_strategy(
         )
         robust.quorum_check = quorum_check  # type: ignore[attr-defined]
         return robust
-    strategy: _FedAvg | _FedProx | _FedAvgM | _FedAdam | _FedYogi
+    cls: type[_QuorumMixin]
+    kwargs: dict[str, object] = dict(common)
     server_lr, server_momentum = config.server_settings()
     if config.server_optimizer == "fedavgm":
-        strategy = _FedAvgM(server_learning_rate=server_lr, server_momentum=server_momentum, **common)  # type: ignore[arg-type]
+        cls, kwargs["server_learning_rate"], kwargs["server_momentum"] = _FedAvgM, server_lr, server_momentum
     elif config.server_optimizer in ("fedadam", "fedyogi"):
         cls = _FedAdam if config.server_optimizer == "fedadam" else _FedYogi
-        strategy = cls(eta=server_lr, beta_1=server_momentum, **common)  # type: ignore[arg-type]
+        kwargs["eta"], kwargs["beta_1"] = server_lr, server_momentum
     elif config.strategy == "fedprox":
-        strategy = _FedProx(proximal_mu=config.proximal_mu, **common)  # type: ignore[arg-type]
+        cls, kwargs["proximal_mu"] = _FedProx, config.proximal_mu
     else:
-        strategy = _FedAvg(**common)  # type: ignore[arg-type]
+        cls = _FedAvg
+    if config.client_algorithm == "scaffold":
+        cls = _scaffold_class(cls)
+    strategy = cls(**kwargs)
     strategy.quorum_check = quorum_check
-    return strategy
+    return strategy  # type: ignore[return-value]
+
+
+@functools.cache
+def _scaffold_class(cls: type[_QuorumMixin]) -> type[_QuorumMixin]:
+    """``cls`` with SCAFFOLD's control variate layered over its aggregation (one class per strategy)."""
+    return type(f"_Scaffold{cls.__name__}", (_ScaffoldMixin, cls), {"__doc__": f"SCAFFOLD over {cls.__name__}."})

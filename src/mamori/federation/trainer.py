@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import warnings
@@ -13,7 +14,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from mamori.errors import FederationError
 
-__all__ = ["EstimatorTrainer", "FederatedEstimator", "LocalTrainer"]
+__all__ = ["EstimatorTrainer", "FederatedEstimator", "LocalTrainer", "ScaffoldTrainer"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,24 @@ class LocalTrainer(Protocol):
         self, arrays: list[np.ndarray], config: Mapping[str, ConfigValue]
     ) -> tuple[float, int, dict[str, float]]:
         """Evaluate the global weights ``arrays``; return loss, number of examples, metrics."""
+        ...
+
+
+@runtime_checkable
+class ScaffoldTrainer(Protocol):
+    """A member that can train with SCAFFOLD control variates (``FederationConfig.client_algorithm="scaffold"``).
+
+    The member keeps its own control variate ``c_i`` (zeros before its first round) between rounds.
+    """
+
+    def fit_scaffold(
+        self, arrays: list[np.ndarray], control: list[np.ndarray], config: Mapping[str, ConfigValue]
+    ) -> tuple[list[np.ndarray], list[np.ndarray], int, dict[str, float]]:
+        """Train from ``arrays`` with the server's control variate ``control`` (``c``).
+
+        Returns the new weights, the change of the member's control variate ``c_i(new) - c_i(old)`` (one array
+        per weight array), the number of examples and metrics.
+        """
         ...
 
 
@@ -184,6 +203,67 @@ class EstimatorTrainer:
         logits = self.estimator.decision_function(self.X_train)
         weights = [np.asarray(w) for w in self.estimator.get_weights()]
         return weights, len(self.X_train), {"train_loss": binary_log_loss(self.y_train, logits)}
+
+    def fit_scaffold(
+        self, arrays: list[np.ndarray], control: list[np.ndarray], config: Mapping[str, ConfigValue]
+    ) -> tuple[list[np.ndarray], list[np.ndarray], int, dict[str, float]]:
+        """Train locally from the global weights with SCAFFOLD's correction (:class:`ScaffoldTrainer`).
+
+        The estimator's ``fit_local`` must accept ``gradient_correction`` and then set ``mean_gradient_``
+        (mamori's PyTorch detectors do): every mini-batch gradient gets ``c - c_i`` added before the optimiser
+        step, and the mean raw gradient of the round becomes the member's new ``c_i`` (kept in
+        ``control_``; zeros before the first round).
+
+        Parameters
+        ----------
+        arrays : list of numpy.ndarray
+            Global weights.
+        control : list of numpy.ndarray
+            The server's control variate ``c``, shaped like ``arrays``.
+        config : mapping
+            Round settings (``local_epochs``, ...).
+
+        Returns
+        -------
+        weights : list of numpy.ndarray
+            The locally trained weights.
+        control_delta : list of numpy.ndarray
+            ``c_i(new) - c_i(old)``, what the server adds (averaged) to ``c``.
+        num_examples : int
+            Number of training rows.
+        metrics : dict of str to float
+            ``train_loss``.
+        """
+        self._check()
+        if "gradient_correction" not in inspect.signature(self.estimator.fit_local).parameters:
+            raise FederationError(
+                f"EstimatorTrainer.fit_scaffold: {type(self.estimator).__name__}.fit_local takes no "
+                "gradient_correction; SCAFFOLD needs an estimator that applies it (mamori.models' detectors do)."
+            )
+        if [np.shape(c) for c in control] != [np.shape(a) for a in arrays]:
+            raise FederationError(
+                "EstimatorTrainer.fit_scaffold: the control variate's shapes "
+                f"{[np.shape(c) for c in control]} differ from the weights' {[np.shape(a) for a in arrays]}."
+            )
+        own = getattr(self, "control_", None) or [np.zeros(np.shape(a), dtype=np.float32) for a in arrays]
+        epochs = int(self.local_epochs if self.local_epochs is not None else config.get("local_epochs", 1))
+        self.estimator.set_weights([a.copy() for a in arrays])
+        if hasattr(self.estimator, "mean_gradient_"):
+            del self.estimator.mean_gradient_  # type: ignore[attr-defined]
+        self.estimator.fit_local(  # type: ignore[call-arg]  # checked above
+            self.X_train,
+            self.y_train,
+            epochs=epochs,
+            gradient_correction=[np.asarray(c, dtype=np.float32) - o for c, o in zip(control, own, strict=True)],
+        )
+        # No local step (e.g. zero epochs): the member's control variate stays as it was.
+        new = getattr(self.estimator, "mean_gradient_", None) or own
+        new = [np.asarray(c, dtype=np.float32) for c in new]
+        delta = [n - o for n, o in zip(new, own, strict=True)]
+        self.control_ = new
+        logits = self.estimator.decision_function(self.X_train)
+        weights = [np.asarray(w) for w in self.estimator.get_weights()]
+        return weights, delta, len(self.X_train), {"train_loss": binary_log_loss(self.y_train, logits)}
 
     def evaluate(
         self, arrays: list[np.ndarray], config: Mapping[str, ConfigValue]

@@ -264,6 +264,7 @@ class TorchDetector:
         epochs: int | None = None,
         proximal_mu: float = 0.0,
         reference_weights: Sequence[np.ndarray] | None = None,
+        gradient_correction: Sequence[np.ndarray] | None = None,
     ) -> TorchDetector:
         """Continue training from the current weights: one federated client round.
 
@@ -280,6 +281,12 @@ class TorchDetector:
         reference_weights : sequence of numpy.ndarray, optional
             ``w_ref`` for the proximal term; defaults to the weights at the start of this call (the global
             model just received).
+        gradient_correction : sequence of numpy.ndarray, optional
+            SCAFFOLD's control-variate correction ``c - c_i``, one array per :meth:`get_weights` array: added to
+            every mini-batch gradient before the optimiser step (Adam or SGD alike). When given, the call also
+            records ``mean_gradient_``: the mean of the raw (uncorrected) mini-batch gradients of this call, the
+            member's new control variate ``c_i`` (SCAFFOLD's option II; for plain SGD it equals
+            ``c_i - c + (w_start - w_end) / (steps * lr)``).
 
         Returns
         -------
@@ -296,7 +303,28 @@ class TorchDetector:
         n_epochs = int(self.epochs if epochs is None else epochs)
         if n_epochs < 0:
             raise ConfigError(f"{where}: epochs must be >= 0; got {epochs}.")
-        return self._train(X, y, n_epochs, float(proximal_mu), reference_weights, "fit_local")
+        return self._train(
+            X, y, n_epochs, float(proximal_mu), reference_weights, "fit_local", correction=gradient_correction
+        )
+
+    def _named_arrays(self, arrays: Sequence[np.ndarray], what: str, where: str) -> dict[str, torch.Tensor]:
+        """``arrays`` (in :meth:`get_weights` order) as float32 tensors keyed by the trainable parameters' names."""
+        arrays = list(arrays)
+        state = self.network_.state_dict()
+        if len(arrays) != len(state):
+            raise SchemaError(f"{type(self).__name__}.{where}: {what} has {len(arrays)} arrays, expected {len(state)}.")
+        params = dict(self.network_.named_parameters())
+        out = {}
+        for (name, current), array in zip(state.items(), arrays, strict=True):
+            array = np.asarray(array)
+            if tuple(array.shape) != tuple(current.shape):
+                raise SchemaError(
+                    f"{type(self).__name__}.{where}: {what} array {name} has shape {array.shape}, "
+                    f"expected {tuple(current.shape)}."
+                )
+            if name in params:
+                out[name] = torch.as_tensor(array, dtype=torch.float32)
+        return out
 
     def _train(
         self,
@@ -306,6 +334,8 @@ class TorchDetector:
         mu: float,
         reference_weights: Sequence[np.ndarray] | None,
         where: str,
+        *,
+        correction: Sequence[np.ndarray] | None = None,
     ) -> TorchDetector:
         y_arr = None if y is None else check_labels(y, X.shape[0], f"{type(self).__name__}.{where}")
         Xt, yt = self._training_data(X, y_arr)
@@ -329,6 +359,10 @@ class TorchDetector:
                 for n, w in zip(names, ref_list, strict=True)
                 if n in params
             }
+        # SCAFFOLD: the correction is added to each raw gradient; the raw gradients' mean becomes the new c_i.
+        shift = self._named_arrays(correction, "gradient_correction", where) if correction is not None else None
+        grad_sum = {n: torch.zeros_like(p) for n, p in params.items()} if shift is not None else None
+        steps = 0
         x_all = torch.from_numpy(np.ascontiguousarray(Xt, dtype=np.float32))
         y_all = None if yt is None else torch.from_numpy(np.ascontiguousarray(yt, dtype=np.float32))
         optimiser = self._make_optimiser(network)
@@ -350,12 +384,23 @@ class TorchDetector:
                         loss = loss + 0.5 * mu * prox
                     optimiser.zero_grad(set_to_none=True)
                     loss.backward()
+                    if shift is not None and grad_sum is not None:
+                        for name, p in params.items():
+                            if p.grad is not None:
+                                grad_sum[name] += p.grad
+                                p.grad += shift[name]
+                        steps += 1
                     optimiser.step()
                     total += float(loss.detach())
                     batches += 1
                 self.loss_history_.append(total / max(batches, 1))
                 logger.debug("%s.%s epoch %d: loss %.5f", type(self).__name__, where, epoch, self.loss_history_[-1])
         network.eval()
+        if grad_sum is not None:
+            self.mean_gradient_ = [
+                (grad_sum[name] / max(steps, 1)).numpy().copy() if name in grad_sum else np.zeros(t.shape, np.float32)
+                for name, t in network.state_dict().items()
+            ]
         return self
 
     def _forward_numpy(self, X: Any, where: str, batch_size: int = 65_536) -> np.ndarray:
