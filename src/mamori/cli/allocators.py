@@ -15,7 +15,7 @@ allocators then cannot hand memory to each other.) Only this process's allocator
 extracts the next chunk's features and the reader parses the one after. OpenBLAS's own worker thread then
 mostly spins waiting for work: it used 1.25-1.5 CPU-seconds on the 2,000,000-line benchmark (per-thread CPU
 from /proc) for products that take about 1 CPU-second in all, and on two cores it takes a core from the
-feature extraction. :func:`batch_blas_threads` keeps BLAS on the calling thread: about 1.3-2 CPU-seconds less
+feature extraction. :func:`batch_blas_threads` keeps BLAS on the calling thread: about 1.1-1.5 CPU-seconds less
 per run, the same scores (bit for bit on a 250,000-event chunk with one and two threads; the benchmark's
 ``--baseline`` comparison checks the alerts).
 """
