@@ -199,11 +199,17 @@ def lexical_gather(
     # (ids become placeholders, so a chunk of a busy API has a few dozen). Everything but the three raw-string
     # counts per field reads only the normalised text, so the regexes and n-grams run once per normalised triple
     # and the raw counts once per raw triple: the same expressions on the same strings, gathered back by index.
-    norm = uniq.with_columns(
-        normalise_text(pl.col("path")).alias("n_path"),
-        normalise_text(pl.col("query")).alias("n_query"),
-        normalise_text(pl.col("body")).alias("n_body"),
-    )
+    # Each field is normalised, and its raw counts taken, once per distinct value of that field alone (paths
+    # repeat across queries; a chunk has a few dozen distinct queries and bodies) and joined back: the same
+    # elementwise expressions on the same strings.
+    norm = uniq
+    for field in ("path", "query", "body"):
+        raw_only = [e for e in _field_stats(field, pl.col(f"n_{field}"), pl.col(field))
+                    if e.meta.output_name().rsplit("_", 1)[-1] in _RAW_STATS]  # fmt: skip
+        per_value = uniq.select(pl.col(field).unique(maintain_order=False)).with_columns(
+            normalise_text(pl.col(field)).alias(f"n_{field}"), *raw_only
+        )
+        norm = norm.join(per_value, on=field, how="left", maintain_order="left")
     norm_keys = ["n_path", "n_query", "n_body"]
     norm_uniq = norm.select(norm_keys).unique(maintain_order=False)
     norm_inverse = (
@@ -225,7 +231,7 @@ def lexical_gather(
     for name, pattern in KEYWORDS.items():
         norm_exprs.append(everything.str.count_matches(pattern).cast(pl.Float32).alias(f"kw_{name}"))
     stats = norm_uniq.with_columns(norm_exprs)
-    raw_stats = uniq.select(list(raw_exprs.values()))
+    raw_stats = norm.select(list(raw_exprs))  # taken per distinct field value above
     names = list(LEXICAL_FEATURES)
     lex = np.empty((uniq.height, len(names)), dtype=np.float32)
     norm_lex = stats.select([n for n in names if n not in raw_exprs]).to_numpy().astype(np.float32)
