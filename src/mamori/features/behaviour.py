@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from mamori.events import AUTH_ACTIONS
+from mamori.features._distinct import distinct_rows
 from mamori.features.config import FeatureConfig
 
 __all__ = ["behaviour_columns", "prepare_frame", "add_window_distinct", "request_columns"]
@@ -488,13 +489,7 @@ def _on_distinct(keys: pl.DataFrame, exprs: list[pl.Expr]) -> tuple[np.ndarray, 
     Returns the values of the distinct rows, shape ``(u, len(exprs))`` float64, and each row's index into them.
     Null keys are a key like any other.
     """
-    uniq = keys.unique(maintain_order=False)
-    names = keys.columns
-    inverse = (
-        keys.join(uniq.with_row_index("__uid"), on=names, how="left", maintain_order="left", nulls_equal=True)
-        .get_column("__uid")
-        .to_numpy()
-    )
+    uniq, inverse = distinct_rows(keys)
     values = np.asarray(uniq.select(exprs).to_numpy(), dtype=np.float64).reshape(uniq.height, len(exprs))
     return values, inverse
 

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import polars as pl
 
+from mamori.features._distinct import distinct_rows
 from mamori.features.config import FeatureConfig
 from mamori.features.ngrams import hash_ngrams
 
@@ -190,9 +191,7 @@ def lexical_gather(
     frame = pl.DataFrame({"path": path, "query": query, "body": body}).with_columns(
         pl.col("path", "query", "body").fill_null("")
     )
-    uniq = frame.unique(maintain_order=False)
-    keyed = frame.join(uniq.with_row_index("uid"), on=["path", "query", "body"], how="left", maintain_order="left")
-    inverse = keyed.get_column("uid").to_numpy()
+    uniq, inverse = distinct_rows(frame)
     logger.debug("lexical: %d requests, %d distinct", frame.height, uniq.height)
 
     # Two levels of distinct values: the raw triples (ids make most of them distinct) and their normalised texts
@@ -211,13 +210,7 @@ def lexical_gather(
         )
         norm = norm.join(per_value, on=field, how="left", maintain_order="left")
     norm_keys = ["n_path", "n_query", "n_body"]
-    norm_uniq = norm.select(norm_keys).unique(maintain_order=False)
-    norm_inverse = (
-        norm.select(norm_keys)
-        .join(norm_uniq.with_row_index("nid"), on=norm_keys, how="left", maintain_order="left")
-        .get_column("nid")
-        .to_numpy()
-    )
+    norm_uniq, norm_inverse = distinct_rows(norm.select(norm_keys))
     raw_exprs: dict[str, pl.Expr] = {}
     norm_exprs: list[pl.Expr] = []
     for field in ("path", "query", "body"):
