@@ -58,10 +58,13 @@ class RecordDPConfig(BaseModel):
         Customers expected in one step; the sampling rate is ``min(1, expected_batch_units / customers)``.
         Large batches pay: the noise is added once per step, so the signal-to-noise ratio of a step grows
         with the batch faster than the calibrated noise multiplier does.
-    epochs_per_round : int, default=3
+    epochs_per_round : int, default=8
         Passes over the customers per federated round (one pass is ``ceil(1 / q)`` steps); the accountant
         raises the noise to keep all of them within the budget. Used when the trainer's ``local_epochs`` is
-        None.
+        None. More, noisier steps won on the validation consortium (``--seed 2``, epsilon = 8, the 32-16
+        network of ``ComparisonConfig.dp_hidden``, PLD accounting, mean of five federation seeds): PR-AUC
+        points lost against no DP 2.75 / 2.54 / 2.30 / 2.07 / 1.77 at 3 / 4 / 5 / 6 / 8 passes; it costs
+        proportionally more training time.
     rows_per_unit : int, default=16
         Rows of a sampled customer used in one step (a random subset when the customer has more).
     learning_rate : float, default=0.02
@@ -88,7 +91,7 @@ class RecordDPConfig(BaseModel):
     delta: float | None = Field(default=None, gt=0.0, lt=1.0)
     max_grad_norm: float = Field(default=1.0, gt=0.0)
     expected_batch_units: int = Field(default=1024, ge=1)
-    epochs_per_round: int = Field(default=3, ge=1)
+    epochs_per_round: int = Field(default=8, ge=1)
     rows_per_unit: int = Field(default=16, ge=1)
     learning_rate: float = Field(default=0.02, gt=0.0)
     unit_loss: Literal["sum", "mean"] = "sum"
