@@ -122,7 +122,7 @@ def bench_command(
         None,
         "--client-algorithm",
         help="Drift correction of the federated classifier's members: plain or scaffold (SCAFFOLD control "
-        "variates, twice the traffic). Default: the dataset's tuned setting.",
+        "variates, twice the training traffic; default: scaffold for csic, plain otherwise).",
     ),
     ae_noise: float | None = typer.Option(
         None,
