@@ -24,6 +24,14 @@ federated isolation forest (10 Dirichlet(0.3) members, 200 trees) and three-memb
 saves every member's surprises per fold so further fusions can be ranked without retraining. The NSL-KDD hybrid's
 forest and autoencoder cap were chosen with ``--variants denoise:n0.3:e80 --scores top3 --weights 1 --fed-forest
 --benign-shift --seed S --dump FILE`` (S = 0, 1) and the same without ``--benign-shift`` (docs/benchmarks.md).
+
+``--hard-variants`` also holds out a hard *variant* of every seen attack type (kept out of training, judged with the
+seen attacks; the classifier's figure on the variants alone is printed): ``--variant-pick far`` (default) the
+k-means cluster (``--variant-k``, 4) of the type farthest from its mean, ``near-normal`` the cluster nearest the
+normal rows' mean, ``difficulty`` the type's rows at KDDTrain+'s own difficulty level <= ``--variant-level`` (how
+many of NSL-KDD's 21 reference learners got the row right); ``--variant-cap N`` judges at most N rows per type.
+``--forest-trees`` sets the federated forest's size. ``benchmarks/nsl_kdd_fusion_rank.py`` ranks fusion rules on the
+dumps (docs/benchmarks.md, *hard attack variants*).
 """
 
 from __future__ import annotations
@@ -68,8 +76,119 @@ def _benign_modes(ds, modes: tuple[str, ...]) -> np.ndarray:
     return ds.X_train[:, cols].max(axis=1) > 0.5
 
 
+def _hard_variants(
+    X: np.ndarray,
+    cat: np.ndarray,
+    held: tuple[str, ...],
+    seed: int,
+    k: int = 4,
+    max_share: float = 0.5,
+    pick: str = "far",
+    cap: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of one hard variant of every seen attack type (``--hard-variants``), and rows left out altogether.
+
+    Per attack type not held out in the fold (``neptune`` included) with at least ``5 * k`` rows: k-means
+    (``k`` clusters, seeded) on the rows' standardised features; among clusters holding at most ``max_share`` of
+    the type, the variant is the cluster whose centre is farthest from the type's mean (``pick="far"``) or nearest
+    the mean of KDDTrain+'s normal rows (``pick="near-normal"``: attacks dressed like benign traffic). A variant is
+    kept out of training and judged, so a seen type is judged partly on rows unlike its training rows, as KDDTest+'s
+    seen types are (the classifier's 1%-FPR TPR there is 0.42-0.56, on plain held-out rows of KDDTrain+ 0.8-0.9).
+    ``cap`` > 0: at most ``cap`` rows of a variant are judged (a seeded sample; the rest of the cluster is neither
+    trained on nor judged), so one large type (``neptune``) does not make up the variants.
+    """
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng([seed, 7])
+    normal_mean = X[cat == "normal"].mean(axis=0)
+    out = np.zeros(len(cat), dtype=bool)
+    dropped = np.zeros(len(cat), dtype=bool)
+    held_types = {h.rstrip("*") for h in held}
+    for t in sorted(set(cat) - {"normal"} - held_types):
+        rows = np.flatnonzero(cat == t)
+        if len(rows) < 5 * k:
+            continue
+        Xt = X[rows]
+        km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(Xt)
+        sizes = np.bincount(km.labels_, minlength=k)
+        if pick == "far":
+            score = np.linalg.norm(km.cluster_centers_ - Xt.mean(axis=0), axis=1)
+        else:  # nearest the normal rows: the larger the score the nearer
+            score = -np.linalg.norm(km.cluster_centers_ - normal_mean, axis=1)
+        score[sizes > max_share * len(rows)] = -np.inf
+        var = rows[km.labels_ == int(np.argmax(score))]
+        if cap and len(var) > cap:
+            var = rng.permutation(var)
+            dropped[var[cap:]] = True
+            var = var[:cap]
+        out[var] = True
+    return out, dropped
+
+
+def _difficulty(ds) -> np.ndarray:
+    """KDDTrain+'s own ``difficulty`` column (how many of NSL-KDD's 21 reference learners labelled the row right).
+
+    Read from KDDTrain+.txt only (the bench's matrix does not carry it); KDDTest+ is not read.
+    """
+    import zipfile
+
+    from mamori.bench.adapters import _read_nsl
+    from mamori.bench.dataset import default_data_dir
+
+    with zipfile.ZipFile(default_data_dir() / "NSL_KDD.zip") as archive:
+        frame = _read_nsl(archive, "KDDTrain+.txt")
+    level = frame.get_column("difficulty").cast(int).to_numpy()
+    if len(level) != len(ds.category_train) or not np.array_equal(
+        frame.get_column("attack").to_numpy(), ds.category_train
+    ):
+        raise ValueError("KDDTrain+.txt rows do not line up with the bench's training rows")
+    return level
+
+
+def _hard_rows(
+    level: np.ndarray, cat: np.ndarray, held: tuple[str, ...], max_level: int, seed: int, cap: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Attack rows of the seen types at difficulty ``<= max_level`` (``--variant-pick difficulty``): variants.
+
+    Same contract as :func:`_hard_variants` (``cap``: judged rows per type; the rest left out altogether).
+    """
+    rng = np.random.default_rng([seed, 7])
+    held_types = {h.rstrip("*") for h in held}
+    out = np.zeros(len(cat), dtype=bool)
+    dropped = np.zeros(len(cat), dtype=bool)
+    for t in sorted(set(cat) - {"normal"} - held_types):
+        var = np.flatnonzero((cat == t) & (level <= max_level))
+        if cap and len(var) > cap:
+            var = rng.permutation(var)
+            dropped[var[cap:]] = True
+            var = var[:cap]
+        out[var] = True
+    return out, dropped
+
+
+def _mode_swap(ds, scaler, normal_rows: np.ndarray, share: float, rng: np.random.Generator, clip: float = 0.0):
+    """``share`` x len(normal_rows) copies of normal training rows with a uniformly random service and flag
+    (``--clf-mode-swap``): the classifier sees normal traffic of every service and flag, so a benign mode it never
+    saw is less of an attack to it. Returns standardised rows and their (normal) labels."""
+    pick = rng.choice(normal_rows, size=int(share * len(normal_rows)), replace=True)
+    raw = ds.X_train[pick].copy()
+    for prefix in ("service=", "flag="):
+        cols = np.array([j for j, n in enumerate(ds.feature_names) if n.startswith(prefix)])
+        raw[:, cols] = 0.0
+        raw[np.arange(len(raw)), rng.choice(cols, size=len(raw))] = 1.0
+    Xs = scaler.transform(raw)
+    if clip > 0:
+        Xs = np.clip(Xs, -clip, clip)
+    return Xs, np.zeros(len(raw), dtype=ds.y_train.dtype)
+
+
 def _fold_rows(
-    cat: np.ndarray, held: tuple[str, ...], rng: np.random.Generator, max_train: int, shifted: np.ndarray | None = None
+    cat: np.ndarray,
+    held: tuple[str, ...],
+    rng: np.random.Generator,
+    max_train: int,
+    shifted: np.ndarray | None = None,
+    variants: np.ndarray | None = None,
 ):
     normal = np.flatnonzero((cat == "normal") & (~shifted if shifted is not None else True))
     rng.shuffle(normal)
@@ -83,10 +202,13 @@ def _fold_rows(
             rng.shuffle(rows)
             held_mask[rows[: len(rows) // 2]] = True
     held_rows = np.flatnonzero(held_mask)
-    seen = np.flatnonzero((cat != "normal") & ~held_mask)
+    var_mask = variants[0] & ~held_mask if variants is not None else np.zeros(len(cat), dtype=bool)
+    left_out = variants[1] if variants is not None else np.zeros(len(cat), dtype=bool)
+    seen = np.flatnonzero((cat != "normal") & ~held_mask & ~var_mask & ~left_out)
     rng.shuffle(seen)
     n_seen_tr = int(0.8 * len(seen))
     tr_att, ev_att = seen[:n_seen_tr], seen[n_seen_tr:]
+    ev_att = np.sort(np.concatenate([ev_att, np.flatnonzero(var_mask)]))  # variants: judged, never trained on
     train = np.concatenate([tr_norm, tr_att])
     if len(train) > max_train:
         train = rng.choice(train, size=max_train, replace=False)
@@ -179,6 +301,28 @@ def main() -> None:
         action="store_true",
         help="A federated isolation forest (10 Dirichlet(0.3) members, 200 trees in all) and three-member fusions.",
     )
+    ap.add_argument(
+        "--hard-variants",
+        action="store_true",
+        help="Also hold out the far k-means cluster of every seen attack type (judged with the seen attacks).",
+    )
+    ap.add_argument("--variant-k", type=int, default=4, help="k-means clusters per attack type (--hard-variants).")
+    ap.add_argument(
+        "--variant-pick",
+        choices=("far", "near-normal", "difficulty"),
+        default="far",
+        help="The variant: the cluster farthest from its type's mean, nearest the normal rows' mean, or the type's "
+        "rows at difficulty <= --variant-level (KDDTrain+'s difficulty column).",
+    )
+    ap.add_argument("--variant-level", type=int, default=14, help="Hardest difficulty level kept as a variant.")
+    ap.add_argument("--variant-cap", type=int, default=0, help="At most this many judged rows per variant (0: all).")
+    ap.add_argument(
+        "--clf-mode-swap",
+        type=float,
+        default=0.0,
+        help="Train the classifier also on this share of normal rows copied with a random service and flag.",
+    )
+    ap.add_argument("--forest-trees", type=int, default=200, help="Trees of the federated isolation forest.")
     ap.add_argument("--dump", default=None, help="Save every member's surprises per fold to this .npz file.")
     args = ap.parse_args()
     dump: dict[str, np.ndarray] = {}
@@ -187,10 +331,25 @@ def main() -> None:
     cat = ds.category_train
     one_hot = np.array(["=" in n for n in ds.feature_names])
     table: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    if args.hard_variants:  # clustered on KDDTrain+-wide z-scores (clustering only; the models use the fold's)
+        Z = Standardizer().fit_stats(FeatureStats.from_matrix(ds.X_train)).transform(ds.X_train)
+        level = _difficulty(ds) if args.variant_pick == "difficulty" else None
     for f, held in enumerate(FOLDS):
         rng = np.random.default_rng([args.seed, f])
         shifted = _benign_modes(ds, BENIGN_FOLDS[f]) & (cat == "normal") if args.benign_shift else None
-        train, cal, ev_norm, ev_att, held_rows = _fold_rows(cat, held, rng, args.max_train, shifted)
+        variants = (
+            _hard_rows(level, cat, held, args.variant_level, args.seed + 100 * f, args.variant_cap)
+            if args.hard_variants and args.variant_pick == "difficulty"
+            else _hard_variants(
+                Z, cat, held, args.seed + 100 * f, args.variant_k, pick=args.variant_pick, cap=args.variant_cap
+            )
+            if args.hard_variants
+            else None
+        )
+        train, cal, ev_norm, ev_att, held_rows = _fold_rows(cat, held, rng, args.max_train, shifted, variants)
+        var_rows = np.intersect1d(ev_att, np.flatnonzero(variants[0])) if variants is not None else ev_att[:0]
+        if variants is not None:
+            print(f"fold {f}: {len(var_rows)} variant rows of seen types held out and judged", flush=True)
         if shifted is not None:  # a seeded sample of the held-out benign modes joins the judged benign rows
             pool = np.flatnonzero(shifted)
             n_shift = min(len(pool), int(round(args.shift_share / (1 - args.shift_share) * len(ev_norm))))
@@ -203,9 +362,19 @@ def main() -> None:
         ytr = ds.y_train[train]
         t0 = time.perf_counter()
         parts = (("cal", cal), ("n", ev_norm), ("a", ev_att), ("h", held_rows))
-        clf = AttackClassifier(epochs=args.clf_epochs, seed=args.seed).fit(X[train], ytr)
+        Xc, yc = X[train], ytr
+        if args.clf_mode_swap > 0:  # benign-mode augmentation: normal rows copied with a random service and flag
+            Xc, yc = _mode_swap(ds, scaler, train[ytr == 0], args.clf_mode_swap, rng, args.clip)
+            Xc, yc = np.concatenate([X[train], Xc]), np.concatenate([ytr, yc])
+        clf = AttackClassifier(epochs=args.clf_epochs, seed=args.seed).fit(Xc, yc)
         logit = {k: clf.decision_function(X[r]) for k, r in parts}
         table["classifier"].append(_judge(logit["n"], logit["a"], logit["h"]))
+        if len(var_rows):  # the classifier on the variants alone (held-out column) and on the rest of the seen rows
+            v = np.isin(ev_att, var_rows)
+            table["classifier: variants (held-out col.) / seen rest"].append(
+                _judge(logit["n"], logit["a"][~v], logit["a"][v])
+            )
+            dump[f"{f}/variant_mask"] = v
         s_clf = {k: _surprise(logit["cal"], v) for k, v in logit.items()}
         iso = IsolationForest(n_estimators=200, random_state=args.seed).fit(ds.X_train[train][ytr == 0])
         iso_s = {k: -iso.score_samples(ds.X_train[r]) for k, r in parts}
@@ -213,10 +382,12 @@ def main() -> None:
         table["isolation forest (raw features)"].append(_judge(iso_s["n"], iso_s["a"], iso_s["h"]))
         if args.fed_forest:  # each member's trees on its own normal rows (standardised: the same trees as raw)
             members = _members(train[ytr == 0], 10, 0.3, np.random.default_rng([args.seed, f, 11]))
-            fif = FederatedIsolationForest(seed=args.seed).fit([X[m] for m in members])  # 200 trees in all
+            fif = FederatedIsolationForest(n_estimators=args.forest_trees, seed=args.seed).fit(
+                [X[m] for m in members]
+            )  # 200 trees in all
             fif_s = {k: fif.decision_function(X[r]) for k, r in parts}
             s_fif = {k: _surprise(fif_s["cal"], v) for k, v in fif_s.items()}
-            table["federated isolation forest (10 members, 200 trees)"].append(
+            table[f"federated isolation forest (10 members, {args.forest_trees} trees)"].append(
                 _judge(fif_s["n"], fif_s["a"], fif_s["h"])
             )
         for variant in args.variants.split(","):
