@@ -72,6 +72,8 @@ from mamori.simulate import SimulationConfig, iter_bank_events  # noqa: E402
 from mamori.store import PrivacyLedger, open_store  # noqa: E402
 
 JST = dt.timezone(dt.timedelta(hours=9))
+#: ``--dp KEY=VALUE`` overrides of RecordDPConfig's defaults (validation runs only; empty for the reported run).
+DP_OVERRIDES: dict[str, Any] = {}
 
 
 def _classifier(demo: DemoConfig, seed: int, epochs: int = 1, *, private: bool = False) -> AttackClassifier:
@@ -139,7 +141,8 @@ def train_federated(
             trainers.append(EstimatorTrainer(model, b["Z"][keep], b["y"][keep], b["Z_test"], b["y_test"]))
         else:
             trainers.append(DPSGDTrainer(model, b["Z"][keep], b["y"][keep], b["units"][keep], b["Z_test"], b["y_test"],
-                                         RecordDPConfig(epsilon=epsilon), num_rounds=c.rounds, name=b["name"]))
+                                         RecordDPConfig(epsilon=epsilon, **DP_OVERRIDES), num_rounds=c.rounds,
+                                         name=b["name"]))
     config = FederationConfig(
         num_rounds=c.rounds, local_epochs=c.local_epochs, min_train_nodes=len(banks), min_available_nodes=len(banks),
         min_evaluate_nodes=len(banks), seed=c.seed, secure_aggregation=secure, evaluate_initial=False,
@@ -189,7 +192,7 @@ def audit(demo: DemoConfig, model: AttackClassifier, pop: dict[str, np.ndarray],
         if epsilon is None:
             return model.fit(Xs, ys).decision_function
         units = np.array([unit_of.get(row.tobytes(), -1) for row in Xs])
-        trainer = DPSGDTrainer(model, Xs, ys, units, Xs[:1], ys[:1], RecordDPConfig(epsilon=epsilon),
+        trainer = DPSGDTrainer(model, Xs, ys, units, Xs[:1], ys[:1], RecordDPConfig(epsilon=epsilon, **DP_OVERRIDES),
                                num_rounds=c.rounds, name="shadow")
         weights = model.get_weights()
         for r in range(c.rounds):
@@ -275,7 +278,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="the demo consortium's seed (DP settings were chosen on 2)")
     parser.add_argument("--rounds", type=int, default=None, help="override the demo's 5 rounds (smoke tests)")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--dp", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="override a RecordDPConfig default in every DP run, e.g. epochs_per_round=3 (validation)")
     args = parser.parse_args()
+    for item in args.dp:
+        key, _, value = item.partition("=")
+        DP_OVERRIDES[key] = json.loads(value) if value[:1] in "0123456789-[{tfn" else value
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("flwr").setLevel(logging.WARNING)
     torch.set_num_threads(args.threads)
@@ -286,7 +294,7 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     versions = {p: version(p) for p in ("flwr", "torch", "opacus", "dp-accounting", "adversarial-robustness-toolbox",
                                          "numpy", "scikit-learn")}
-    dp_defaults = {**RecordDPConfig(epsilon=8.0).model_dump(exclude={"epsilon", "delta"}),
+    dp_defaults = {**RecordDPConfig(epsilon=8.0, **DP_OVERRIDES).model_dump(exclude={"epsilon", "delta"}),
                    "hidden": demo.comparison.dp_hidden, "accounting": MECHANISM_DPSGD}
     out: dict[str, Any] = {
         "command": " ".join([".venv/bin/python", *sys.argv]),
