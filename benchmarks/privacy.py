@@ -127,10 +127,16 @@ def pr_aucs(banks: list[dict[str, Any]], score: Any) -> dict[str, Any]:
 
 def train_federated(
     demo: DemoConfig, banks: list[dict[str, Any]], epsilon: float | None, *, audit_holdout: bool = False,
-    secure: bool = True,
+    secure: bool = True, seed: int | None = None,
 ) -> tuple[AttackClassifier, list[Any], float]:
-    """Federated training as the demo does; with ``epsilon`` each bank trains with customer-level DP-SGD."""
+    """Federated training as the demo does; with ``epsilon`` each bank trains with customer-level DP-SGD.
+
+    ``seed`` (default: the demo's) seeds the initial weights, the members' batches and the DP noise, so the
+    membership audit can judge several independently trained target models.
+    """
     c = demo.comparison
+    if seed is not None:
+        c = c.model_copy(update={"seed": seed})
     n_features = banks[0]["Z"].shape[1]
     private = epsilon is not None
     trainers: list[Any] = []
@@ -268,6 +274,9 @@ def main() -> None:
     parser.add_argument("--audit-epsilon", type=float, default=8.0)
     parser.add_argument("--audit-seeds", type=int, nargs="*", default=[1, 2, 3],
                         help="seeds of the audit (ART's split; LiRA's shadows run with the first)")
+    parser.add_argument("--target-models", type=int, default=3,
+                        help="independently trained target models audited per regime (training seeds demo seed + "
+                             "0..N-1); the headline is the mean over them")
     parser.add_argument("--shadows", type=int, default=8)
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (customers) per TPR interval")
     parser.add_argument("--secagg-members", type=int, default=10)
@@ -385,47 +394,56 @@ def main() -> None:
               f"at 0.1 % FPR the threshold sits on {int(0.001 * n_out)} non-members", flush=True)
         for epsilon in (None, args.audit_epsilon):
             label = "no DP" if epsilon is None else f"eps={epsilon:g}"
-            model, _, _ = train_federated(demo, banks, epsilon, audit_holdout=True)
-            runs, reports = [], []
-            for k, seed in enumerate(args.audit_seeds):
-                attacks = ("loss", "lira", "art") if k == 0 else ("art",)
-                report = audit(demo, model, pop, epsilon, args, seed, attacks)
-                reports.append(report)
-                runs.append({"seed": seed, **report.to_dict()})
-                for name, r in report.attacks.items():
-                    print(f"{label:8s} seed {seed} {_attack_line(name, r)}", flush=True)
-            # ART's split is random: pool its runs (every record judged once per seed) instead of taking the
-            # largest of a few noisy estimates; the interval is a bootstrap over customers (all of a customer's
-            # judgements together) that re-chooses the threshold, so it covers the threshold's noise too
-            pooled = pool_audit_runs(reports, "art", n_bootstrap=args.bootstrap, seed=args.seed)
-            print(f"{label:8s} pooled {_attack_line('art', pooled)} [{pooled.runs} seeds pooled]", flush=True)
-            headline = {"loss": reports[0].attacks["loss"], "lira": reports[0].attacks["lira"], "art": pooled}
-            worst_name = max(headline, key=lambda name: headline[name].tpr_at_fpr[0.001])
-            worst = headline[worst_name]
-            lo, hi = worst.tpr_bootstrap_ci[0.001]
-            per_seed_max = max(run["attacks"]["art"]["tpr_at_fpr"]["0.001"] for run in runs)
-            art_mean = float(np.mean([run["attacks"]["art"]["tpr_at_fpr"]["0.001"] for run in runs]))
+            # One trained model's TPR at 0.1 % FPR rests on ~10 non-members above the threshold and swings 2-4x
+            # between models trained with different seeds (docs/privacy.md): judge several target models and
+            # take the mean, as LiRA's authors do, and print every model's figure beside it.
+            per_model: list[dict[str, Any]] = []
+            for j in range(args.target_models):
+                train_seed = demo.comparison.seed + j
+                model, _, _ = train_federated(demo, banks, epsilon, audit_holdout=True, seed=train_seed)
+                runs, reports = [], []
+                for k, seed in enumerate(args.audit_seeds):
+                    attacks = ("loss", "lira", "art") if k == 0 else ("art",)
+                    report = audit(demo, model, pop, epsilon, args, seed + 1000 * j, attacks)
+                    reports.append(report)
+                    runs.append({"seed": seed + 1000 * j, **report.to_dict()})
+                    for name, r in report.attacks.items():
+                        print(f"{label:8s} model {j} seed {seed + 1000 * j} {_attack_line(name, r)}", flush=True)
+                # ART's split is random: pool its runs (every record judged once per seed) instead of taking the
+                # largest of a few noisy estimates; the interval is a bootstrap over customers (all of a
+                # customer's judgements together) that re-chooses the threshold, so it covers the threshold's
+                # noise too
+                pooled = pool_audit_runs(reports, "art", n_bootstrap=args.bootstrap, seed=args.seed)
+                print(f"{label:8s} model {j} pooled {_attack_line('art', pooled)} [{pooled.runs} seeds pooled]",
+                      flush=True)
+                attacks_of_model = {"loss": reports[0].attacks["loss"], "lira": reports[0].attacks["lira"],
+                                    "art": pooled}
+                per_model.append({
+                    "training_seed": train_seed, "runs": runs,
+                    "tpr_at_0.1pct": {n: r.tpr_at_fpr[0.001] for n, r in attacks_of_model.items()},
+                    "bootstrap_ci": {n: list(r.tpr_bootstrap_ci[0.001]) for n, r in attacks_of_model.items()},
+                    "auc": {n: r.auc for n, r in attacks_of_model.items()},
+                })
+            means = {n: float(np.mean([m["tpr_at_0.1pct"][n] for m in per_model])) for n in ("loss", "lira", "art")}
+            worst_name = max(means, key=lambda name: means[name])
+            worst = means[worst_name]
+            worst_per_model = [m["tpr_at_0.1pct"][worst_name] for m in per_model]
+            single_max = max(max(m["tpr_at_0.1pct"].values()) for m in per_model)
             out["leakage"][label] = {
-                "runs": runs,
-                "art_pooled": {**pooled.__dict__, "tpr_at_fpr": {str(f): v for f, v in pooled.tpr_at_fpr.items()},
-                               "tpr_bootstrap_ci": {str(f): v for f, v in pooled.tpr_bootstrap_ci.items()},
-                               "tpr_ci": {str(f): v for f, v in pooled.tpr_ci.items()},
-                               "members_flagged": {str(f): v for f, v in pooled.members_flagged.items()},
-                               "nonmembers_flagged": {str(f): v for f, v in pooled.nonmembers_flagged.items()}},
-                "headline": {"attack": worst_name, "tpr_at_0.1pct": worst.tpr_at_fpr[0.001],
-                             "bootstrap_ci": [lo, hi], "bar": 0.002},
-                "art_mean_tpr_at_0.1pct": art_mean, "art_max_over_seeds_tpr_at_0.1pct": per_seed_max,
+                "models": per_model,
+                "mean_tpr_at_0.1pct": means,
+                "headline": {"attack": worst_name, "tpr_at_0.1pct": worst, "per_model": worst_per_model,
+                             "target_models": args.target_models, "bar": 0.002},
+                "largest_single_model_tpr_at_0.1pct": single_max,
             }
-            verdict = "met" if worst.tpr_at_fpr[0.001] <= 0.002 else "MISSED"
-            print(f"{label:8s} HEADLINE TPR@0.1%FPR = {100 * worst.tpr_at_fpr[0.001]:.2f}% "
-                  f"(95% bootstrap CI {100 * lo:.2f}-{100 * hi:.2f}%), the largest point estimate of: loss "
-                  f"{100 * headline['loss'].tpr_at_fpr[0.001]:.2f}%, "
-                  f"LiRA {100 * headline['lira'].tpr_at_fpr[0.001]:.2f}%, "
-                  f"ART pooled over {pooled.runs} seeds {100 * pooled.tpr_at_fpr[0.001]:.2f}%"
+            verdict = "met" if worst <= 0.002 else "MISSED"
+            print(f"{label:8s} HEADLINE TPR@0.1%FPR = {100 * worst:.2f}% ({worst_name}, mean over "
+                  f"{args.target_models} target models: "
+                  + " / ".join(f"{100 * v:.2f}%" for v in worst_per_model)
+                  + "), the largest mean of: " + ", ".join(f"{n} {100 * v:.2f}%" for n, v in means.items())
                   + (f"; bar with DP <= 0.20%: {verdict}" if epsilon is not None else "; no bar without DP")
-                  + f". (Not compared: ART per seed, max {100 * per_seed_max:.2f}% / mean {100 * art_mean:.2f}% - "
-                  "the max of noisy runs is biased upwards.) Chance is 0.10%."
-                  + f" (load {_load()})", flush=True)
+                  + f". (Not compared: the largest single-model figure {100 * single_max:.2f}% - the max of "
+                  "noisy estimates is biased upwards.) Chance is 0.10%." + f" (load {_load()})", flush=True)
     _finish(out, args, started)
 
 
