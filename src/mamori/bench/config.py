@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -16,7 +17,9 @@ __all__ = ["BenchConfig"]
 #: schedule; ``client_algorithm``/``client_lr``: its members' drift correction (SCAFFOLD) and Adam learning rate;
 #: ``ae_noise``/``ae_epochs_factor``: the denoising autoencoder and its epochs per round;
 #: ``hybrid_forest``/``ae_surprise_cap``: the hybrid's third member (a federated isolation forest) and the cap on the
-#: autoencoder's surprise (chosen by leave-attack-types-and-benign-modes-out validation, docs/benchmarks.md).
+#: autoencoder's surprise (chosen by leave-attack-types-and-benign-modes-out validation, docs/benchmarks.md);
+#: ``clf_mode_swap``/``clf_mode_groups``: the classifier's benign-mode augmentation (chosen by the same validation
+#: with hard attack variants held out too).
 _TUNED: dict[str, dict[str, Any]] = {
     "csic": {
         "server": {"server_optimizer": "fedavgm", "server_momentum": 0.9, "server_lr": 1.0},
@@ -25,7 +28,14 @@ _TUNED: dict[str, dict[str, Any]] = {
         "client_algorithm": "scaffold",
         "client_lr": 2e-3,
     },
-    "nsl-kdd": {"ae_noise": 0.3, "ae_epochs_factor": 2, "hybrid_forest": True, "ae_surprise_cap": 2.0},
+    "nsl-kdd": {
+        "ae_noise": 0.3,
+        "ae_epochs_factor": 2,
+        "hybrid_forest": True,
+        "ae_surprise_cap": 2.0,
+        "clf_mode_swap": 0.3,
+        "clf_mode_groups": ("service", "flag"),
+    },
 }
 
 
@@ -81,6 +91,12 @@ class BenchConfig(BaseModel):
         Cap on the autoencoder's surprise inside the hybrid (:class:`~mamori.models.HybridDetector`'s
         ``anomaly_cap``; ``math.inf``: no cap). None: the dataset's default (:meth:`hybrid_step`; 2 for
         ``nsl-kdd``, else no cap).
+    clf_mode_swap : float or None, default=None
+        Benign-mode augmentation of every classifier's training rows (local-only, federated and centralized): each
+        institution adds this share of copies of its own benign training rows with a uniformly random value of
+        each one-hot group (:func:`~mamori.bench.augment.mode_swap_rows`; NSL-KDD: service and flag), labelled
+        benign, so benign traffic of a mode rare in training raises fewer alarms. 0: none. None: the dataset's
+        default (:meth:`classifier_augment`; 0.3 for ``nsl-kdd``, else 0).
     autoencoder : bool, default=True
         Train the autoencoder and the hybrid (not for text datasets).
     local_anomaly : bool, default=True
@@ -140,6 +156,7 @@ class BenchConfig(BaseModel):
     hybrid_fusion: Literal["sum", "max"] = "sum"
     hybrid_forest: bool | None = None
     ae_surprise_cap: float | None = Field(default=None, gt=0.0)
+    clf_mode_swap: float | None = Field(default=None, ge=0.0, le=10.0)
     autoencoder: bool = True
     local_anomaly: bool = True
     references: bool = True
@@ -306,3 +323,37 @@ class BenchConfig(BaseModel):
         if cap is not None and math.isinf(cap):
             cap = None
         return forest, None if cap is None else float(cap)
+
+    def classifier_augment(self, dataset: str, feature_names: Sequence[str]) -> tuple[float, tuple[str, ...]]:
+        """The classifier's benign-mode augmentation: the share of copies and the one-hot groups redrawn.
+
+        Parameters
+        ----------
+        dataset : str
+            The dataset's name (``BenchDataset.name``).
+        feature_names : sequence of str
+            Its columns; a one-hot group ``g`` is every column named ``"g=<value>"``.
+
+        Returns
+        -------
+        share, groups : float, tuple of str
+            ``clf_mode_swap`` (default: ``nsl-kdd`` 0.3, chosen by the leave-attack-types, benign-modes and hard
+            attack variants out validation inside KDDTrain+, docs/benchmarks.md; else 0) and the groups (the
+            dataset's tuned groups, else every one-hot group of two or more columns; empty when the share is 0).
+
+        Raises
+        ------
+        ValueError
+            A share above 0 on a dataset without one-hot groups.
+        """
+        tuned = _TUNED.get(dataset, {})
+        share = float(self.clf_mode_swap if self.clf_mode_swap is not None else tuned.get("clf_mode_swap", 0.0))
+        if share == 0:
+            return 0.0, ()
+        groups = tuple(tuned.get("clf_mode_groups", ()))
+        if not groups:
+            prefixes = [n.split("=", 1)[0] for n in feature_names if "=" in n]
+            groups = tuple(sorted(g for g in set(prefixes) if prefixes.count(g) >= 2))
+        if not groups:
+            raise ValueError(f"BenchConfig: clf_mode_swap={share} but {dataset!r} has no one-hot feature groups.")
+        return share, groups

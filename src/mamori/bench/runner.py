@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from mamori.bench.augment import mode_swap_rows
 from mamori.bench.config import BenchConfig
 from mamori.bench.dataset import BenchDataset
 from mamori.bench.metrics import best_f1_threshold, score_metrics
@@ -140,10 +141,27 @@ class _Context:
         else:
             self.member_stats = []
             self.scaler = _Identity()
+        # The classifiers' benign-mode augmentation (NSL-KDD): each member's own benign rows, copied with random
+        # service/flag values (raw units; standardised with whichever scaler the model uses). Drawn once per member
+        # so the local-only, federated and centralized classifiers see the same copies.
+        self.mode_swap, self.mode_groups = config.classifier_augment(dataset.name, dataset.feature_names)
+        self.swapped: list[np.ndarray] = [
+            mode_swap_rows(
+                m.X_train[m.y_train == 0],
+                dataset.feature_names,
+                self.mode_groups,
+                self.mode_swap,
+                np.random.default_rng([config.seed, k, 13]),
+            )
+            if self.mode_swap > 0
+            else m.X_train[:0]
+            for k, m in enumerate(members)
+        ]
         # The attack-class weight of the federated and centralized classifiers: one consortium-wide value from the
-        # summed label counts (a secure sum), so members with skewed label mixes optimise the same objective.
+        # summed label counts (a secure sum), so members with skewed label mixes optimise the same objective
+        # (the benign-mode copies count as benign rows: the classifiers train on them).
         n_pos = float(sum(m.y_train.sum() for m in members))
-        n_neg = float(sum(len(m.y_train) for m in members)) - n_pos
+        n_neg = float(sum(len(m.y_train) for m in members)) - n_pos + float(sum(len(a) for a in self.swapped))
         self.pos_weight = float(min(max(n_neg / max(n_pos, 1.0), 1.0), 100.0))
         # The autoencoder's input noise and epochs per round (NSL-KDD: a denoising autoencoder trained longer).
         self.ae_noise, self.ae_local_epochs = config.autoencoder_step(dataset.name, self.text)
@@ -152,6 +170,16 @@ class _Context:
         self.X_test = self.scaler.transform(dataset.X_test)
         self.X_val = np.concatenate([self.scaler.transform(m.X_val) for m in members])
         self.y_val = np.concatenate([m.y_val for m in members])
+
+    def classifier_rows(
+        self, k: int, X_train: np.ndarray, y_train: np.ndarray, scaler: Standardizer | _Identity
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Member ``k``'s classifier training rows (already scaled) with its benign-mode copies appended."""
+        extra = self.swapped[k]
+        if len(extra) == 0:
+            return X_train, y_train
+        X = np.concatenate([X_train, scaler.transform(extra).astype(X_train.dtype, copy=False)])
+        return X, np.concatenate([y_train, np.zeros(len(extra), dtype=y_train.dtype)])
 
     def own_scaler(self, k: int) -> Standardizer | _Identity:
         if not self.dataset.standardise:
@@ -340,7 +368,7 @@ def run_bench(
     for k, m in enumerate(members):
         scaler = ctx.own_scaler(k)
         Xtr, Xval, Xte = scaler.transform(m.X_train), scaler.transform(m.X_val), scaler.transform(dataset.X_test)
-        clf = ctx.classifier(epochs).fit(Xtr, m.y_train)
+        clf = ctx.classifier(epochs).fit(*ctx.classifier_rows(k, Xtr, m.y_train, scaler))
         local["classifier"][m.name] = ctx.judge(clf.decision_function, Xval, m.y_val, Xte)
         benign_tr = Xtr[m.y_train == 0]
         benign_val = Xval[m.y_val == 0]
@@ -367,9 +395,13 @@ def run_bench(
     scaled = [
         (m.name, ctx.scaler.transform(m.X_train), m.y_train, ctx.scaler.transform(m.X_val), m.y_val) for m in members
     ]
+    clf_scaled = [
+        (name, *ctx.classifier_rows(k, Xtr, ytr, ctx.scaler), Xv, yv)
+        for k, (name, Xtr, ytr, Xv, yv) in enumerate(scaled)
+    ]
     fed_clf, federation["classifier"] = ctx.federate(
         lambda: ctx.classifier(client["local_epochs"], ctx.pos_weight, federated=True),
-        scaled,
+        clf_scaled,
         "federated classifier",
         report,
         server_optimizer=True,
@@ -424,7 +456,10 @@ def run_bench(
     t0 = time.perf_counter()
     X_pool = np.concatenate([s[1] for s in scaled])
     y_pool = np.concatenate([s[2] for s in scaled])
-    cen_clf = ctx.classifier(epochs, ctx.pos_weight).fit(X_pool, y_pool)
+    cen_clf = ctx.classifier(epochs, ctx.pos_weight).fit(
+        np.concatenate([s[1] for s in clf_scaled]), np.concatenate([s[2] for s in clf_scaled])
+    )
+    del clf_scaled
     results["classifier/centralized"] = ctx.judge(cen_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
     report("centralized", 1, 2 if use_ae else 1)
     if use_ae:
@@ -471,6 +506,11 @@ def run_bench(
             "hybrid": {"fusion": c.hybrid_fusion, "forest": ctx.use_forest, "ae_surprise_cap": ctx.ae_cap}
             if use_ae
             else None,
+            "classifier_mode_swap": {
+                "share": ctx.mode_swap,
+                "groups": list(ctx.mode_groups),
+                "rows": [len(a) for a in ctx.swapped],
+            },
             "versions": _versions(),
             "hardware": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
             "method": (

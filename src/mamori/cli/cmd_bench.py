@@ -147,6 +147,13 @@ def bench_command(
         min=0.0,
         help="Cap on the autoencoder's surprise in the hybrid; inf: none (default: 2 for nsl-kdd, else none).",
     ),
+    clf_mode_swap: float | None = typer.Option(
+        None,
+        "--clf-mode-swap",
+        min=0.0,
+        help="Benign-mode augmentation of the classifiers: copies of each institution's benign rows with random "
+        "one-hot values, as a share of them; 0: none (default: 0.3 for nsl-kdd, else 0).",
+    ),
     out: Path = typer.Option(Path("mamori-out/bench"), "--out", help="Folder for results-<dataset>.json."),
 ) -> None:
     """Split a labelled dataset among institutions; compare local-only, federated, centralized and references."""
@@ -175,6 +182,7 @@ def bench_command(
             ae_local_epochs=ae_local_epochs,
             hybrid_forest=hybrid_forest,
             ae_surprise_cap=ae_surprise_cap,
+            clf_mode_swap=clf_mode_swap,
         )
     except ValidationError as exc:
         raise ConfigError(f"invalid bench options: {exc}") from exc
