@@ -30,8 +30,9 @@ seen attacks; the classifier's figure on the variants alone is printed): ``--var
 k-means cluster (``--variant-k``, 4) of the type farthest from its mean, ``near-normal`` the cluster nearest the
 normal rows' mean, ``difficulty`` the type's rows at KDDTrain+'s own difficulty level <= ``--variant-level`` (how
 many of NSL-KDD's 21 reference learners got the row right); ``--variant-cap N`` judges at most N rows per type.
-``--forest-trees`` sets the federated forest's size. ``benchmarks/nsl_kdd_fusion_rank.py`` ranks fusion rules on the
-dumps (docs/benchmarks.md, *hard attack variants*).
+``--forest-trees`` sets the federated forest's size; ``--clf-mode-swap S`` trains the classifier also on S x its
+normal rows copied with a random service and flag (the bench's ``--clf-mode-swap``, NSL-KDD default 0.3).
+``benchmarks/nsl_kdd_fusion_rank.py`` ranks fusion rules on the dumps (docs/benchmarks.md, *hard attack variants*).
 """
 
 from __future__ import annotations
