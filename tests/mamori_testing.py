@@ -42,3 +42,29 @@ def flower_task_identity(node_id: int) -> Iterator[object]:
     finally:
         for key, value in saved.items():
             setattr(TaskIdentity, key, value)
+
+
+def write_flow_table(path: Path, n: int = 1500, seed: int = 0, *, url: bool = True) -> None:
+    """A made-up labelled flow table for the generic bench adapter: benign flows, two attack types (exfil rare),
+    a categorical ``proto`` and, with ``url``, a text column; label ``verdict`` (ok/bad), category ``attack_type``."""
+    import numpy as np  # imported here: most test modules that use this file need neither
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    kind = rng.choice(["benign", "scan", "exfil"], size=n, p=[0.7, 0.2, 0.1])
+    bytes_out = np.where(kind == "exfil", rng.lognormal(12, 1, n), rng.lognormal(7, 1, n))
+    ports = np.where(kind == "scan", rng.integers(1, 60, n), rng.integers(1, 4, n))
+    proto = np.where(kind == "scan", rng.choice(["tcp", "udp"], n), "tcp")
+    urls = np.where(kind == "exfil", "/upload?blob=" + pl.Series(rng.integers(0, 10**9, n)).cast(str), "/index.html")
+    table = pl.DataFrame(
+        {
+            "bytes_out": bytes_out,
+            "distinct_ports": ports,
+            "duration": rng.exponential(2.0, n),
+            "proto": proto,
+            "url": urls,
+            "verdict": np.where(kind == "benign", "ok", "bad"),
+            "attack_type": kind,
+        }
+    )
+    (table if url else table.drop("url")).write_csv(path)

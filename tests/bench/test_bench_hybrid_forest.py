@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
-import polars as pl
 import pytest
 from pydantic import ValidationError
 
 from mamori.bench import BenchConfig, load_generic, run_bench
+from mamori_testing import write_flow_table
 
 _MAPPING = """
 [bench]
@@ -26,19 +25,8 @@ test_share = 0.3
 
 
 def _flows(folder: Path, n: int = 600) -> Path:
-    """Benign flows and two attack types; returns the mapping's path."""
-    rng = np.random.default_rng(0)
-    kind = rng.choice(["benign", "scan", "exfil"], size=n, p=[0.7, 0.2, 0.1])
-    pl.DataFrame(
-        {
-            "bytes_out": np.where(kind == "exfil", rng.lognormal(12, 1, n), rng.lognormal(7, 1, n)),
-            "distinct_ports": np.where(kind == "scan", rng.integers(1, 60, n), rng.integers(1, 4, n)),
-            "duration": rng.exponential(2.0, n),
-            "proto": np.where(kind == "scan", rng.choice(["tcp", "udp"], n), "tcp"),
-            "verdict": np.where(kind == "benign", "ok", "bad"),
-            "attack_type": kind,
-        }
-    ).write_csv(folder / "flows.csv")
+    """Benign flows and two attack types (no text column); returns the mapping's path."""
+    write_flow_table(folder / "flows.csv", n=n, url=False)
     (folder / "bench.toml").write_text(_MAPPING, encoding="utf-8")
     return folder / "bench.toml"
 

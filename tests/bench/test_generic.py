@@ -13,27 +13,7 @@ from typer.testing import CliRunner
 from mamori.bench import BenchConfig, load_dataset, load_generic, run_bench
 from mamori.cli.app import app
 from mamori.errors import ConfigError, SchemaError
-
-
-def _flows(path: Path, n: int = 1500, seed: int = 0) -> None:
-    """A made-up flow table: benign flows, two attack types (one rare), a categorical and a text column."""
-    rng = np.random.default_rng(seed)
-    kind = rng.choice(["benign", "scan", "exfil"], size=n, p=[0.7, 0.2, 0.1])
-    bytes_out = np.where(kind == "exfil", rng.lognormal(12, 1, n), rng.lognormal(7, 1, n))
-    ports = np.where(kind == "scan", rng.integers(1, 60, n), rng.integers(1, 4, n))
-    proto = np.where(kind == "scan", rng.choice(["tcp", "udp"], n), "tcp")
-    url = np.where(kind == "exfil", "/upload?blob=" + pl.Series(rng.integers(0, 10**9, n)).cast(str), "/index.html")
-    pl.DataFrame(
-        {
-            "bytes_out": bytes_out,
-            "distinct_ports": ports,
-            "duration": rng.exponential(2.0, n),
-            "proto": proto,
-            "url": url,
-            "verdict": np.where(kind == "benign", "ok", "bad"),
-            "attack_type": kind,
-        }
-    ).write_csv(path)
+from mamori_testing import write_flow_table
 
 
 def _mapping(folder: Path, body: str) -> Path:
@@ -58,7 +38,7 @@ test_share = 0.3
 
 @pytest.mark.slow
 def test_generic_table_loads_and_benches(tmp_path: Path) -> None:
-    _flows(tmp_path / "flows.csv", n=1000)
+    write_flow_table(tmp_path / "flows.csv", n=1000)
     ds = load_generic(_mapping(tmp_path, TABLE_MAPPING), split_seed=0)
     assert ds.name == "flows"
     assert set(np.unique(ds.category_train)) == {"benign", "scan", "exfil"}
@@ -89,7 +69,7 @@ def test_generic_table_loads_and_benches(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_server_momentum_reaches_the_federated_classifier_only(tmp_path: Path) -> None:
-    _flows(tmp_path / "flows.csv", n=600)
+    write_flow_table(tmp_path / "flows.csv", n=600)
     ds = load_generic(_mapping(tmp_path, TABLE_MAPPING), split_seed=0)
     common = {"institutions": 3, "alpha": 1.0, "rounds": 2, "local_epochs": 1, "references": False}
     plain = run_bench(ds, BenchConfig(**common, local_anomaly=False))
@@ -106,7 +86,7 @@ def test_server_momentum_reaches_the_federated_classifier_only(tmp_path: Path) -
 
 @pytest.mark.slow
 def test_scaffold_reaches_the_federated_classifier_only(tmp_path: Path) -> None:
-    _flows(tmp_path / "flows.csv", n=600)
+    write_flow_table(tmp_path / "flows.csv", n=600)
     ds = load_generic(_mapping(tmp_path, TABLE_MAPPING), split_seed=0)
     common = {"institutions": 3, "alpha": 1.0, "rounds": 2, "local_epochs": 1, "references": False}
     plain = run_bench(ds, BenchConfig(**common, local_anomaly=False))
@@ -149,7 +129,7 @@ def test_generic_errors_name_the_problem(tmp_path: Path) -> None:
         load_generic(_mapping(tmp_path, 'name = "x"\n'))
     with pytest.raises(ConfigError, match="positive"):
         load_generic(_mapping(tmp_path, '[bench]\npath = "f.csv"\n'))
-    _flows(tmp_path / "flows.csv", n=100)
+    write_flow_table(tmp_path / "flows.csv", n=100)
     with pytest.raises(SchemaError, match="'nope'"):
         load_generic(_mapping(tmp_path, '[bench]\npath = "flows.csv"\nlabel = "nope"\npositive = ["bad"]\n'))
     with pytest.raises(ConfigError, match="unknown dataset"):
@@ -157,7 +137,7 @@ def test_generic_errors_name_the_problem(tmp_path: Path) -> None:
 
 
 def test_cli_bench_on_a_generic_table(tmp_path: Path) -> None:
-    _flows(tmp_path / "flows.csv", n=600)
+    write_flow_table(tmp_path / "flows.csv", n=600)
     mapping = _mapping(tmp_path, TABLE_MAPPING)
     out = tmp_path / "out"
     result = CliRunner().invoke(
