@@ -118,12 +118,17 @@ def _hard_variants(
             score = -np.linalg.norm(km.cluster_centers_ - normal_mean, axis=1)
         score[sizes > max_share * len(rows)] = -np.inf
         var = rows[km.labels_ == int(np.argmax(score))]
-        if cap and len(var) > cap:
-            var = rng.permutation(var)
-            dropped[var[cap:]] = True
-            var = var[:cap]
-        out[var] = True
+        out[_capped(var, cap, rng, dropped)] = True
     return out, dropped
+
+
+def _capped(rows: np.ndarray, cap: int, rng: np.random.Generator, dropped: np.ndarray) -> np.ndarray:
+    """At most ``cap`` of ``rows`` (a random choice; 0: all); the rest are marked in ``dropped`` (left out)."""
+    if cap and len(rows) > cap:
+        rows = rng.permutation(rows)
+        dropped[rows[cap:]] = True
+        rows = rows[:cap]
+    return rows
 
 
 def _difficulty(ds) -> np.ndarray:
@@ -159,11 +164,7 @@ def _hard_rows(
     dropped = np.zeros(len(cat), dtype=bool)
     for t in sorted(set(cat) - {"normal"} - held_types):
         var = np.flatnonzero((cat == t) & (level <= max_level))
-        if cap and len(var) > cap:
-            var = rng.permutation(var)
-            dropped[var[cap:]] = True
-            var = var[:cap]
-        out[var] = True
+        out[_capped(var, cap, rng, dropped)] = True
     return out, dropped
 
 

@@ -143,21 +143,25 @@ class FederationConfig(BaseModel):
         self._check_client_algorithm()
         return self
 
+    def _modes_on(self, *, secure_aggregation: bool) -> list[str]:
+        """The aggregation-changing modes that are on, named as the settings are.
+
+        FedProx, robust aggregation and member-level DP; with ``secure_aggregation`` SecAgg+ too.
+        """
+        modes = [
+            ("strategy='fedprox'", self.strategy == "fedprox"),
+            ("robust", self.robust is not None),
+            ("secure_aggregation", secure_aggregation and self.secure_aggregation),
+            ("member_dp", self.member_dp is not None),
+        ]
+        return [what for what, on in modes if on]
+
     def _check_client_algorithm(self) -> None:
         if self.client_algorithm == "plain":
             return
         # SCAFFOLD adds a second ArrayRecord to every train message and reply: Flower's SecAgg+, DP and robust
         # wrappers expect exactly one; FedProx is another drift remedy with its own Flower strategy.
-        clashes = [
-            what
-            for what, on in (
-                ("strategy='fedprox'", self.strategy == "fedprox"),
-                ("robust", self.robust is not None),
-                ("secure_aggregation", self.secure_aggregation),
-                ("member_dp", self.member_dp is not None),
-            )
-            if on
-        ]
+        clashes = self._modes_on(secure_aggregation=True)
         if clashes:
             raise ValueError(
                 f"FederationConfig: client_algorithm={self.client_algorithm!r} cannot be combined with "
@@ -176,15 +180,7 @@ class FederationConfig(BaseModel):
         # The server step is computed from the coordinator's previous global weights and the plain mean: FedProx
         # needs its own Flower strategy, robust rules replace the mean, and member-level DP's noise is calibrated
         # for the mean itself (a step of server_lr * momentum-sum would rescale the noise and the sensitivity).
-        clashes = [
-            what
-            for what, on in (
-                ("strategy='fedprox'", self.strategy == "fedprox"),
-                ("robust", self.robust is not None),
-                ("member_dp", self.member_dp is not None),
-            )
-            if on
-        ]
+        clashes = self._modes_on(secure_aggregation=False)
         if clashes:
             raise ValueError(
                 f"FederationConfig: server_optimizer={name!r} cannot be combined with {', '.join(clashes)}; "
