@@ -278,8 +278,9 @@ _NGINX_UNESCAPE = (
 
 def _dash_int(expr: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
     """(value, valid): '-' is null; anything else must cast to ``dtype``."""
-    value = pl.when(expr == "-").then(None).otherwise(expr.cast(dtype, strict=False))
-    return value, (expr == "-") | value.is_not_null()
+    # A non-strict cast already turns '-' into null: no when/then pass over the column.
+    value = expr.cast(dtype, strict=False)
+    return value, value.is_not_null() | (expr == "-")
 
 
 def _millis(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
