@@ -300,15 +300,17 @@ def _nginx_layout_select(
     ``[time_local]`` field is not re-read).
     """
     f = [pl.col(f"field_{i}") for i in range(15)]
-    head = [pl.col("_h").struct.field(f"field_{i}") for i in range(7)]
-    mid = [pl.col("_m").struct.field(f"field_{i}") for i in range(5)]
-    tail = [pl.col("_t").struct.field(f"field_{i}") for i in range(6)]
+    head = [pl.col("_h").struct.field(f"field_{i}") for i in range(4)]
+    mid = [pl.col("_m").struct.field(f"field_{i}") for i in range(4)]
+    tail = [pl.col("_t").struct.field(f"field_{i}") for i in range(5)]
     req = [pl.col("_r").struct.field(f"field_{i}") for i in range(3)]
     url = [pl.col("_u").struct.field(f"field_{i}") for i in range(2)]
     lf = lf.with_columns(
-        f[0].str.splitn(" ", 7).alias("_h"),
-        f[2].str.splitn(" ", 5).alias("_m"),
-        f[6].str.splitn(" ", 6).alias("_t"),
+        # Each split keeps its last piece unsplit (checked whole): split pieces are the bulk of the parse.
+        # ip, ident, user and the rest: the '[time zone] ' pieces are only checked, never read.
+        f[0].str.splitn(" ", 4).alias("_h"),
+        f[2].str.splitn(" ", 4).alias("_m"),
+        f[6].str.splitn(" ", 5).alias("_t"),
         f[1].str.splitn(" ", 3).alias("_r"),
     ).with_columns(
         req[1].str.splitn("?", 2).alias("_u"),
@@ -323,20 +325,18 @@ def _nginx_layout_select(
     req_len, req_len_ok = _dash_int(tail[2].str.strip_prefix("request_length="), pl.Int64())
     port, port_ok = _dash_int(tail[3].str.strip_prefix("remote_port="), pl.Int32())
     ok = (
-        (head[5] == "")
-        & head[6].is_null()
-        & head[3].str.starts_with("[")
-        & head[4].str.ends_with("]")
+        # '[time zone] ': the same lines as splitting it at spaces into '[time', 'zone]', '' and nothing more
+        head[3].str.starts_with("[")
+        & head[3].str.ends_with("] ")
+        & (head[3].str.count_matches(" ", literal=True) == 2)
         & (mid[0] == "")
-        & (mid[3] == "")
-        & mid[4].is_null()
+        & (mid[3] == "")  # nothing after the size's space
         & (f[4] == " ")
         & (tail[0] == "")
         & tail[1].str.starts_with("request_time=")
         & tail[2].str.starts_with("request_length=")
         & tail[3].str.starts_with("remote_port=")
-        & (tail[4] == "host=")
-        & tail[5].is_null()
+        & (tail[4] == "host=")  # the whole rest of the piece
         & (f[8] == " request_id=")
         & (f[10] == " ja3=")
         & f[12].str.starts_with(" msec=")
