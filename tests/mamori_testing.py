@@ -44,6 +44,20 @@ def flower_task_identity(node_id: int) -> Iterator[object]:
             setattr(TaskIdentity, key, value)
 
 
+#: The ``[bench]`` mapping of :func:`write_flow_table`'s CSV (``flows.csv`` beside the TOML), 30% test rows; a
+#: test appends its own column settings (``text``, ``log1p``)
+FLOW_MAPPING = """
+[bench]
+name = "flows"
+path = "flows.csv"
+label = "verdict"
+positive = ["bad"]
+category = "attack_type"
+categorical = ["proto"]
+test_share = 0.3
+"""
+
+
 def write_flow_table(path: Path, n: int = 1500, seed: int = 0, *, url: bool = True) -> None:
     """A made-up labelled flow table for the generic bench adapter: benign flows, two attack types (exfil rare),
     a categorical ``proto`` and, with ``url``, a text column; label ``verdict`` (ok/bad), category ``attack_type``."""

@@ -9,19 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from mamori.bench import BenchConfig, load_generic, run_bench
-from mamori_testing import write_flow_table
+from mamori_testing import FLOW_MAPPING, write_flow_table
 
-_MAPPING = """
-[bench]
-name = "flows"
-path = "flows.csv"
-label = "verdict"
-positive = ["bad"]
-category = "attack_type"
-categorical = ["proto"]
-log1p = ["bytes_out"]
-test_share = 0.3
-"""
+_MAPPING = FLOW_MAPPING + 'log1p = ["bytes_out"]\n'
 
 
 def _flows(folder: Path, n: int = 600) -> Path:

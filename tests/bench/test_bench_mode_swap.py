@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from mamori.bench import BenchConfig, load_generic, run_bench
 from mamori.bench.augment import mode_swap_rows
 from mamori.errors import ConfigError
+from mamori_testing import FLOW_MAPPING
 
 _NAMES = ("bytes", "service=http", "service=ftp", "service=smtp", "flag=SF", "flag=REJ", "proto=tcp")
 
@@ -51,16 +52,7 @@ def test_mode_swap_defaults_depend_on_the_dataset() -> None:
         BenchConfig(clf_mode_swap=-0.1)
 
 
-_MAPPING = """
-[bench]
-name = "flows"
-path = "flows.csv"
-label = "verdict"
-positive = ["bad"]
-category = "attack_type"
-categorical = ["proto"]
-test_share = 0.3
-"""
+_MAPPING = FLOW_MAPPING
 
 
 @pytest.mark.slow

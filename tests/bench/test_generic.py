@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from mamori.bench import BenchConfig, load_dataset, load_generic, run_bench
 from mamori.cli.app import app
 from mamori.errors import ConfigError, SchemaError
-from mamori_testing import write_flow_table
+from mamori_testing import FLOW_MAPPING, write_flow_table
 
 
 def _mapping(folder: Path, body: str) -> Path:
@@ -22,18 +22,7 @@ def _mapping(folder: Path, body: str) -> Path:
     return path
 
 
-TABLE_MAPPING = """
-[bench]
-name = "flows"
-path = "flows.csv"
-label = "verdict"
-positive = ["bad"]
-category = "attack_type"
-categorical = ["proto"]
-text = ["url"]
-log1p = ["bytes_out"]
-test_share = 0.3
-"""
+TABLE_MAPPING = FLOW_MAPPING + 'text = ["url"]\nlog1p = ["bytes_out"]\n'
 
 
 @pytest.mark.slow
