@@ -348,17 +348,7 @@ class TorchDetector:
         reference: dict[str, torch.Tensor] = {}
         if mu > 0:
             ref_list = list(reference_weights) if reference_weights is not None else self.get_weights()
-            names = list(network.state_dict().keys())
-            if len(ref_list) != len(names):
-                raise SchemaError(
-                    f"{type(self).__name__}.{where}: reference_weights has {len(ref_list)} arrays, "
-                    f"expected {len(names)}."
-                )
-            reference = {
-                n: torch.as_tensor(np.asarray(w), dtype=torch.float32)
-                for n, w in zip(names, ref_list, strict=True)
-                if n in params
-            }
+            reference = self._named_arrays(ref_list, "reference_weights", where)
         # SCAFFOLD: the correction is added to each raw gradient; the raw gradients' mean becomes the new c_i.
         shift = self._named_arrays(correction, "gradient_correction", where) if correction is not None else None
         grad_sum = {n: torch.zeros_like(p) for n, p in params.items()} if shift is not None else None
