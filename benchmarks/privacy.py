@@ -10,22 +10,32 @@
    Reported: the mean over banks of the test-days PR-AUC (what ``mamori demo`` reports) and the pooled PR-AUC.
    The DP settings were chosen on another consortium (``--seed 2``); this run reports ``--seed 1``.
 2. **Leakage** - a membership-inference audit (``mamori.assess.audit_membership``: loss attack, LiRA with shadow
-   models, ART black-box cross-fitted) of federated models trained like (1) but with 20 % of each bank's
-   customers (privacy units) held out of training: members are rows of trained customers, non-members rows of
-   held-out customers, both from the training period, class-matched per bank, pooled over the 5 banks. TPR at
-   0.1 % FPR comes with the counts behind it, a 95 % Clopper-Pearson interval (members' sampling only) and a 95 %
-   bootstrap interval over customers (re-choosing the threshold: covers its noise too). ART runs with several
-   seeds (its split is random) and its seeds' scores are pooled (``mamori.assess.pool_audit_runs``). The figure
-   compared with the bar (<= 0.2 % with DP) is the HEADLINE line: the largest point estimate among loss, LiRA and
-   ART pooled - not the largest ART seed, since the maximum of a few noisy runs is biased upwards.
+   models, ART black-box cross-fitted) of federated models trained like (1) but with half of each bank's
+   customers (privacy units) held out of training (``--holdout 0.5``, LiRA's random halves): members are rows of
+   trained customers, non-members rows of held-out customers, both from the training period, at most 4 rows per
+   customer (``--rows-per-customer``: one customer's near-identical rows share one fate, and a customer with
+   hundreds of rows moved the TPR at 0.1 % FPR by itself), class-matched per bank, pooled over the 5 banks,
+   every held-out row the matching allows (``--audit-rows 0``). Several target models are trained per regime
+   (``--target-models``, training seeds demo seed + 0..N-1) and ART runs with several seeds; **each attack's
+   judgements of every model (and seed) are pooled before one threshold is chosen**
+   (``mamori.assess.pool_audit_runs``), so the threshold at 0.1 % FPR rests on N times as many non-member
+   judgements. TPR at 0.1 % FPR comes with the counts behind it and a 95 % bootstrap interval over customers
+   (all of a customer's judgements together, re-choosing the threshold). The figure compared with the bar
+   (<= 0.2 % with DP) is the HEADLINE line: the largest pooled TPR among loss, LiRA and ART.
+   ``--null-audit`` calibrates the audit: the held-out customers are split in two random halves, one playing
+   the members, so the models trained on neither side and the true TPR is the FPR (0.1 %); whatever it reads
+   above 0.1 % is the audit's own bias and noise (repeat over ``--split-seed``). Protocol chosen on the
+   validation consortium (``--seed 2``) after an earlier protocol (20 % hold-out, mean of per-model TPRs)
+   missed the bar and read above chance in this null audit (docs/privacy.md).
 3. **SecAgg+ cost** - seconds per round of plain FedAvg and of SecAgg+ at 10 members, side by side (same
    trainers, data and seed; synthetic 100-feature data, 2,000 rows per member, the attack classifier 64-32),
    with ``SecureAggregationConfig``'s defaults (neighbourhoods and threshold sized from the quorum; printed).
 
 Also writes the epsilon = 8 run's spends into a privacy ledger (temporary SQLite store) and prints totals.
 
-Run:  .venv/bin/python benchmarks/privacy.py                  (everything; ~25 min on 2 busy cores)
+Run:  .venv/bin/python benchmarks/privacy.py                  (everything; ~35 min on 2 busy cores)
       .venv/bin/python benchmarks/privacy.py --epsilons 8 --skip secagg leakage --json privacy.json
+      .venv/bin/python benchmarks/privacy.py --seed 2 --skip utility secagg --null-audit --audit-regimes none
 """
 
 from __future__ import annotations
@@ -83,13 +93,19 @@ def _classifier(demo: DemoConfig, seed: int, epochs: int = 1, *, private: bool =
                             batch_size=c.batch_size, learning_rate=c.learning_rate, seed=seed)
 
 
-def load_consortium(demo: DemoConfig, holdout: float) -> dict[str, Any]:
-    """The demo's consortium and split; per bank also its privacy units and a customer hold-out for the audit."""
+def load_consortium(demo: DemoConfig, holdout: float, *, null_audit: bool = False, split_seed: int = 0,
+                    ) -> dict[str, Any]:
+    """The demo's consortium and split; per bank also its privacy units and a customer hold-out for the audit.
+
+    ``null_audit``: the held-out customers are also split in two halves at random (``decoy``: the audit's
+    pseudo-members), so that an audit of a model trained without any of them reads chance by construction.
+    ``split_seed`` re-draws the hold-out (and the halves), e.g. to repeat a null audit on other splits.
+    """
     sim = SimulationConfig(banks=demo.banks, days=demo.days, seed=demo.seed, scale=demo.scale, waves=demo.waves)
     start = dt.datetime.combine(sim.start, dt.time(), tzinfo=JST)
     test_start = start + dt.timedelta(days=demo.days - demo.resolved_test_days())
     test_start_np = np.datetime64(test_start.astimezone(dt.UTC).replace(tzinfo=None), "us")
-    rng = np.random.default_rng(demo.seed + 99)
+    rng = np.random.default_rng(demo.seed + 99 + 1000 * split_seed)
     banks, events_total = [], 0
     for i, (profile, events) in enumerate(iter_bank_events(sim)):
         events_total += events.height
@@ -101,11 +117,15 @@ def load_consortium(demo: DemoConfig, holdout: float) -> dict[str, Any]:
         m = split_member(profile.bank_id, X, y, families, ts, test_start_np,
                          calibration_share=demo.calibration_share,
                          max_benign_train=demo.comparison.max_benign_train, seed=demo.seed + i, units=units)
-        # audit hold-out: 20 % of the training customers never train the audit's models
+        # audit hold-out: a share of the training customers (half by default, as LiRA's random halves) never
+        # trains the audit's models
         train_units = np.unique(m.units_train)
-        held = np.isin(m.units_train, rng.choice(train_units, size=int(len(train_units) * holdout), replace=False))
+        held_units = rng.choice(train_units, size=int(len(train_units) * holdout), replace=False)
+        held = np.isin(m.units_train, held_units)
+        # null audit: half of the held-out customers play the members (the model never saw them either)
+        decoy = np.isin(m.units_train, held_units[rng.random(len(held_units)) < 0.5]) if null_audit else None
         banks.append({"name": m.name, "X": m.X_train, "y": m.y_train, "units": m.units_train,
-                      "X_test": m.X_test, "y_test": m.y_test, "held": held,
+                      "X_test": m.X_test, "y_test": m.y_test, "held": held, "decoy": decoy,
                       "customers": int(len(train_units))})
     # consortium normalisation from merged counts and sums, as run_comparison does
     scaler = Standardizer().fit_stats(FeatureStats.merge([FeatureStats.from_matrix(b["X"]) for b in banks]))
@@ -162,13 +182,40 @@ def train_federated(
     return model, spends, seconds
 
 
-def audit_population(banks: list[dict[str, Any]], rows_per_bank: int, seed: int) -> dict[str, np.ndarray]:
-    """Members (trained customers' rows) and non-members (held-out customers' rows), class-matched per bank."""
+def _cap_per_unit(idx: np.ndarray, units: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """At most ``cap`` rows of each unit among ``idx`` (chosen at random; 0: no cap), in random order."""
+    idx = rng.permutation(idx)
+    if cap <= 0 or len(idx) == 0:
+        return idx
+    u = units[idx]
+    order = np.argsort(u, kind="stable")
+    first = np.r_[0, np.flatnonzero(u[order][1:] != u[order][:-1]) + 1]  # start of each unit's run
+    rank = np.empty(len(idx), dtype=np.int64)
+    rank[order] = np.arange(len(idx)) - np.repeat(first, np.diff(np.r_[first, len(idx)]))
+    return idx[rank < cap]
+
+
+def audit_population(banks: list[dict[str, Any]], rows_per_bank: int, seed: int,
+                     rows_per_customer: int = 0) -> dict[str, np.ndarray]:
+    """Members (trained customers' rows) and non-members (held-out customers' rows), class-matched per bank.
+
+    ``rows_per_customer`` keeps at most that many rows (at random) of each customer (0: all): a customer's rows
+    are near-identical and share one fate, so one customer with hundreds of rows would otherwise move the TPR at
+    0.1 % FPR by itself (the null audit, docs/privacy.md). ``rows_per_bank`` caps each side per bank (0: no
+    cap, every row the class matching allows). In a null
+    audit (banks loaded with ``null_audit``) the "members" are the held-out customers of the ``decoy`` half and
+    the non-members the other half: the audited model trained on neither, so the true TPR equals the FPR.
+    """
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {"X": [], "y": [], "member": [], "groups": []}
     for k, b in enumerate(banks):
-        inside, outside = np.flatnonzero(~b["held"]), np.flatnonzero(b["held"])
-        side_rows = min(rows_per_bank, len(inside), len(outside))
+        if b["decoy"] is None:
+            inside, outside = np.flatnonzero(~b["held"]), np.flatnonzero(b["held"])
+        else:
+            inside, outside = np.flatnonzero(b["held"] & b["decoy"]), np.flatnonzero(b["held"] & ~b["decoy"])
+        inside = _cap_per_unit(inside, b["units"], rows_per_customer, rng)
+        outside = _cap_per_unit(outside, b["units"], rows_per_customer, rng)
+        side_rows = min(rows_per_bank or len(b["y"]), len(inside), len(outside))
         pos_in, pos_out = inside[b["y"][inside] == 1], outside[b["y"][outside] == 1]
         neg_in, neg_out = inside[b["y"][inside] == 0], outside[b["y"][outside] == 0]
         # the same number of attack and benign rows on both sides: no attack wins on the label mix alone
@@ -269,14 +316,24 @@ def _load() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epsilons", type=float, nargs="*", default=[1.0, 2.0, 4.0, 8.0])
-    parser.add_argument("--holdout", type=float, default=0.2, help="share of each bank's customers held out (audit)")
-    parser.add_argument("--audit-rows", type=int, default=6000, help="members (and as many non-members) per bank")
+    parser.add_argument("--holdout", type=float, default=0.5, help="share of each bank's customers held out (audit)")
+    parser.add_argument("--audit-rows", type=int, default=0,
+                        help="members (and as many non-members) per bank; 0: every held-out row class matching allows")
+    parser.add_argument("--rows-per-customer", type=int, default=4,
+                        help="audit at most this many rows (at random) of each customer; 0: all")
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="re-draw the customer hold-out and the audit population (repeat a null audit)")
+    parser.add_argument("--null-audit", action="store_true",
+                        help="calibration: members are held-out customers too (a random half), so the audited "
+                             "models trained on neither side and every TPR should read the FPR")
     parser.add_argument("--audit-epsilon", type=float, default=8.0)
     parser.add_argument("--audit-seeds", type=int, nargs="*", default=[1, 2, 3],
                         help="seeds of the audit (ART's split; LiRA's shadows run with the first)")
-    parser.add_argument("--target-models", type=int, default=3,
+    parser.add_argument("--target-models", type=int, default=5,
                         help="independently trained target models audited per regime (training seeds demo seed + "
-                             "0..N-1); the headline is the mean over them")
+                             "0..N-1); their judgements are pooled before the threshold is chosen")
+    parser.add_argument("--audit-regimes", nargs="*", default=["none", "dp"], choices=["none", "dp"],
+                        help="audit the model without DP, with DP at --audit-epsilon, or both (default)")
     parser.add_argument("--shadows", type=int, default=8)
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (customers) per TPR interval")
     parser.add_argument("--secagg-members", type=int, default=10)
@@ -339,7 +396,7 @@ def main() -> None:
     if "utility" in args.skip and "leakage" in args.skip:
         _finish(out, args, started)
         return
-    data = load_consortium(demo, args.holdout)
+    data = load_consortium(demo, args.holdout, null_audit=args.null_audit, split_seed=args.split_seed)
     banks = data["banks"]
     print(f"\n## demo consortium (mamori demo --quick --seed {args.seed}): {len(banks)} banks, {demo.days} days "
           f"(test from {data['test_start']}), scale {demo.scale}, {data['events']:,} events; train rows "
@@ -384,20 +441,33 @@ def main() -> None:
                 for e in regimes[top]["ledger"]), flush=True)
 
     if "leakage" not in args.skip:
-        out["leakage"] = {}
-        pop = audit_population(banks, args.audit_rows, args.seed + 7)
+        out["leakage"] = {"null_audit": args.null_audit, "holdout": args.holdout, "split_seed": args.split_seed,
+                          "rows_per_customer": args.rows_per_customer}
+        pop = audit_population(banks, args.audit_rows, args.seed + 7 + 1000 * args.split_seed, args.rows_per_customer)
         n_in, n_out = int(pop["member"].sum()), int((~pop["member"]).sum())
-        print(f"\n## membership inference, {len(banks)} banks pooled: {n_in:,} members vs {n_out:,} held-out "
-              f"customers' rows (class-matched per bank, {int(pop['y'].sum()):,} attack rows); models trained "
-              f"without the held-out {args.holdout:.0%} of customers; {args.shadows} LiRA shadows; "
-              f"ART cross-fitted by customer; "
-              f"at 0.1 % FPR the threshold sits on {int(0.001 * n_out)} non-members", flush=True)
-        for epsilon in (None, args.audit_epsilon):
+        n_judged = args.target_models * n_out
+        who = ("NULL AUDIT: 'members' are rows of a random half of the held-out customers, non-members the other "
+               "half; the models trained on neither, so the true TPR at 0.1 % FPR is 0.10 %"
+               if args.null_audit else "members: trained customers' rows; non-members: held-out customers' rows")
+        print(f"\n## membership inference, {len(banks)} banks pooled: {n_in:,} members vs {n_out:,} non-members "
+              f"(class-matched per bank, {int(pop['y'].sum()):,} attack rows, "
+              f"{len(np.unique(pop['groups'])):,} customers, at most {args.rows_per_customer or 'all'} rows "
+              f"each); {who}; models trained without the held-out "
+              f"{args.holdout:.0%} of customers; {args.target_models} target models per regime; {args.shadows} LiRA "
+              f"shadows; ART cross-fitted by customer, {len(args.audit_seeds)} seeds; each attack's judgements of "
+              f"every model pooled before one threshold is chosen: at 0.1 % FPR it sits on "
+              f"{int(0.001 * n_judged)} of {n_judged:,} non-member judgements", flush=True)
+        regimes = [None] * ("none" in args.audit_regimes) + [args.audit_epsilon] * ("dp" in args.audit_regimes)
+        for epsilon in regimes:
             label = "no DP" if epsilon is None else f"eps={epsilon:g}"
-            # One trained model's TPR at 0.1 % FPR rests on ~10 non-members above the threshold and swings 2-4x
-            # between models trained with different seeds (docs/privacy.md): judge several target models and
-            # take the mean, as LiRA's authors do, and print every model's figure beside it.
+            # One trained model's TPR at 0.1 % FPR swings 2-4x between models trained with different seeds, and
+            # the mean of per-model figures (each on a threshold over ~10 non-members) followed by the max over
+            # attacks read well above chance in the null audit (docs/privacy.md): judge several target models and
+            # pool every model's judgements of the population before choosing one threshold per attack
+            # (pool_audit_runs), so that it rests on target_models x as many non-member judgements.
             per_model: list[dict[str, Any]] = []
+            by_attack: dict[str, list[Any]] = {"loss": [], "lira": [], "art": []}
+            started_regime = time.perf_counter()
             for j in range(args.target_models):
                 train_seed = demo.comparison.seed + j
                 model, _, _ = train_federated(demo, banks, epsilon, audit_holdout=True, seed=train_seed)
@@ -407,43 +477,48 @@ def main() -> None:
                     report = audit(demo, model, pop, epsilon, args, seed + 1000 * j, attacks)
                     reports.append(report)
                     runs.append({"seed": seed + 1000 * j, **report.to_dict()})
-                    for name, r in report.attacks.items():
-                        print(f"{label:8s} model {j} seed {seed + 1000 * j} {_attack_line(name, r)}", flush=True)
-                # ART's split is random: pool its runs (every record judged once per seed) instead of taking the
-                # largest of a few noisy estimates; the interval is a bootstrap over customers (all of a
-                # customer's judgements together) that re-chooses the threshold, so it covers the threshold's
-                # noise too
-                pooled = pool_audit_runs(reports, "art", n_bootstrap=args.bootstrap, seed=args.seed)
-                print(f"{label:8s} model {j} pooled {_attack_line('art', pooled)} [{pooled.runs} seeds pooled]",
-                      flush=True)
-                attacks_of_model = {"loss": reports[0].attacks["loss"], "lira": reports[0].attacks["lira"],
-                                    "art": pooled}
+                    for name in report.attacks:
+                        by_attack[name].append(report)
+                # printed for the record; not compared with the bar (a threshold on a few non-members)
+                model_pooled = {"loss": reports[0].attacks["loss"], "lira": reports[0].attacks["lira"],
+                                "art": pool_audit_runs(reports, "art", n_bootstrap=0)}
+                print(f"{label:8s} model {j}: TPR@0.1%FPR " + ", ".join(
+                    f"{n} {100 * r.tpr_at_fpr[0.001]:.2f}% ({r.members_flagged[0.001]}/{r.n_members} vs "
+                    f"{r.nonmembers_flagged[0.001]}/{r.n_nonmembers}, AUC {r.auc:.3f})"
+                    for n, r in model_pooled.items()) + f" (load {_load()})", flush=True)
                 per_model.append({
                     "training_seed": train_seed, "runs": runs,
-                    "tpr_at_0.1pct": {n: r.tpr_at_fpr[0.001] for n, r in attacks_of_model.items()},
-                    "bootstrap_ci": {n: list(r.tpr_bootstrap_ci[0.001]) for n, r in attacks_of_model.items()},
-                    "auc": {n: r.auc for n, r in attacks_of_model.items()},
+                    "tpr_at_0.1pct": {n: r.tpr_at_fpr[0.001] for n, r in model_pooled.items()},
+                    "auc": {n: r.auc for n, r in model_pooled.items()},
                 })
-            means = {n: float(np.mean([m["tpr_at_0.1pct"][n] for m in per_model])) for n in ("loss", "lira", "art")}
-            worst_name = max(means, key=lambda name: means[name])
-            worst = means[worst_name]
-            worst_per_model = [m["tpr_at_0.1pct"][worst_name] for m in per_model]
-            single_max = max(max(m["tpr_at_0.1pct"].values()) for m in per_model)
+            pooled = {name: pool_audit_runs(reps, name, n_bootstrap=args.bootstrap, seed=args.seed)
+                      for name, reps in by_attack.items()}
+            for name, r in pooled.items():
+                print(f"{label:8s} pooled {_attack_line(name, r)} [{r.runs} judgements per record: "
+                      f"{args.target_models} models" + (f" x {len(args.audit_seeds)} seeds]" if name == "art" else "]"),
+                      flush=True)
+            worst_name = max(pooled, key=lambda name: pooled[name].tpr_at_fpr[0.001])
+            worst = pooled[worst_name]
+            tpr = worst.tpr_at_fpr[0.001]
+            lo, hi = worst.tpr_bootstrap_ci[0.001]
             out["leakage"][label] = {
                 "models": per_model,
-                "mean_tpr_at_0.1pct": means,
-                "headline": {"attack": worst_name, "tpr_at_0.1pct": worst, "per_model": worst_per_model,
+                "pooled": {n: _result_json(r) for n, r in pooled.items()},
+                "headline": {"attack": worst_name, "tpr_at_0.1pct": tpr, "bootstrap_ci": [lo, hi],
                              "target_models": args.target_models, "bar": 0.002},
-                "largest_single_model_tpr_at_0.1pct": single_max,
+                "seconds": time.perf_counter() - started_regime,
             }
-            verdict = "met" if worst <= 0.002 else "MISSED"
-            print(f"{label:8s} HEADLINE TPR@0.1%FPR = {100 * worst:.2f}% ({worst_name}, mean over "
-                  f"{args.target_models} target models: "
-                  + " / ".join(f"{100 * v:.2f}%" for v in worst_per_model)
-                  + "), the largest mean of: " + ", ".join(f"{n} {100 * v:.2f}%" for n, v in means.items())
-                  + (f"; bar with DP <= 0.20%: {verdict}" if epsilon is not None else "; no bar without DP")
-                  + f". (Not compared: the largest single-model figure {100 * single_max:.2f}% - the max of "
-                  "noisy estimates is biased upwards.) Chance is 0.10%." + f" (load {_load()})", flush=True)
+            if args.null_audit:
+                tail = "; NULL AUDIT: the true TPR is 0.10 % - this reading is the audit's own bias and noise"
+            else:
+                tail = (f"; bar with DP <= 0.20%: {'met' if tpr <= 0.002 else 'MISSED'}" if epsilon is not None
+                        else "; no bar without DP")
+            print(f"{label:8s} HEADLINE TPR@0.1%FPR = {100 * tpr:.3f}% ({worst_name}, {worst.members_flagged[0.001]}"
+                  f"/{worst.n_members} member vs {worst.nonmembers_flagged[0.001]}/{worst.n_nonmembers} non-member "
+                  f"judgements over {args.target_models} models; 95% customer-bootstrap {100 * lo:.2f}-{100 * hi:.2f}%)"
+                  ", the largest of: " + ", ".join(f"{n} {100 * r.tpr_at_fpr[0.001]:.3f}%" for n, r in pooled.items())
+                  + tail + f". Chance is 0.10%. ({out['leakage'][label]['seconds']:.0f} s, load {_load()})",
+                  flush=True)
     _finish(out, args, started)
 
 
@@ -455,6 +530,16 @@ def _attack_line(name: str, r: Any) -> str:
             f"({r.members_flagged[0.001]}/{r.n_members} members, {r.nonmembers_flagged[0.001]}/{r.n_nonmembers} "
             f"non-members; 95% CI members-only {100 * lo:.2f}-{100 * hi:.2f}%, bootstrap {100 * blo:.2f}-"
             f"{100 * bhi:.2f}%), TPR@1%FPR {100 * r.tpr_at_fpr[0.01]:.2f}%, advantage {r.advantage:.3f}")
+
+
+def _result_json(r: Any) -> dict[str, Any]:
+    """A pooled AttackResult's figures as JSON-ready values (FPR keys as strings)."""
+    return {"auc": r.auc, "runs": r.runs, "n_members": r.n_members, "n_nonmembers": r.n_nonmembers,
+            "advantage": r.advantage,
+            "tpr_at_fpr": {str(f): t for f, t in r.tpr_at_fpr.items()},
+            "members_flagged": {str(f): c for f, c in r.members_flagged.items()},
+            "nonmembers_flagged": {str(f): c for f, c in r.nonmembers_flagged.items()},
+            "tpr_bootstrap_ci": {str(f): list(ci) for f, ci in r.tpr_bootstrap_ci.items()}}
 
 
 def _ledger_totals(spends: list[Any], run_id: str) -> list[dict[str, Any]]:

@@ -135,3 +135,29 @@ def test_the_bootstrap_interval_covers_the_threshold_and_pooling_runs_narrows_it
         pool_audit_runs([reports[0], other], "loss")
     with pytest.raises(ConfigError, match="no scores for attack 'art'"):
         pool_audit_runs(reports, "art")
+
+
+def test_pooling_target_models_before_the_threshold_reads_the_fpr_at_chance() -> None:
+    # Prepare: five "target models" that learned nothing about membership (scores independent of it), judged
+    # on one population of 6,000 records, 3,000 of them non-members: one model's threshold at 1 % FPR rests
+    # on 30 non-members, the pooled threshold on 150 non-member judgements
+    rng = np.random.default_rng(11)
+    n = 6000
+    X = rng.normal(size=(n, 2)).astype(np.float32)  # noqa: N806
+    y = (rng.random(n) < 0.2).astype(np.int64)
+    member = np.zeros(n, dtype=bool)
+    member[rng.permutation(n)[: n // 2]] = True
+    config = MembershipAuditConfig(attacks=("loss",), n_bootstrap=200, fprs=(0.01,))
+    reports = [audit_membership(lambda Z, s=s: np.random.default_rng(s).normal(size=len(Z)),  # noqa: N803
+                                X, y, member, config=config) for s in range(5)]
+    # Execute
+    pooled = pool_audit_runs(reports, "loss", fprs=(0.01,), n_bootstrap=200)
+    # Assert: the pooled threshold sits on 1 % of all non-member judgements and the TPR reads the FPR (chance),
+    # within its bootstrap interval; the pooled figure is closer to chance than the largest single model's
+    assert pooled.runs == 5 and pooled.n_nonmembers == 5 * 3000
+    assert pooled.nonmembers_flagged[0.01] <= 150
+    assert pooled.tpr_at_fpr[0.01] == pytest.approx(0.01, abs=0.004)
+    lo, hi = pooled.tpr_bootstrap_ci[0.01]
+    assert lo <= 0.01 <= hi
+    largest = max(r.attacks["loss"].tpr_at_fpr[0.01] for r in reports)
+    assert abs(pooled.tpr_at_fpr[0.01] - 0.01) <= abs(largest - 0.01)

@@ -360,6 +360,11 @@ def pool_audit_runs(
     interval is a bootstrap over groups that keeps all of a group's judgements (every run, every row)
     together, so repeated judgements of one record are not counted as independent evidence.
 
+    The runs may also be audits of several *target models* trained alike (different training seeds) on the
+    same population: pooling their judgements before choosing one threshold estimates the TPR of the training
+    procedure, where averaging per-model TPRs (each on a threshold over a few non-members) and then taking the
+    largest over attacks reads above chance when nothing leaks (docs/privacy.md, "null audit").
+
     Parameters
     ----------
     reports : list of MembershipAuditReport
