@@ -61,6 +61,56 @@ def rules() -> dict[str, Callable[[Members], np.ndarray]]:
             np.minimum(m["clf"], 2) + m["fif"] + np.minimum(m["ae"], c)
         )
     out["max(clf, fIF) + min(AE, 2)"] = lambda m: np.maximum(m["clf"], m["fif"]) + np.minimum(m["ae"], 2)
+    # The classifier's surprise gated by the forest's: it counts in full only where the label-free forest is also
+    # at least mildly surprised (fIF >= t), so benign rows only the classifier finds odd lose most of its vote.
+    for t in (0.5, 1.0, 2.0):
+        out[f"gate(clf | fIF, {t:g}) + fIF + min(AE, 2)"] = lambda m, t=t: (
+            m["clf"] * np.clip(m["fif"] / t, 0.0, 1.0) + m["fif"] + np.minimum(m["ae"], 2)
+        )
+    # Sharper gates: the classifier's surprise counts only where the label-free members' evidence reaches a level
+    # (hard: all or nothing; ramp: from lo to hi), or is capped by a multiple of that evidence.
+    for t in (0.5, 1.0, 1.5):
+        out[f"hardgate(clf | fIF >= {t:g}) + fIF + min(AE, 2)"] = lambda m, t=t: (
+            m["clf"] * (m["fif"] >= t) + m["fif"] + np.minimum(m["ae"], 2)
+        )
+        out[f"hardgate(clf | fIF + min(AE, 2) >= {2 * t:g}) + fIF + min(AE, 2)"] = lambda m, t=t: (
+            m["clf"] * (m["fif"] + np.minimum(m["ae"], 2) >= 2 * t) + m["fif"] + np.minimum(m["ae"], 2)
+        )
+    for lo, hi in ((0.5, 1.5), (0.5, 1.0), (1.0, 2.0), (0.3, 1.0)):
+        out[f"ramp(clf | fIF, {lo:g}-{hi:g}) + fIF + min(AE, 2)"] = lambda m, lo=lo, hi=hi: (
+            m["clf"] * np.clip((m["fif"] - lo) / (hi - lo), 0.0, 1.0) + m["fif"] + np.minimum(m["ae"], 2)
+        )
+    for c, k in ((1.0, 2.0), (2.0, 2.0), (1.0, 4.0), (2.0, 1.0)):
+        out[f"min(clf, {c:g} + {k:g}·fIF) + fIF + min(AE, 2)"] = lambda m, c=c, k=k: (
+            np.minimum(m["clf"], c + k * m["fif"]) + m["fif"] + np.minimum(m["ae"], 2)
+        )
+    return out
+
+
+def extra_rules(extras: list[str]) -> dict[str, Callable[[Members], np.ndarray]]:
+    """Rules with further label-free members (``--extra-members``: ``fif1024``, ``fkm100``, ...)."""
+    out: dict[str, Callable[[Members], np.ndarray]] = {}
+    for e in extras:
+        out[f"{e} alone"] = lambda m, e=e: m[e]
+        if e.startswith("ood"):  # the classifier's surprise counts in full only on rows like its training rows
+            for lo, hi in ((1.0, 2.0), (1.0, 3.0), (2.0, 4.0), (1.5, 3.0)):
+                out[f"trust(clf | {e}, {lo:g}-{hi:g}) + fIF + min(AE, 2)"] = lambda m, e=e, lo=lo, hi=hi: (
+                    m["clf"] * np.clip((hi - m[e]) / (hi - lo), 0.0, 1.0) + m["fif"] + np.minimum(m["ae"], 2)
+                )
+            continue
+        out[f"clf + {e} + min(AE, 2)"] = lambda m, e=e: m["clf"] + m[e] + np.minimum(m["ae"], 2)
+        out[f"clf + fIF + {e} + min(AE, 2)"] = lambda m, e=e: m["clf"] + m["fif"] + m[e] + np.minimum(m["ae"], 2)
+        out[f"clf + fIF + min({e}, 2) + min(AE, 2)"] = lambda m, e=e: (
+            m["clf"] + m["fif"] + np.minimum(m[e], 2) + np.minimum(m["ae"], 2)
+        )
+        out[f"fIF + {e} + min(AE, 2)"] = lambda m, e=e: m["fif"] + m[e] + np.minimum(m["ae"], 2)
+        for t in (1.0, 2.0):
+            out[f"gate(clf | {e}, {t:g}) + {e} + min(AE, 2)"] = lambda m, e=e, t=t: (
+                m["clf"] * np.clip(m[e] / t, 0.0, 1.0) + m[e] + np.minimum(m["ae"], 2)
+            )
+            out[f"gate(clf | fIF+{e}, {t:g}) + fIF + {e} + min(AE, 2)"] = lambda m, e=e, t=t: (
+                m["clf"] * np.clip((m["fif"] + m[e]) / (2 * t), 0.0, 1.0) + m["fif"] + m[e] + np.minimum(m["ae"], 2)
+            )
     return out
 
 
@@ -70,7 +120,8 @@ def judge(dump: np.lib.npyio.NpzFile, rule: Callable[[Members], np.ndarray]) -> 
     rows = []
     for f in folds:
         prefix = next(k.rsplit("/", 2)[0] for k in dump.files if k.startswith(f"{f}/") and k.endswith("/clf/n"))
-        parts = {p: rule({m: dump[f"{prefix}/{m}/{p}"] for m in ("clf", "ae", "fif", "iso")}) for p in "nah"}
+        names = {k.split("/")[-2] for k in dump.files if k.startswith(f"{prefix}/")}
+        parts = {p: rule({m: dump[f"{prefix}/{m}/{p}"] for m in names}) for p in "nah"}
         n, a, h = parts["n"], parts["a"], parts["h"]
         y = np.r_[np.zeros(len(n)), np.ones(len(a) + len(h))]
         s = np.r_[n, a, h]
@@ -92,11 +143,17 @@ def main() -> None:
     """Print every rule's figures on every dump file."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("dumps", nargs="+")
+    ap.add_argument("--only", default="", help="Print only rules whose name contains one of these (comma list).")
     args = ap.parse_args()
     dumps = [np.load(p) for p in args.dumps]
+    base = {"clf", "ae", "fif", "iso"}
+    extras = sorted({k.split("/")[-2] for k in dumps[0].files if k.count("/") == 3} - base)
     head = "  ".join(f"{'all/held/var (PR-AUC) ' + str(i):<30}" for i in range(len(dumps)))
     print(f"{'rule':<44} {head}")
-    for name, rule in rules().items():
+    keep = [w for w in args.only.split(",") if w]
+    for name, rule in (rules() | extra_rules(extras)).items():
+        if keep and not any(w in name for w in keep):
+            continue
         cols = "  ".join("{:.3f}/{:.3f}/{:.3f} ({:.3f})          ".format(*judge(d, rule)) for d in dumps)
         print(f"{name:<44} {cols}")
 

@@ -50,6 +50,7 @@ from sklearn.metrics import average_precision_score
 from mamori.bench import load_dataset
 from mamori.features import FeatureStats, Standardizer
 from mamori.models import AttackClassifier, AutoencoderDetector, FederatedIsolationForest, ScoreStats, tpr_at_fpr
+from mamori.models.kmeans import FederatedKMeans
 
 #: Held-out attack-type groups (every KDDTrain+ attack type is held out in some fold except the rest of neptune).
 FOLDS: tuple[tuple[str, ...], ...] = (
@@ -325,6 +326,19 @@ def main() -> None:
         help="Train the classifier also on this share of normal rows copied with a random service and flag.",
     )
     ap.add_argument("--forest-trees", type=int, default=200, help="Trees of the federated isolation forest.")
+    ap.add_argument(
+        "--extra-members",
+        default="",
+        help="Further label-free members (with --fed-forest, same 10 members), comma-separated: fif1024 (forest, "
+        "1024 rows a tree), fifmf0.5 (forest, half the features a tree), fkmK (federated k-means distance, K "
+        "centroids in all), fkmnK (the same on the numeric columns only), oodK (k-means of all labelled training "
+        "rows, attacks too: the classifier's in-distribution check), fifraw (forest on unclipped z-scores).",
+    )
+    ap.add_argument(
+        "--forests-only",
+        action="store_true",
+        help="Skip the classifier and autoencoders: only the --extra-members (to merge into a dump of the same seed).",
+    )
     ap.add_argument("--dump", default=None, help="Save every member's surprises per fold to this .npz file.")
     args = ap.parse_args()
     dump: dict[str, np.ndarray] = {}
@@ -368,8 +382,11 @@ def main() -> None:
         if args.clf_mode_swap > 0:  # benign-mode augmentation: normal rows copied with a random service and flag
             Xc, yc = _mode_swap(ds, scaler, train[ytr == 0], args.clf_mode_swap, rng, args.clip)
             Xc, yc = np.concatenate([X[train], Xc]), np.concatenate([ytr, yc])
-        clf = AttackClassifier(epochs=args.clf_epochs, seed=args.seed).fit(Xc, yc)
-        logit = {k: clf.decision_function(X[r]) for k, r in parts}
+        if args.forests_only:  # label-free extras only, to merge into an earlier dump of the same seed and design
+            clf = None
+        else:
+            clf = AttackClassifier(epochs=args.clf_epochs, seed=args.seed).fit(Xc, yc)
+        logit = {k: clf.decision_function(X[r]) if clf else np.zeros(len(r)) for k, r in parts}
         table["classifier"].append(_judge(logit["n"], logit["a"], logit["h"]))
         if len(var_rows):  # the classifier on the variants alone (held-out column) and on the rest of the seen rows
             v = np.isin(ev_att, var_rows)
@@ -392,6 +409,50 @@ def main() -> None:
             table[f"federated isolation forest (10 members, {args.forest_trees} trees)"].append(
                 _judge(fif_s["n"], fif_s["a"], fif_s["h"])
             )
+            extra_sv: dict[str, dict[str, np.ndarray]] = {}
+            numeric = ~one_hot
+            for spec in filter(None, args.extra_members.split(",")):
+                if spec.startswith("fif1024"):
+                    model = FederatedIsolationForest(n_estimators=args.forest_trees, max_samples=1024, seed=args.seed)
+                    cols = slice(None)
+                elif spec.startswith("fifmf"):
+                    mf = float(spec[5:])
+                    model = FederatedIsolationForest(n_estimators=args.forest_trees, max_features=mf, seed=args.seed)
+                    cols = slice(None)
+                elif spec == "fifraw":  # standardised but not clipped at +-5: outliers keep their distance
+                    model = FederatedIsolationForest(n_estimators=args.forest_trees, seed=args.seed)
+                    cols = slice(None)
+                elif spec.startswith("ood"):  # k-means of ALL labelled training rows: is the row like any of them?
+                    model, cols = FederatedKMeans(n_clusters=int(spec[3:]), seed=args.seed), slice(None)
+                elif spec.startswith("fkmn"):
+                    model, cols = FederatedKMeans(n_clusters=int(spec[4:]), seed=args.seed), numeric
+                elif spec.startswith("fkm"):
+                    model, cols = FederatedKMeans(n_clusters=int(spec[3:]), seed=args.seed), slice(None)
+                else:
+                    raise SystemExit(f"unknown extra member {spec!r}")
+                Xm = X
+                if spec == "fifraw":
+                    Xm = (
+                        Standardizer(clip=None)
+                        .fit_stats(FeatureStats.from_matrix(ds.X_train[train]))
+                        .transform(ds.X_train)
+                    )
+                fit_on = (
+                    _members(train, 10, 0.3, np.random.default_rng([args.seed, f, 13]))
+                    if spec[:3] == "ood"
+                    else members
+                )
+                model.fit([Xm[m][:, cols] for m in fit_on])
+                raw = {k: model.decision_function(Xm[r][:, cols]) for k, r in parts}
+                extra_sv[spec] = {k: _surprise(raw["cal"], v) for k, v in raw.items()}
+                table[f"extra member {spec}"].append(_judge(raw["n"], raw["a"], raw["h"]))
+        if args.forests_only:
+            prefix = f"{f}/{args.variants.split(',')[0]} {args.scores.split(',')[0]}"
+            extra_sv["fifchk"] = s_fif  # equal to the earlier dump's fif when the folds were rebuilt identically
+            for m, sv_m in extra_sv.items():
+                for part in ("n", "a", "h"):
+                    dump[f"{prefix}/{m}/{part}"] = sv_m[part]
+            continue
         for variant in args.variants.split(","):
             Xa = X
             name, *opts = variant.split(":")
@@ -427,6 +488,7 @@ def main() -> None:
                     table[f"sum(clf + AE + iso) {variant} {kind}"].append(_judge(fused["n"], fused["a"], fused["h"]))
                 if args.dump:
                     members_sv = {"clf": s_clf, "ae": s_ae, "iso": s_iso} | ({"fif": s_fif} if args.fed_forest else {})
+                    members_sv |= extra_sv if args.fed_forest else {}
                     for m, sv_m in members_sv.items():
                         for part in ("n", "a", "h"):
                             dump[f"{f}/{variant} {kind}/{m}/{part}"] = sv_m[part]

@@ -104,6 +104,7 @@ PUBLIC_API = {
         'Explanation',
         'FeatureContribution',
         'FederatedIsolationForest',
+        'FederatedKMeans',
         'HybridDetector',
         'MessageClassifier',
         'ReconstructionScorer',

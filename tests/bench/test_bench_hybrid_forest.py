@@ -44,4 +44,4 @@ def test_bench_reports_the_federated_forest_and_its_hybrid(tmp_path: Path) -> No
     assert r["isolation_forest/federated"]["roc_auc"] > 0.5  # label-free: better than chance
     forest = result["federation"]["isolation_forest"]
     assert forest["members"] == 3 and sum(forest["trees"]) == 200
-    assert result["meta"]["hybrid"] == {"fusion": "sum", "forest": True, "ae_surprise_cap": 2.0}
+    assert result["meta"]["hybrid"] == {"fusion": "sum", "forest": True, "ae_surprise_cap": 2.0, "trust": False}

@@ -78,3 +78,14 @@ def test_hybrid_with_a_forest_sums_three_calibrated_surprises() -> None:
     central = HybridDetector(clf, scorer, fusion="sum", forest=forest).calibrate(benign[600:750])
     assert np.allclose(central.decision_function(attacks[150:]), hybrid.decision_function(attacks[150:]))
     assert np.median(hybrid.decision_function(attacks[150:])) > np.median(hybrid.decision_function(benign[750:]))
+
+
+def test_forest_passes_max_features_to_every_member() -> None:
+    rng = np.random.default_rng(2)
+    benign = rng.normal(size=(400, 8)).astype(np.float32)
+    with pytest.raises(ConfigError):
+        FederatedIsolationForest(max_features=0.0)
+    forest = FederatedIsolationForest(n_estimators=10, max_features=0.5, seed=0).fit([benign[:200], benign[200:]])
+    assert all(f.max_features == 0.5 and f.n_features_in_ == 8 for f in forest.members_)
+    assert all(len(f.estimators_features_[0]) == 4 for f in forest.members_)  # each tree sees half the features
+    assert FederatedIsolationForest().max_features == 1.0  # the default: every feature, as before

@@ -19,7 +19,7 @@ __all__ = ["BenchConfig"]
 #: ``hybrid_forest``/``ae_surprise_cap``: the hybrid's third member (a federated isolation forest) and the cap on the
 #: autoencoder's surprise (chosen by leave-attack-types-and-benign-modes-out validation, docs/benchmarks.md);
 #: ``clf_mode_swap``/``clf_mode_groups``: the classifier's benign-mode augmentation (chosen by the same validation
-#: with hard attack variants held out too).
+#: with hard attack variants held out too); ``hybrid_trust``: the classifier's in-distribution gate (the same).
 _TUNED: dict[str, dict[str, Any]] = {
     "csic": {
         "server": {"server_optimizer": "fedavgm", "server_momentum": 0.9, "server_lr": 1.0},
@@ -35,6 +35,7 @@ _TUNED: dict[str, dict[str, Any]] = {
         "ae_surprise_cap": 2.0,
         "clf_mode_swap": 0.3,
         "clf_mode_groups": ("service", "flag"),
+        "hybrid_trust": True,
     },
 }
 
@@ -91,6 +92,13 @@ class BenchConfig(BaseModel):
         Cap on the autoencoder's surprise inside the hybrid (:class:`~mamori.models.HybridDetector`'s
         ``anomaly_cap``; ``math.inf``: no cap). None: the dataset's default (:meth:`hybrid_step`; 2 for
         ``nsl-kdd``, else no cap).
+    hybrid_trust : bool or None, default=None
+        Gate the hybrid's classifier surprise by a federated k-means of the institutions' labelled training rows
+        (:class:`~mamori.models.FederatedKMeans`, :class:`~mamori.models.HybridDetector`'s ``trust``): the
+        classifier's vote fades out on rows unlike anything it was trained on. Institutions share centroids of
+        their own rows (clusters of at least 5 rows; a privacy caveat, docs/benchmarks.md). Needs
+        ``hybrid_forest``'s hybrid to matter on NSL-KDD. None: the dataset's default (:meth:`hybrid_trust_step`;
+        on for ``nsl-kdd``).
     clf_mode_swap : float or None, default=None
         Benign-mode augmentation of every classifier's training rows (local-only, federated and centralized): each
         institution adds this share of copies of its own benign training rows with a uniformly random value of
@@ -156,6 +164,7 @@ class BenchConfig(BaseModel):
     hybrid_fusion: Literal["sum", "max"] = "sum"
     hybrid_forest: bool | None = None
     ae_surprise_cap: float | None = Field(default=None, gt=0.0)
+    hybrid_trust: bool | None = None
     clf_mode_swap: float | None = Field(default=None, ge=0.0, le=10.0)
     autoencoder: bool = True
     local_anomaly: bool = True
@@ -323,6 +332,24 @@ class BenchConfig(BaseModel):
         if cap is not None and math.isinf(cap):
             cap = None
         return forest, None if cap is None else float(cap)
+
+    def hybrid_trust_step(self, dataset: str) -> bool:
+        """Whether the hybrid gates its classifier's surprise by a federated k-means trust model.
+
+        Parameters
+        ----------
+        dataset : str
+            The dataset's name (``BenchDataset.name``).
+
+        Returns
+        -------
+        bool
+            ``hybrid_trust`` if set; else the dataset's default (on for ``nsl-kdd``: chosen by the
+            leave-attack-types-benign-modes-and-hard-variants-out validation inside KDDTrain+, docs/benchmarks.md).
+        """
+        if self.hybrid_trust is not None:
+            return self.hybrid_trust
+        return bool(_TUNED.get(dataset, {}).get("hybrid_trust", False))
 
     def classifier_augment(self, dataset: str, feature_names: Sequence[str]) -> tuple[float, tuple[str, ...]]:
         """The classifier's benign-mode augmentation: the share of copies and the one-hot groups redrawn.

@@ -29,6 +29,7 @@ from mamori.models import (
     AttackClassifier,
     AutoencoderDetector,
     FederatedIsolationForest,
+    FederatedKMeans,
     HybridDetector,
     MessageClassifier,
     ReconstructionScorer,
@@ -167,6 +168,8 @@ class _Context:
         self.ae_noise, self.ae_local_epochs = config.autoencoder_step(dataset.name, self.text)
         # The hybrid's third member (a federated isolation forest) and the cap on the autoencoder's surprise.
         self.use_forest, self.ae_cap = config.hybrid_step(dataset.name)
+        # The classifier's in-distribution gate: k-means centroids of the labelled training rows.
+        self.use_trust = config.hybrid_trust_step(dataset.name)
         self.X_test = self.scaler.transform(dataset.X_test)
         self.X_val = np.concatenate([self.scaler.transform(m.X_val) for m in members])
         self.y_val = np.concatenate([m.y_val for m in members])
@@ -224,8 +227,22 @@ class _Context:
             return None
         return FederatedIsolationForest(seed=self.config.seed).fit(members)
 
-    def hybrid(self, clf: Any, scorer: ReconstructionScorer, forest: FederatedIsolationForest | None) -> HybridDetector:
-        return HybridDetector(clf, scorer, fusion=self.config.hybrid_fusion, forest=forest, anomaly_cap=self.ae_cap)
+    def trust(self, members: Sequence[np.ndarray]) -> FederatedKMeans | None:
+        """k-means centroids of every member's labelled training rows, benign and attack (one member: local/pooled)."""
+        if not self.use_trust:
+            return None
+        return FederatedKMeans(seed=self.config.seed).fit(members)
+
+    def hybrid(
+        self,
+        clf: Any,
+        scorer: ReconstructionScorer,
+        forest: FederatedIsolationForest | None,
+        trust: FederatedKMeans | None = None,
+    ) -> HybridDetector:
+        return HybridDetector(
+            clf, scorer, fusion=self.config.hybrid_fusion, forest=forest, anomaly_cap=self.ae_cap, trust=trust
+        )
 
     def judge(
         self, score: Callable[[np.ndarray], np.ndarray], X_val: np.ndarray, y_val: np.ndarray, X_test: np.ndarray
@@ -377,7 +394,7 @@ def run_bench(
                 benign_val
             )
             local["autoencoder"][m.name] = ctx.judge(ae.decision_function, Xval, m.y_val, Xte)
-            hybrid = ctx.hybrid(clf, ae, ctx.forest([benign_tr])).calibrate(benign_val)
+            hybrid = ctx.hybrid(clf, ae, ctx.forest([benign_tr]), ctx.trust([Xtr])).calibrate(benign_val)
             local["hybrid"][m.name] = ctx.judge(hybrid.decision_function, Xval, m.y_val, Xte)
         elif use_ae and c.local_anomaly:
             # No normal traffic of its own: no autoencoder; the institution's hybrid is its classifier alone.
@@ -442,7 +459,9 @@ def run_bench(
                 "trees": [len(f.estimators_) for f in fed_forest.members_],
                 "seconds": time.perf_counter() - t_forest,
             }
-        hybrid = ctx.hybrid(fed_clf, scorer, fed_forest)
+        # Each member clusters its own labelled training rows and shares the centroids of clusters of >= 5 rows.
+        fed_trust = ctx.trust([Xtr for _n, Xtr, _ytr, _Xv, _yv in scaled])
+        hybrid = ctx.hybrid(fed_clf, scorer, fed_forest, fed_trust)
         parts_stats = [hybrid.member_stats(Xb) for Xb in benign_vals]
         hybrid.calibrate_stats(*(ScoreStats.merge(p[i] for p in parts_stats) for i in range(len(parts_stats[0]))))
         results["hybrid/federated"] = ctx.judge(hybrid.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
@@ -468,7 +487,7 @@ def run_bench(
         ).fit(ctx.X_val[ctx.y_val == 0])
         results["autoencoder/centralized"] = ctx.judge(cen_ae.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
         cen_forest = ctx.forest([X_pool[y_pool == 0]])
-        hybrid = ctx.hybrid(cen_clf, cen_ae, cen_forest).calibrate(ctx.X_val[ctx.y_val == 0])
+        hybrid = ctx.hybrid(cen_clf, cen_ae, cen_forest, ctx.trust([X_pool])).calibrate(ctx.X_val[ctx.y_val == 0])
         results["hybrid/centralized"] = ctx.judge(hybrid.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
         report("centralized", 2, 2)
     del X_pool
@@ -503,7 +522,12 @@ def run_bench(
             "config": config.model_dump(mode="json"),
             "local_epochs": local_epochs,
             "autoencoder": {"noise": ctx.ae_noise, "local_epochs": ctx.ae_local_epochs} if use_ae else None,
-            "hybrid": {"fusion": c.hybrid_fusion, "forest": ctx.use_forest, "ae_surprise_cap": ctx.ae_cap}
+            "hybrid": {
+                "fusion": c.hybrid_fusion,
+                "forest": ctx.use_forest,
+                "ae_surprise_cap": ctx.ae_cap,
+                "trust": ctx.use_trust,
+            }
             if use_ae
             else None,
             "classifier_mode_swap": {

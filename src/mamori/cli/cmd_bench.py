@@ -147,6 +147,12 @@ def bench_command(
         min=0.0,
         help="Cap on the autoencoder's surprise in the hybrid; inf: none (default: 2 for nsl-kdd, else none).",
     ),
+    hybrid_trust: bool | None = typer.Option(
+        None,
+        "--hybrid-trust/--no-hybrid-trust",
+        help="Gate the hybrid's classifier surprise by a federated k-means of the labelled training rows; members "
+        "share centroids of their own rows (default: on for nsl-kdd).",
+    ),
     clf_mode_swap: float | None = typer.Option(
         None,
         "--clf-mode-swap",
@@ -182,6 +188,7 @@ def bench_command(
             ae_local_epochs=ae_local_epochs,
             hybrid_forest=hybrid_forest,
             ae_surprise_cap=ae_surprise_cap,
+            hybrid_trust=hybrid_trust,
             clf_mode_swap=clf_mode_swap,
         )
     except ValidationError as exc:

@@ -11,6 +11,7 @@ from mamori.models.evaluate import evaluate_by_family, evaluate_scores, tpr_at_f
 from mamori.models.explain import Explanation, FeatureContribution, explain
 from mamori.models.forest import FederatedIsolationForest, average_path_length
 from mamori.models.hybrid import HybridDetector, ReconstructionScorer, ScoreStats, anomaly_log_score
+from mamori.models.kmeans import FederatedKMeans
 from mamori.models.text import MessageClassifier, TextFeaturizer
 from mamori.models.threshold import ThresholdCalibrator, calibrate_threshold
 
@@ -20,6 +21,7 @@ __all__ = [
     "Explanation",
     "FeatureContribution",
     "FederatedIsolationForest",
+    "FederatedKMeans",
     "HybridDetector",
     "MessageClassifier",
     "ReconstructionScorer",

@@ -65,6 +65,8 @@ class FederatedIsolationForest:
         (:meth:`allocate`; every member grows at least one).
     max_samples : int, default=256
         Rows sampled for each tree (fewer if the member holds fewer).
+    max_features : float, default=1.0
+        Share of the features each tree may split on (scikit-learn's ``max_features``; 1.0: all).
     seed : int, default=0
         Seeds every member's forest (member ``k`` uses ``seed * 1000 + k``).
 
@@ -83,13 +85,18 @@ class FederatedIsolationForest:
     depth by its own ``c(psi_k)`` keeps them comparable.
     """
 
-    def __init__(self, n_estimators: int = 200, max_samples: int = 256, seed: int = 0) -> None:
+    def __init__(
+        self, n_estimators: int = 200, max_samples: int = 256, seed: int = 0, max_features: float = 1.0
+    ) -> None:
         if int(n_estimators) < 1:
             raise ConfigError(f"FederatedIsolationForest: n_estimators must be >= 1; got {n_estimators!r}.")
         if int(max_samples) < 2:
             raise ConfigError(f"FederatedIsolationForest: max_samples must be >= 2; got {max_samples!r}.")
+        if not 0.0 < float(max_features) <= 1.0:
+            raise ConfigError(f"FederatedIsolationForest: max_features must be in (0, 1]; got {max_features!r}.")
         self.n_estimators = int(n_estimators)
         self.max_samples = int(max_samples)
+        self.max_features = float(max_features)
         self.seed = int(seed)
 
     def allocate(self, counts: Sequence[float]) -> np.ndarray:
@@ -139,6 +146,7 @@ class FederatedIsolationForest:
         forest = IsolationForest(
             n_estimators=int(n_trees or self.n_estimators),
             max_samples=min(self.max_samples, X.shape[0]),
+            max_features=self.max_features,
             random_state=self.seed * 1000 + int(index),
         )
         return forest.fit(X)

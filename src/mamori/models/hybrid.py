@@ -20,6 +20,7 @@ from mamori.errors import ConfigError, NotFittedError
 from mamori.models.autoencoder import AutoencoderDetector
 from mamori.models.classifier import AttackClassifier
 from mamori.models.forest import FederatedIsolationForest
+from mamori.models.kmeans import FederatedKMeans
 
 __all__ = ["HybridDetector", "ReconstructionScorer", "ScoreStats", "anomaly_log_score"]
 
@@ -334,6 +335,17 @@ class HybridDetector:
         tail). Benign traffic of a kind the autoencoder never saw (a service or flag rare among normal
         training rows) reconstructs badly and would otherwise outrank real attacks; capped, the autoencoder
         still lifts rows the other views find mildly odd. None: no cap.
+    trust : FederatedKMeans or None, default=None
+        An in-distribution check for the classifier: k-means centroids of the members' *labelled training rows*
+        (benign and attack). A row far from all of them is unlike anything the classifier was trained on, so its
+        logit is an extrapolation: benign traffic of a service or flag the classifier never saw as normal gets
+        large classifier surprises there. The trust model's own score is calibrated like the others, and the
+        classifier's surprise is multiplied by ``clip((hi - s_trust) / (hi - lo), 0, 1)`` (``trust_band``): in
+        full up to the trust surprise ``lo``, not at all from ``hi`` on. The trust model is a gate, not a vote:
+        it adds nothing to the sum. None: no gate.
+    trust_band : tuple of float, default=(1.0, 3.0)
+        ``(lo, hi)`` of the gate, in the trust model's surprise (``-log10`` of its benign tail: 1 = the 10%
+        tail, 3 = the 0.1% tail).
 
     Attributes
     ----------
@@ -343,6 +355,8 @@ class HybridDetector:
         Benign log-error statistics.
     forest_stats_ : ScoreStats or None
         Benign isolation-score statistics (with a ``forest``).
+    trust_stats_ : ScoreStats or None
+        Benign distance statistics of the ``trust`` model.
 
     Notes
     -----
@@ -362,16 +376,23 @@ class HybridDetector:
         fusion: str = "max",
         forest: FederatedIsolationForest | None = None,
         anomaly_cap: float | None = None,
+        trust: FederatedKMeans | None = None,
+        trust_band: tuple[float, float] = (1.0, 3.0),
     ) -> None:
         if fusion not in ("max", "sum"):
             raise ConfigError(f"HybridDetector: fusion must be 'max' or 'sum'; got {fusion!r}.")
         if anomaly_cap is not None and not float(anomaly_cap) > 0:
             raise ConfigError(f"HybridDetector: anomaly_cap must be > 0 or None; got {anomaly_cap!r}.")
+        lo, hi = (float(v) for v in trust_band)
+        if not 0 <= lo < hi:
+            raise ConfigError(f"HybridDetector: trust_band must be (lo, hi) with 0 <= lo < hi; got {trust_band!r}.")
         self.classifier = classifier
         self.autoencoder = autoencoder
         self.fusion = fusion
         self.forest = forest
         self.anomaly_cap = anomaly_cap
+        self.trust = trust
+        self.trust_band = (lo, hi)
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Return the constructor parameters.
@@ -384,7 +405,8 @@ class HybridDetector:
         Returns
         -------
         dict
-            ``classifier``, ``autoencoder``, ``fusion``, ``forest`` and ``anomaly_cap``.
+            ``classifier``, ``autoencoder``, ``fusion``, ``forest``, ``anomaly_cap``, ``trust`` and
+            ``trust_band``.
         """
         return {
             "classifier": self.classifier,
@@ -392,10 +414,12 @@ class HybridDetector:
             "fusion": self.fusion,
             "forest": self.forest,
             "anomaly_cap": self.anomaly_cap,
+            "trust": self.trust,
+            "trust_band": self.trust_band,
         }
 
     def raw_scores(self, X: Any) -> tuple[np.ndarray, ...]:
-        """Return the classifier logits, the anomaly scores and (with a forest) the isolation scores.
+        """Return the classifier logits, the anomaly scores and, when present, the isolation and trust scores.
 
         Parameters
         ----------
@@ -404,16 +428,20 @@ class HybridDetector:
 
         Returns
         -------
-        logits, anomaly[, isolation] : numpy.ndarray
-            Each of shape ``(n_samples,)``; the third only when the hybrid has a ``forest``.
+        logits, anomaly[, isolation][, distance] : numpy.ndarray
+            Each of shape ``(n_samples,)``; ``isolation`` only when the hybrid has a ``forest``, ``distance`` (the
+            ``trust`` model's) only with a ``trust`` model.
         """
         if isinstance(self.autoencoder, ReconstructionScorer):
             anomaly = self.autoencoder.decision_function(X)
         else:
             anomaly = anomaly_log_score(self.autoencoder.decision_function(X))
-        if self.forest is None:
-            return self.classifier.decision_function(X), anomaly
-        return self.classifier.decision_function(X), anomaly, self.forest.decision_function(X)
+        out = [self.classifier.decision_function(X), anomaly]
+        if self.forest is not None:
+            out.append(self.forest.decision_function(X))
+        if self.trust is not None:
+            out.append(self.trust.decision_function(X))
+        return tuple(out)
 
     def member_stats(self, X_benign: Any) -> tuple[ScoreStats, ...]:
         """One member's contribution to the federated calibration: sums over its benign rows.
@@ -425,13 +453,17 @@ class HybridDetector:
 
         Returns
         -------
-        classifier_stats, anomaly_stats[, forest_stats] : ScoreStats
-            Histograms of every component's score.
+        classifier_stats, anomaly_stats[, forest_stats][, trust_stats] : ScoreStats
+            Histograms of every component's score, in the order of :meth:`raw_scores`.
         """
         return tuple(ScoreStats.from_scores(s) for s in self.raw_scores(X_benign))
 
     def calibrate_stats(
-        self, classifier_stats: ScoreStats, anomaly_stats: ScoreStats, forest_stats: ScoreStats | None = None
+        self,
+        classifier_stats: ScoreStats,
+        anomaly_stats: ScoreStats,
+        forest_stats: ScoreStats | None = None,
+        trust_stats: ScoreStats | None = None,
     ) -> HybridDetector:
         """Set the benign score scales from (merged) statistics: the federated path.
 
@@ -441,20 +473,28 @@ class HybridDetector:
             E.g. ``ScoreStats.merge`` of every member's :meth:`member_stats`.
         forest_stats : ScoreStats or None, default=None
             The same for the forest's score; required when the hybrid has a ``forest``.
+        trust_stats : ScoreStats or None, default=None
+            The same for the ``trust`` model's score; required when it has one. Passed positionally in the
+            order of :meth:`member_stats` (without a forest the third statistics are the trust model's).
 
         Returns
         -------
         HybridDetector
             ``self``.
         """
-        stats = [classifier_stats, anomaly_stats] + ([] if forest_stats is None else [forest_stats])
+        if self.forest is None and self.trust is not None and trust_stats is None:
+            forest_stats, trust_stats = None, forest_stats  # member_stats' order: no forest, so the third is trust
+        stats = [classifier_stats, anomaly_stats] + [s for s in (forest_stats, trust_stats) if s is not None]
         if any(s.count < 2 for s in stats):
             raise ConfigError("HybridDetector.calibrate_stats: needs scores of at least 2 benign rows.")
         if (self.forest is None) != (forest_stats is None):
             raise ConfigError("HybridDetector.calibrate_stats: forest_stats is needed exactly when there is a forest.")
+        if (self.trust is None) != (trust_stats is None):
+            raise ConfigError("HybridDetector.calibrate_stats: trust_stats is needed exactly with a trust model.")
         self.classifier_stats_ = classifier_stats
         self.anomaly_stats_ = anomaly_stats
         self.forest_stats_ = forest_stats
+        self.trust_stats_ = trust_stats
         return self
 
     def calibrate(self, X_benign: Any) -> HybridDetector:
@@ -484,7 +524,8 @@ class HybridDetector:
         -------
         s_classifier, s_anomaly[, s_forest] : numpy.ndarray
             Each of shape ``(n_samples,)``; the third only when the hybrid has a ``forest``. ``s_anomaly`` is
-            capped at ``anomaly_cap``.
+            capped at ``anomaly_cap``; with a ``trust`` model ``s_classifier`` is already gated by it (the trust
+            model's own surprise is not returned: it is a gate, not a vote).
 
         Raises
         ------
@@ -496,9 +537,15 @@ class HybridDetector:
         stats = [self.classifier_stats_, self.anomaly_stats_]
         if self.forest is not None:
             stats.append(self.forest_stats_)
+        if self.trust is not None:
+            stats.append(self.trust_stats_)
         parts = [-np.log10(st.tail_probability(raw)) for st, raw in zip(stats, self.raw_scores(X), strict=True)]
         if self.anomaly_cap is not None:
             parts[1] = np.minimum(parts[1], float(self.anomaly_cap))
+        if self.trust is not None:
+            # The classifier's vote fades out as the row leaves the region its training rows covered.
+            lo, hi = self.trust_band
+            parts[0] = parts[0] * np.clip((hi - parts.pop()) / (hi - lo), 0.0, 1.0)
         return tuple(parts)
 
     def decision_function(self, X: Any) -> np.ndarray:
