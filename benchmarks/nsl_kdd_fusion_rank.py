@@ -3,7 +3,9 @@
 Run: ``.venv/bin/python benchmarks/nsl_kdd_fusion_rank.py /tmp/s0.npz /tmp/s1.npz``.
 
 Every rule combines the fold's calibrated member surprises (``clf``: classifier, ``ae``: autoencoder, ``fif``:
-federated isolation forest, ``iso``: pooled IsolationForest) without retraining; each file is one validation seed.
+federated isolation forest, ``iso``: pooled IsolationForest, and any ``--extra-members`` of the dump, e.g. ``ood100``:
+the trust model) without retraining; each file is one validation seed. ``--only a,b`` prints only rules whose name
+contains one of the words.
 Prints TPR at 1% FPR over all judged attacks / held-out attack types / the seen types' far variants (with
 ``--hard-variants``) and PR-AUC, each the mean over the folds, one block of columns per file. Only KDDTrain+ rows
 are in a dump: KDDTest+ is never read.

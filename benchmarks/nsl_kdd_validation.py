@@ -33,6 +33,11 @@ many of NSL-KDD's 21 reference learners got the row right); ``--variant-cap N`` 
 ``--forest-trees`` sets the federated forest's size; ``--clf-mode-swap S`` trains the classifier also on S x its
 normal rows copied with a random service and flag (the bench's ``--clf-mode-swap``, NSL-KDD default 0.3).
 ``benchmarks/nsl_kdd_fusion_rank.py`` ranks fusion rules on the dumps (docs/benchmarks.md, *hard attack variants*).
+``--extra-members`` adds further members to the dump (with ``--fed-forest``): forests with 1,024 rows or half the
+features a tree, one on unclipped z-scores, federated k-means distance members, and ``oodK`` — k-means of all labelled
+training rows, the bench's trust model that gates the classifier (``HybridDetector(trust=...)``). ``--forests-only``
+skips the networks and dumps only those extras (plus ``fifchk``, the federated forest, to check that the folds were
+rebuilt identically before merging into an earlier dump of the same seed and design).
 """
 
 from __future__ import annotations
