@@ -26,7 +26,15 @@ rows for ``rounds * E`` epochs instead):
 - ``dyn=ALPHA`` FedDyn (Acar et al. 2021) with coefficient ALPHA: each member minimises its loss
   ``- <g_i, w> + ALPHA/2 ||w - w_global||^2`` (the linear term as a constant gradient correction ``-g_i``, the
   quadratic one as FedProx's term), then ``g_i -= ALPHA (w_i - w_global)``; the server keeps
-  ``h -= ALPHA * sum_i share_i (w_i - w_global)`` and takes ``mean - h / ALPHA`` (server options ignored).
+  ``h -= ALPHA * sum_i share_i (w_i - w_global)`` and takes ``mean - h / ALPHA`` (server options ignored);
+- ``sched`` const | cos | lin | step: the members' learning rate over rounds (``lr`` times a factor of the round:
+  cosine or linear from 1 down to ``floor`` (default 0.1) at the last round, or ``step``: 1, then ``floor`` from
+  round ``at`` (default half the rounds) on); ``warm=N`` a linear warm-up over the first N rounds before it;
+  ``ssched`` the same shapes for the server learning rate ``slr`` (``sfloor``); the centralized model (``C:``)
+  applies ``sched`` per epoch;
+- ``bench=1`` the bench's own federated classifier through Flower (``_Context.federate`` with ``run_bench``'s
+  arguments and the dataset's defaults), only ``lr``, ``sched`` (const | cos | lin) and ``floor`` read, as
+  ``BenchConfig(client_lr=..., client_lr_schedule=..., client_lr_floor=...)``.
 """
 
 from __future__ import annotations
@@ -119,11 +127,25 @@ def _make(ctx: _Context, d: dict[str, str], epochs: int) -> AttackClassifier:
     return model
 
 
+def _factor(shape: str, r: int, n: int, floor: float, warm: int = 0, at: int | None = None) -> float:
+    """Learning-rate factor of round ``r`` (0-based) of ``n``: warm-up, then the decay ``shape`` down to ``floor``."""
+    if r < warm:
+        return (r + 1) / (warm + 1)
+    t = (r - warm) / max(n - warm - 1, 1)
+    if shape == "cos":
+        return floor + (1 - floor) * 0.5 * (1 + np.cos(np.pi * t))
+    if shape == "lin":
+        return 1 - (1 - floor) * t
+    if shape == "step":
+        return 1.0 if r < (n // 2 if at is None else at) else floor
+    return 1.0
+
+
 def _server_step(
     d: dict[str, str], w: list[np.ndarray], mean: list[np.ndarray], state: dict[str, Any]
 ) -> list[np.ndarray]:
     server = d.get("server", "fedavg")
-    slr, smom = float(d.get("slr", 1.0)), float(d.get("smom", 0.0))
+    slr, smom = float(d.get("slr", 1.0)) * state.get("sfactor", 1.0), float(d.get("smom", 0.0))
     pg = [a - b for a, b in zip(w, mean, strict=True)]  # pseudo-gradient, Flower's sign convention
     if server == "fedavg":
         return mean
@@ -145,9 +167,45 @@ def _server_step(
     return [a + slr * m / (np.sqrt(v) + tau) for a, m, v in zip(w, state["m1"], state["m2"], strict=True)]
 
 
+_SHAPES = {"const": "constant", "cos": "cosine", "lin": "linear"}
+
+
+def _bench(ds: BenchDataset, seed: int, d: dict[str, str]) -> tuple[tuple[float, float, float, float], float]:
+    """The bench's federated classifier through Flower, exactly as ``run_bench`` trains it."""
+    kw: dict[str, Any] = {"seed": seed}
+    if "lr" in d:
+        kw["client_lr"] = float(d["lr"])
+    if "sched" in d:
+        kw["client_lr_schedule"] = _SHAPES[d["sched"]]
+    if "floor" in d:
+        kw["client_lr_floor"] = float(d["floor"])
+    config = BenchConfig(**kw)
+    members, _ = _members(ds, config)
+    ctx = _Context(ds, config, members)
+    client = config.client_step(ctx.text, ds.name)
+    data = [
+        (m.name, ctx.scaler.transform(m.X_train), m.y_train, ctx.scaler.transform(m.X_val), m.y_val) for m in members
+    ]
+    t0 = time.perf_counter()
+    model, _ = ctx.federate(
+        lambda: ctx.classifier(client["local_epochs"], ctx.pos_weight, federated=True),
+        [(name, *ctx.classifier_rows(k, X, y, ctx.scaler), Xv, yv) for k, (name, X, y, Xv, yv) in enumerate(data)],
+        "federated classifier",
+        lambda *a: None,
+        server_optimizer=True,
+        local_epochs=client["local_epochs"],
+        rounds=client["rounds"],
+        client_algorithm=client["algorithm"],
+        lr_schedule=(client["lr_schedule"], client["lr_floor"]),
+    )
+    return _judge(ctx.y_val, model.decision_function(ctx.X_val)), time.perf_counter() - t0
+
+
 def run(ds: BenchDataset, seed: int, spec: str, central: bool) -> tuple[tuple[float, float, float, float], float]:
     """Train one candidate on one split seed; return its validation figures and the seconds it took."""
     d = _parse(spec)
+    if int(d.get("bench", 0)):
+        return _bench(ds, seed, d)
     config = BenchConfig(seed=seed, alpha=float(d.get("alpha", 0.3)))
     members, _ = _members(ds, config)
     ctx = _Context(ds, config, members)
@@ -155,10 +213,21 @@ def run(ds: BenchDataset, seed: int, spec: str, central: bool) -> tuple[tuple[fl
     epochs = int(d.get("E", config.epochs_per_round(ctx.text)))
     scaled = [(ctx.scaler.transform(m.X_train), m.y_train) for m in members]
     t0 = time.perf_counter()
+    shape, floor, warm = d.get("sched", "const"), float(d.get("floor", 0.1)), int(d.get("warm", 0))
+    at = int(d["at"]) if "at" in d else None
     if central:
         X = np.concatenate([s[0] for s in scaled])
         y = np.concatenate([s[1] for s in scaled])
-        model = _make(ctx, d, rounds * epochs).fit(X, y)
+        model = _make(ctx, d, rounds * epochs)
+        if shape == "const" and not warm:
+            model.fit(X, y)
+        else:  # one epoch at a time, each with its own learning rate (the optimiser restarts every epoch)
+            base = model.learning_rate
+            model.init_weights(ctx.n_features)
+            n = rounds * epochs
+            for e in range(n):
+                model.learning_rate = base * _factor(shape, e, n, floor, warm, at)
+                model.fit_local(X, y, epochs=1)
         return _judge(ctx.y_val, model.decision_function(ctx.X_val)), time.perf_counter() - t0
     glob = _make(ctx, d, epochs)
     glob.init_weights(ctx.n_features)
@@ -176,9 +245,13 @@ def run(ds: BenchDataset, seed: int, spec: str, central: bool) -> tuple[tuple[fl
     c_glob = [np.zeros_like(a) for a in w]
     c_own = [[np.zeros_like(a) for a in w] for _ in scaled]
     state: dict[str, Any] = {}
+    base_lr = glob.learning_rate
+    sshape, sfloor = d.get("ssched", "const"), float(d.get("sfloor", 0.1))
     for _round in range(rounds):
         outs, rows, deltas = [], [], []
+        state["sfactor"] = _factor(sshape, _round, rounds, sfloor)
         for k, (est, (X, y)) in enumerate(zip(locals_, scaled, strict=True)):
+            est.learning_rate = base_lr * _factor(shape, _round, rounds, floor, warm, at)
             est.set_weights([a.copy() for a in w])
             ref = [a.copy() for a in w] if mu > 0 or dyn > 0 else None
             corr = [cs * (a - b) for a, b in zip(c_glob, c_own[k], strict=True)] if scaffold else None

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from mamori.bench import BenchConfig
+from mamori.bench.config import lr_factor
 
 
 def test_local_epochs_default_depends_on_the_kind_of_dataset() -> None:
@@ -58,6 +59,8 @@ def test_federated_classifier_member_defaults_by_dataset() -> None:
         "local_epochs": 1,
         "rounds": 100,
         "algorithm": "plain",
+        "lr_schedule": "constant",
+        "lr_floor": 0.1,
     }
     csic = default.client_step(text=False, dataset="csic")
     assert csic == {
@@ -67,6 +70,8 @@ def test_federated_classifier_member_defaults_by_dataset() -> None:
         "local_epochs": 1,
         "rounds": 40,
         "algorithm": "scaffold",
+        "lr_schedule": "cosine",
+        "lr_floor": 0.1,
     }
     # An explicit optimiser or learning rate wins over the tuned one.
     assert BenchConfig(client_lr=1e-3).client_step(text=False, dataset="csic")["learning_rate"] == 1e-3
@@ -80,6 +85,8 @@ def test_federated_classifier_member_defaults_by_dataset() -> None:
         "local_epochs": 2,
         "rounds": 20,
         "algorithm": "plain",
+        "lr_schedule": "constant",
+        "lr_floor": 0.1,
     }
     assert default.server_step(text=False, dataset="csic") == {
         "server_optimizer": "fedavgm",
@@ -96,6 +103,8 @@ def test_federated_classifier_member_defaults_by_dataset() -> None:
         "local_epochs": 5,
         "rounds": 20,
         "algorithm": "plain",
+        "lr_schedule": "constant",
+        "lr_floor": 0.1,
     }
     assert (
         BenchConfig(client_algorithm="scaffold").client_step(text=False, dataset="nsl-kdd")["algorithm"] == "scaffold"
@@ -109,3 +118,33 @@ def test_federated_classifier_member_defaults_by_dataset() -> None:
         BenchConfig(client_optimizer="rmsprop")
     with pytest.raises(ValidationError):
         BenchConfig(client_algorithm="feddyn")
+
+
+def test_member_learning_rate_schedule_defaults_and_factors() -> None:
+    # The tuned cosine decay belongs to csic's tuned optimiser; explicit settings win.
+    assert (
+        BenchConfig(client_lr_schedule="linear", client_lr_floor=0.5).client_step(text=False, dataset="csic")[
+            "lr_schedule"
+        ]
+        == "linear"
+    )
+    step = BenchConfig(client_lr_schedule="constant").client_step(text=False, dataset="csic")
+    assert step["lr_schedule"] == "constant"
+    assert BenchConfig(client_optimizer="adam").client_step(text=False, dataset="csic")["lr_schedule"] == "constant"
+    assert BenchConfig(client_lr_floor=0.3).client_step(text=False, dataset="csic")["lr_floor"] == 0.3
+    with pytest.raises(ValidationError):
+        BenchConfig(client_lr_schedule="exponential")
+    with pytest.raises(ValidationError):
+        BenchConfig(client_lr_floor=0.0)
+    # Round 1 trains at the full rate, the last round at the floor; cosine stays above linear in between.
+    for shape in ("cosine", "linear"):
+        assert lr_factor(shape, 1, 40, 0.1) == pytest.approx(1.0)
+        assert lr_factor(shape, 40, 40, 0.1) == pytest.approx(0.1)
+        factors = [lr_factor(shape, r, 40, 0.1) for r in range(1, 41)]
+        assert all(a > b for a, b in zip(factors, factors[1:], strict=False))
+    assert lr_factor("cosine", 20, 40, 0.1) > lr_factor("linear", 20, 40, 0.1) > 0.5
+    assert lr_factor("cosine", 0, 40, 0.1) == 1.0  # outside 1..rounds: clipped
+    assert lr_factor("constant", 30, 40, 0.1) == 1.0
+    assert lr_factor("cosine", 1, 1, 0.1) == 1.0
+    with pytest.raises(ValueError, match="schedule must be"):
+        lr_factor("step", 2, 40, 0.1)

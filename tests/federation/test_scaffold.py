@@ -136,3 +136,61 @@ def test_scaffold_needs_members_that_apply_the_correction() -> None:
 def test_scaffold_refuses_wrappers_that_expect_one_array_record(clash: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match="client_algorithm='scaffold'"):
         FederationConfig(client_algorithm="scaffold", **clash)
+
+
+def test_learning_rate_schedule_sets_each_rounds_rate_through_flower() -> None:
+    # The schedule sees Flower's round numbers (1..num_rounds) in both fit paths; the optimiser of each round
+    # is built from the rate set for it.
+    members, X_test, _ = make_non_iid_task(n_members=2)  # noqa: N806
+    seen: list[tuple[int, float]] = []
+
+    class _Spy(AttackClassifier):
+        def _make_optimiser(self, network: Any) -> Any:
+            seen.append((id(self), self.learning_rate))
+            return super()._make_optimiser(network)
+
+    def schedule(server_round: int) -> float:
+        return 1e-2 / server_round
+
+    for algorithm in ("plain", "scaffold"):
+        seen.clear()
+        trainers = [
+            EstimatorTrainer(
+                _Spy(hidden_layers=(8,), epochs=1, batch_size=64, seed=3, learning_rate=1e-2).init_weights(
+                    X_test.shape[1]
+                ),
+                m.X_train,
+                m.y_train,
+                m.X_eval,
+                m.y_eval,
+                learning_rate_schedule=schedule,
+            )
+            for m in members
+        ]
+        config = FederationConfig(
+            num_rounds=3,
+            local_epochs=1,
+            evaluate_initial=False,
+            fraction_evaluate=0.0,
+            min_evaluate_nodes=0,
+            client_algorithm=algorithm,  # type: ignore[arg-type]
+        )
+        run_federation(trainers, _classifier().init_weights(X_test.shape[1]).get_weights(), config)
+        for t in trainers:
+            rates = [lr for who, lr in seen if who == id(t.estimator)]
+            assert rates == pytest.approx([1e-2, 5e-3, 1e-2 / 3])
+
+
+def test_learning_rate_schedule_needs_a_learning_rate_and_positive_rates() -> None:
+    members, X_test, _ = make_non_iid_task(n_members=1)  # noqa: N806
+    m = members[0]
+
+    class _NoRate:
+        pass
+
+    with pytest.raises(FederationError, match="learning_rate attribute"):
+        EstimatorTrainer(_NoRate(), m.X_train, m.y_train, m.X_eval, m.y_eval, learning_rate_schedule=lambda r: 1e-3)  # type: ignore[arg-type]
+    est = _classifier().init_weights(X_test.shape[1])
+    trainer = EstimatorTrainer(est, m.X_train, m.y_train, m.X_eval, m.y_eval, learning_rate_schedule=lambda r: 0.0)
+    with pytest.raises(FederationError, match="must be > 0"):
+        trainer.fit(est.get_weights(), {"server_round": 1, "local_epochs": 1})

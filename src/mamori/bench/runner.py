@@ -17,7 +17,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from mamori.bench.augment import mode_swap_rows
-from mamori.bench.config import BenchConfig
+from mamori.bench.config import BenchConfig, lr_factor
 from mamori.bench.dataset import BenchDataset
 from mamori.bench.metrics import best_f1_threshold, score_metrics
 from mamori.bench.references import fit_hist_gradient_boosting, fit_isolation_forest, fit_logistic_regression
@@ -269,16 +269,25 @@ class _Context:
         local_epochs: int | None = None,
         rounds: int | None = None,
         client_algorithm: str = "plain",
+        lr_schedule: tuple[str, float] = ("constant", 1.0),
     ) -> tuple[Any, dict[str, Any]]:
         c = self.config
         n_rounds = c.rounds if rounds is None else rounds
         seed_model = make()
         seed_model.init_weights(self.n_features)
+        shape, floor = lr_schedule
+        base_lr = float(seed_model.learning_rate)
+
+        def schedule(server_round: int) -> float:
+            return base_lr * lr_factor(shape, server_round, n_rounds, floor)
+
         trainers = []
         for _name, Xtr, ytr, Xev, yev in trainers_data:
             est = make()
             est.init_weights(self.n_features)
-            trainers.append(EstimatorTrainer(est, Xtr, ytr, Xev, yev))
+            # A decaying schedule sets each member's learning rate per round (BenchConfig.client_lr_schedule).
+            scheduled = None if shape == "constant" else schedule
+            trainers.append(EstimatorTrainer(est, Xtr, ytr, Xev, yev, learning_rate_schedule=scheduled))
         n = len(trainers)
         fed_config = FederationConfig(
             num_rounds=n_rounds,
@@ -329,6 +338,7 @@ class _Context:
             "client_optimizer": getattr(seed_model, "optimizer", "adam"),
             "client_lr": float(seed_model.learning_rate),
             "client_algorithm": fed_config.client_algorithm,
+            "client_lr_schedule": [shape, floor if shape != "constant" else 1.0],
             "rounds": history,
             "bytes_total": int(sum(h["bytes"] for h in history)),
             "final_hash": fed.weights_hash,
@@ -425,6 +435,7 @@ def run_bench(
         local_epochs=client["local_epochs"],
         rounds=client["rounds"],
         client_algorithm=client["algorithm"],
+        lr_schedule=(client["lr_schedule"], client["lr_floor"]),
     )
     results["classifier/federated"] = ctx.judge(fed_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
     if use_ae:

@@ -124,6 +124,19 @@ def bench_command(
         help="Drift correction of the federated classifier's members: plain or scaffold (SCAFFOLD control "
         "variates, twice the training traffic; default: scaffold for csic, plain otherwise).",
     ),
+    client_lr_schedule: str | None = typer.Option(
+        None,
+        "--client-lr-schedule",
+        help="How the members' learning rate decays over the rounds: constant, cosine or linear, from --client-lr "
+        "down to --client-lr-floor times it in the last round (default: cosine for csic, constant otherwise).",
+    ),
+    client_lr_floor: float | None = typer.Option(
+        None,
+        "--client-lr-floor",
+        min=0.0,
+        max=1.0,
+        help="The last round's share of the members' learning rate under a decaying schedule (default 0.1).",
+    ),
     ae_noise: float | None = typer.Option(
         None,
         "--ae-noise",
@@ -184,6 +197,8 @@ def bench_command(
             client_local_epochs=client_local_epochs,
             client_batch_size=client_batch_size,
             client_algorithm=client_algorithm,
+            client_lr_schedule=client_lr_schedule,
+            client_lr_floor=client_lr_floor,
             ae_noise=ae_noise,
             ae_local_epochs=ae_local_epochs,
             hybrid_forest=hybrid_forest,

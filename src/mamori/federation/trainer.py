@@ -6,7 +6,7 @@ import inspect
 import logging
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -133,6 +133,11 @@ class EstimatorTrainer:
         Binary labels of ``X_eval``.
     local_epochs : int or None, default=None
         Epochs per round. None uses the federation's ``local_epochs`` from ``config``.
+    learning_rate_schedule : callable or None, default=None
+        ``schedule(server_round) -> learning rate``: set as the estimator's ``learning_rate`` before each round's
+        local training (``server_round`` counts from 1). The estimator must have a ``learning_rate`` attribute
+        that its optimiser reads at the start of every ``fit_local`` call (mamori.models' detectors do). None:
+        the estimator's own learning rate in every round.
 
     Notes
     -----
@@ -150,6 +155,7 @@ class EstimatorTrainer:
         X_eval: np.ndarray,  # noqa: N803
         y_eval: np.ndarray,
         local_epochs: int | None = None,
+        learning_rate_schedule: Callable[[int], float] | None = None,
     ) -> None:
         self.estimator = estimator
         self.X_train = X_train
@@ -157,6 +163,22 @@ class EstimatorTrainer:
         self.X_eval = X_eval
         self.y_eval = y_eval
         self.local_epochs = local_epochs
+        self.learning_rate_schedule = learning_rate_schedule
+        if learning_rate_schedule is not None and not hasattr(estimator, "learning_rate"):
+            raise FederationError(
+                f"EstimatorTrainer: learning_rate_schedule needs an estimator with a learning_rate attribute; "
+                f"{type(estimator).__name__} has none."
+            )
+
+    def _schedule(self, config: Mapping[str, ConfigValue]) -> None:
+        """Set this round's learning rate from ``learning_rate_schedule`` (a no-op without one)."""
+        if self.learning_rate_schedule is None:
+            return
+        lr = float(self.learning_rate_schedule(int(config.get("server_round", 0))))
+        if not lr > 0:
+            raise FederationError(f"EstimatorTrainer: learning_rate_schedule gave {lr!r}; it must be > 0.")
+        # The optimiser is rebuilt from the estimator's learning_rate at the start of every fit_local call.
+        self.estimator.learning_rate = lr  # type: ignore[attr-defined]
 
     def _check(self) -> None:
         for name, X, y in (("train", self.X_train, self.y_train), ("eval", self.X_eval, self.y_eval)):  # noqa: N806
@@ -192,6 +214,7 @@ class EstimatorTrainer:
         self._check()
         epochs = int(self.local_epochs if self.local_epochs is not None else config.get("local_epochs", 1))
         mu = float(config.get("proximal_mu", 0.0))
+        self._schedule(config)
         self.estimator.set_weights([a.copy() for a in arrays])
         self.estimator.fit_local(
             self.X_train,
@@ -247,6 +270,7 @@ class EstimatorTrainer:
             )
         own = getattr(self, "control_", None) or [np.zeros(np.shape(a), dtype=np.float32) for a in arrays]
         epochs = int(self.local_epochs if self.local_epochs is not None else config.get("local_epochs", 1))
+        self._schedule(config)
         self.estimator.set_weights([a.copy() for a in arrays])
         if hasattr(self.estimator, "mean_gradient_"):
             del self.estimator.mean_gradient_  # type: ignore[attr-defined]
