@@ -26,6 +26,7 @@ import numpy as np
 from sklearn.ensemble import IsolationForest
 
 from mamori.errors import ConfigError, NotFittedError
+from mamori.models._allocation import allocate_by_rows
 
 __all__ = ["FederatedIsolationForest", "average_path_length"]
 
@@ -112,16 +113,7 @@ class FederatedIsolationForest:
         numpy.ndarray
             Trees per member (int); sums to ``max(n_estimators, len(counts))``.
         """
-        w = np.asarray(counts, dtype=np.float64)
-        if w.size == 0 or not np.all(w > 0):
-            raise ConfigError("FederatedIsolationForest.allocate: needs a positive row count per member.")
-        budget = max(self.n_estimators, w.size)
-        extra = budget - w.size  # one tree each, the rest in proportion
-        share = extra * w / w.sum()
-        trees = np.floor(share).astype(int)
-        order = np.argsort(-(share - trees), kind="stable")
-        trees[order[: extra - int(trees.sum())]] += 1
-        return trees + 1
+        return allocate_by_rows(self.n_estimators, counts, "FederatedIsolationForest.allocate")
 
     def fit_member(self, X_benign: Any, index: int = 0, n_trees: int | None = None) -> IsolationForest:
         """What one member computes and shares: a forest on its own benign rows.

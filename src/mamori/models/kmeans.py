@@ -29,6 +29,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import pairwise_distances_argmin_min
 
 from mamori.errors import ConfigError, NotFittedError
+from mamori.models._allocation import allocate_by_rows
 
 __all__ = ["FederatedKMeans"]
 
@@ -79,16 +80,7 @@ class FederatedKMeans:
         numpy.ndarray
             Clusters per member (int); sums to ``max(n_clusters, len(counts))``.
         """
-        w = np.asarray(counts, dtype=np.float64)
-        if w.size == 0 or not np.all(w > 0):
-            raise ConfigError("FederatedKMeans.allocate: needs a positive row count per member.")
-        budget = max(self.n_clusters, w.size)
-        extra = budget - w.size  # one cluster each, the rest in proportion
-        share = extra * w / w.sum()
-        k = np.floor(share).astype(int)
-        order = np.argsort(-(share - k), kind="stable")
-        k[order[: extra - int(k.sum())]] += 1
-        return k + 1
+        return allocate_by_rows(self.n_clusters, counts, "FederatedKMeans.allocate")
 
     def fit_member(self, X_benign: Any, index: int = 0, n_clusters: int | None = None) -> np.ndarray:
         """What one member computes and shares: the centroids of its benign rows' clusters that are large enough.
