@@ -267,3 +267,13 @@ def bench_command(
     else:
         console.print(_table(aggregate, f"{ds.name}: test split, mean ± std over seeds {seed_list}", unseen))
     console.print(f"results: {path.resolve()}  ({sum(r['seconds']['total'] for r in runs):.0f} s)")
+    # What an exact repeat needs besides the seed (docs/benchmarks.md, Reproducibility): the figures move with the CPU
+    # and with uncommitted edits, so both are printed where the figures are.
+    meta = runs[0]["meta"]
+    source, hardware = meta.get("source", {}), meta.get("hardware", {})
+    modified = source.get("modified") or []
+    console.print(
+        f"source: {str(source.get('commit') or 'not a git checkout')[:12]}"
+        + (f" with {len(modified)} modified file(s): {', '.join(modified)}" if modified else "")
+        + f"; cpu: {hardware.get('cpu_model', '?')}, torch kernels {hardware.get('torch_cpu_capability', '?')}"
+    )
