@@ -27,7 +27,7 @@ from mamori.bench import BenchConfig, load_dataset
 from mamori.bench.runner import _Context, _members
 
 try:
-    from mamori.bench.runner import _numerics
+    from mamori.bench.provenance import numerics as _numerics
 except ImportError:  # a checkout older than the bench's numerics record
 
     def _numerics() -> dict[str, str]:
