@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pytest
 
 from mamori.errors import ConfigError, NotFittedError
 from mamori.models import (
-    AttackClassifier,
-    AutoencoderDetector,
     FederatedIsolationForest,
     HybridDetector,
-    ReconstructionScorer,
     ScoreStats,
     average_path_length,
 )
@@ -55,17 +55,9 @@ def test_forest_checks_its_inputs() -> None:
         forest.combine([forest.fit_member(np.zeros((4, 3)))], [0.0])
 
 
-def test_hybrid_with_a_forest_sums_three_calibrated_surprises() -> None:
-    rng = np.random.default_rng(1)
-    benign = rng.normal(size=(900, 6)).astype(np.float32)
-    attacks = rng.normal(size=(200, 6)).astype(np.float32)
-    attacks[:, 0] += 4.0
-    X = np.concatenate([benign[:600], attacks[:150]])
-    y = np.array([0] * 600 + [1] * 150)
-    clf = AttackClassifier(hidden_layers=(8,), epochs=3, seed=0).fit(X, y)
-    ae = AutoencoderDetector(hidden_layers=(4, 2), epochs=3, seed=0).fit(benign[:600])
-    scorer = ReconstructionScorer(ae, aggregate="top").fit(benign[600:750])
-    forest = FederatedIsolationForest(n_estimators=20).fit([benign[:300], benign[300:600]])
+def test_hybrid_with_a_forest_sums_three_calibrated_surprises(hybrid_toy: Callable[[int], dict[str, Any]]) -> None:
+    toy = hybrid_toy(1)
+    benign, attacks, X, clf, scorer, forest = (toy[k] for k in ("benign", "attacks", "X", "clf", "scorer", "forest"))
     hybrid = HybridDetector(clf, scorer, fusion="sum", forest=forest)
     parts = [hybrid.member_stats(benign[600:700]), hybrid.member_stats(benign[700:750])]
     assert len(parts[0]) == 3

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -49,20 +52,11 @@ def test_kmeans_checks_its_inputs() -> None:
         FederatedKMeans(min_cluster_size=5).fit([np.zeros((3, 3))])  # nobody could share a centroid
 
 
-def test_trust_model_gates_the_hybrids_classifier_surprise() -> None:
-    from mamori.models import AttackClassifier, AutoencoderDetector, HybridDetector, ReconstructionScorer, ScoreStats
-    from mamori.models.forest import FederatedIsolationForest
+def test_trust_model_gates_the_hybrids_classifier_surprise(hybrid_toy: Callable[[int], dict[str, Any]]) -> None:
+    from mamori.models import HybridDetector, ScoreStats
 
-    rng = np.random.default_rng(3)
-    benign = rng.normal(size=(900, 6)).astype(np.float32)
-    attacks = rng.normal(size=(200, 6)).astype(np.float32)
-    attacks[:, 0] += 4.0
-    X = np.concatenate([benign[:600], attacks[:150]])
-    y = np.array([0] * 600 + [1] * 150)
-    clf = AttackClassifier(hidden_layers=(8,), epochs=3, seed=0).fit(X, y)
-    ae = AutoencoderDetector(hidden_layers=(4, 2), epochs=3, seed=0).fit(benign[:600])
-    scorer = ReconstructionScorer(ae, aggregate="top").fit(benign[600:750])
-    forest = FederatedIsolationForest(n_estimators=20).fit([benign[:300], benign[300:600]])
+    toy = hybrid_toy(3)
+    benign, attacks, X, clf, scorer, forest = (toy[k] for k in ("benign", "attacks", "X", "clf", "scorer", "forest"))
     trust = FederatedKMeans(n_clusters=12, seed=0).fit([X[:400], X[400:]])  # labelled rows, attacks too
     with pytest.raises(ConfigError):
         HybridDetector(clf, scorer, forest=forest, trust=trust, trust_band=(3.0, 1.0))
