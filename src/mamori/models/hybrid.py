@@ -459,11 +459,7 @@ class HybridDetector:
         return tuple(ScoreStats.from_scores(s) for s in self.raw_scores(X_benign))
 
     def calibrate_stats(
-        self,
-        classifier_stats: ScoreStats,
-        anomaly_stats: ScoreStats,
-        forest_stats: ScoreStats | None = None,
-        trust_stats: ScoreStats | None = None,
+        self, classifier_stats: ScoreStats, anomaly_stats: ScoreStats, *optional_stats: ScoreStats
     ) -> HybridDetector:
         """Set the benign score scales from (merged) statistics: the federated path.
 
@@ -471,30 +467,28 @@ class HybridDetector:
         ----------
         classifier_stats, anomaly_stats : ScoreStats
             E.g. ``ScoreStats.merge`` of every member's :meth:`member_stats`.
-        forest_stats : ScoreStats or None, default=None
-            The same for the forest's score; required when the hybrid has a ``forest``.
-        trust_stats : ScoreStats or None, default=None
-            The same for the ``trust`` model's score; required when it has one. Passed positionally in the
-            order of :meth:`member_stats` (without a forest the third statistics are the trust model's).
+        *optional_stats : ScoreStats
+            The same for the optional members, in the order of :meth:`member_stats`: the forest's score when the
+            hybrid has a ``forest``, then the ``trust`` model's when it has one (one statistics object each).
 
         Returns
         -------
         HybridDetector
             ``self``.
         """
-        if self.forest is None and self.trust is not None and trust_stats is None:
-            forest_stats, trust_stats = None, forest_stats  # member_stats' order: no forest, so the third is trust
-        stats = [classifier_stats, anomaly_stats] + [s for s in (forest_stats, trust_stats) if s is not None]
-        if any(s.count < 2 for s in stats):
+        present = [name for name, model in (("forest", self.forest), ("trust", self.trust)) if model is not None]
+        if len(optional_stats) != len(present):
+            raise ConfigError(
+                f"HybridDetector.calibrate_stats: expected statistics for classifier, autoencoder"
+                f"{''.join(', ' + n for n in present)} ({2 + len(present)}); got {2 + len(optional_stats)}."
+            )
+        if any(s.count < 2 for s in (classifier_stats, anomaly_stats, *optional_stats)):
             raise ConfigError("HybridDetector.calibrate_stats: needs scores of at least 2 benign rows.")
-        if (self.forest is None) != (forest_stats is None):
-            raise ConfigError("HybridDetector.calibrate_stats: forest_stats is needed exactly when there is a forest.")
-        if (self.trust is None) != (trust_stats is None):
-            raise ConfigError("HybridDetector.calibrate_stats: trust_stats is needed exactly with a trust model.")
+        named = dict(zip(present, optional_stats, strict=True))
         self.classifier_stats_ = classifier_stats
         self.anomaly_stats_ = anomaly_stats
-        self.forest_stats_ = forest_stats
-        self.trust_stats_ = trust_stats
+        self.forest_stats_ = named.get("forest")
+        self.trust_stats_ = named.get("trust")
         return self
 
     def calibrate(self, X_benign: Any) -> HybridDetector:
