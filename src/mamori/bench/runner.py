@@ -282,12 +282,12 @@ class _Context:
         def schedule(server_round: int) -> float:
             return base_lr * lr_factor(shape, server_round, n_rounds, floor)
 
+        # A decaying schedule sets each member's learning rate per round (BenchConfig.client_lr_schedule).
+        scheduled = None if shape == "constant" else schedule
         trainers = []
         for _name, Xtr, ytr, Xev, yev in trainers_data:
             est = make()
             est.init_weights(self.n_features)
-            # A decaying schedule sets each member's learning rate per round (BenchConfig.client_lr_schedule).
-            scheduled = None if shape == "constant" else schedule
             trainers.append(EstimatorTrainer(est, Xtr, ytr, Xev, yev, learning_rate_schedule=scheduled))
         n = len(trainers)
         fed_config = FederationConfig(
