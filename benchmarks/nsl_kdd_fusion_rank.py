@@ -92,7 +92,12 @@ def rules() -> dict[str, Callable[[Members], np.ndarray]]:
 def extra_rules(extras: list[str]) -> dict[str, Callable[[Members], np.ndarray]]:
     """Rules with further label-free members (``--extra-members``: ``fif1024``, ``fkm100``, ...)."""
     out: dict[str, Callable[[Members], np.ndarray]] = {}
+    gates = [e for e in extras if e.startswith("ood")]
     for e in extras:
+        for g in gates if not e.startswith("ood") else []:  # the shipped trust gate with this member as the forest
+            out[f"trust(clf | {g}, 1-3) + {e} + min(AE, 2)"] = lambda m, e=e, g=g: (
+                m["clf"] * np.clip((3.0 - m[g]) / 2.0, 0.0, 1.0) + m[e] + np.minimum(m["ae"], 2)
+            )
         out[f"{e} alone"] = lambda m, e=e: m[e]
         if e.startswith("ood"):  # the classifier's surprise counts in full only on rows like its training rows
             for lo, hi in ((1.0, 2.0), (1.0, 3.0), (2.0, 4.0), (1.5, 3.0)):

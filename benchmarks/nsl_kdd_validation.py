@@ -56,6 +56,7 @@ from mamori.bench import load_dataset
 from mamori.features import FeatureStats, Standardizer
 from mamori.models import AttackClassifier, AutoencoderDetector, FederatedIsolationForest, ScoreStats, tpr_at_fpr
 from mamori.models.kmeans import FederatedKMeans
+from mamori.models.rarity import CategoryRarity, one_hot_groups
 
 #: Held-out attack-type groups (every KDDTrain+ attack type is held out in some fold except the rest of neptune).
 FOLDS: tuple[tuple[str, ...], ...] = (
@@ -337,7 +338,8 @@ def main() -> None:
         help="Further label-free members (with --fed-forest, same 10 members), comma-separated: fif1024 (forest, "
         "1024 rows a tree), fifmf0.5 (forest, half the features a tree), fkmK (federated k-means distance, K "
         "centroids in all), fkmnK (the same on the numeric columns only), oodK (k-means of all labelled training "
-        "rows, attacks too: the classifier's in-distribution check), fifraw (forest on unclipped z-scores).",
+        "rows, attacks too: the classifier's in-distribution check), fifraw (forest on unclipped z-scores), fifrarN "
+        "(forest with N copies of each one-hot field's benign rarity column, CategoryRarity).",
     )
     ap.add_argument(
         "--forests-only",
@@ -423,6 +425,10 @@ def main() -> None:
                 elif spec.startswith("fifmf"):
                     mf = float(spec[5:])
                     model = FederatedIsolationForest(n_estimators=args.forest_trees, max_features=mf, seed=args.seed)
+                    cols = slice(None)
+                elif spec.startswith("fifrar"):  # + per-field rarity columns (CategoryRarity), N copies each
+                    rarity = CategoryRarity(one_hot_groups(ds.feature_names), copies=int(spec[6:]))
+                    model = FederatedIsolationForest(n_estimators=args.forest_trees, seed=args.seed, rarity=rarity)
                     cols = slice(None)
                 elif spec == "fifraw":  # standardised but not clipped at +-5: outliers keep their distance
                     model = FederatedIsolationForest(n_estimators=args.forest_trees, seed=args.seed)

@@ -101,6 +101,7 @@ PUBLIC_API = {
     'mamori.models': [
         'AttackClassifier',
         'AutoencoderDetector',
+        'CategoryRarity',
         'Explanation',
         'FeatureContribution',
         'FederatedIsolationForest',
@@ -118,6 +119,7 @@ PUBLIC_API = {
         'evaluate_by_family',
         'evaluate_scores',
         'explain',
+        'one_hot_groups',
         'tpr_at_fpr',
     ],
     'mamori.federation': [

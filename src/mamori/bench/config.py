@@ -132,6 +132,11 @@ class BenchConfig(BaseModel):
         their own rows (clusters of at least 5 rows; a privacy caveat, docs/benchmarks.md). Needs
         ``hybrid_forest``'s hybrid to matter on NSL-KDD. None: the dataset's default (:meth:`hybrid_trust_step`;
         on for ``nsl-kdd``).
+    forest_rarity : int or None, default=None
+        Copies of each one-hot field's benign-rarity column appended to the federated isolation forest's rows
+        (:class:`~mamori.models.rarity.CategoryRarity`: ``-log`` of the consortium's benign share of the row's value,
+        from one secure sum of the members' per-value counts); 0: none, the forest sees the one-hot columns only.
+        None: the dataset's default (:meth:`forest_rarity_step`).
     clf_mode_swap : float or None, default=None
         Benign-mode augmentation of every classifier's training rows (local-only, federated and centralized): each
         institution adds this share of copies of its own benign training rows with a uniformly random value of
@@ -206,6 +211,7 @@ class BenchConfig(BaseModel):
     hybrid_forest: bool | None = None
     ae_surprise_cap: float | None = Field(default=None, gt=0.0)
     hybrid_trust: bool | None = None
+    forest_rarity: int | None = Field(default=None, ge=0, le=50)
     clf_mode_swap: float | None = Field(default=None, ge=0.0, le=10.0)
     autoencoder: bool = True
     local_anomaly: bool = True
@@ -397,6 +403,23 @@ class BenchConfig(BaseModel):
         if self.hybrid_trust is not None:
             return self.hybrid_trust
         return bool(_TUNED.get(dataset, {}).get("hybrid_trust", False))
+
+    def forest_rarity_step(self, dataset: str) -> int:
+        """Copies of the rarity columns the federated isolation forest appends (0: none).
+
+        Parameters
+        ----------
+        dataset : str
+            The dataset's name (``BenchDataset.name``).
+
+        Returns
+        -------
+        int
+            ``forest_rarity`` if set; else the dataset's default (docs/benchmarks.md says how it was chosen).
+        """
+        if self.forest_rarity is not None:
+            return self.forest_rarity
+        return int(_TUNED.get(dataset, {}).get("forest_rarity", 0))
 
     def classifier_augment(self, dataset: str, feature_names: Sequence[str]) -> tuple[float, tuple[str, ...]]:
         """The classifier's benign-mode augmentation: the share of copies and the one-hot groups redrawn.

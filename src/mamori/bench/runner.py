@@ -29,12 +29,14 @@ from mamori.federation import EstimatorTrainer, FederationConfig, RoundReport, r
 from mamori.models import (
     AttackClassifier,
     AutoencoderDetector,
+    CategoryRarity,
     FederatedIsolationForest,
     FederatedKMeans,
     HybridDetector,
     MessageClassifier,
     ReconstructionScorer,
     ScoreStats,
+    one_hot_groups,
 )
 
 __all__ = ["ProgressCallback", "RESULT_KEYS", "aggregate_seeds", "run_bench", "run_bench_seeds"]
@@ -171,6 +173,7 @@ class _Context:
         self.use_forest, self.ae_cap = config.hybrid_step(dataset.name)
         # The classifier's in-distribution gate: k-means centroids of the labelled training rows.
         self.use_trust = config.hybrid_trust_step(dataset.name)
+        self.forest_rarity = config.forest_rarity_step(dataset.name)
         self.X_test = self.scaler.transform(dataset.X_test)
         self.X_val = np.concatenate([self.scaler.transform(m.X_val) for m in members])
         self.y_val = np.concatenate([m.y_val for m in members])
@@ -226,7 +229,10 @@ class _Context:
         """An isolation forest grown by every member on its own benign rows (one member: local or pooled)."""
         if not self.use_forest:
             return None
-        return FederatedIsolationForest(seed=self.config.seed).fit(members)
+        groups = one_hot_groups(self.dataset.feature_names) if self.forest_rarity else []
+        # Without one-hot fields (CSIC, SMS, most generic tables) there is nothing to make rare.
+        rarity = CategoryRarity(groups, copies=self.forest_rarity) if groups else None
+        return FederatedIsolationForest(seed=self.config.seed, rarity=rarity).fit(members)
 
     def trust(self, members: Sequence[np.ndarray]) -> FederatedKMeans | None:
         """k-means centroids of every member's labelled training rows, benign and attack (one member: local/pooled)."""
@@ -540,6 +546,7 @@ def run_bench(
                 "forest": ctx.use_forest,
                 "ae_surprise_cap": ctx.ae_cap,
                 "trust": ctx.use_trust,
+                "forest_rarity": ctx.forest_rarity if ctx.use_forest else None,
             }
             if use_ae
             else None,

@@ -166,6 +166,14 @@ def bench_command(
         help="Gate the hybrid's classifier surprise by a federated k-means of the labelled training rows; members "
         "share centroids of their own rows (default: on for nsl-kdd).",
     ),
+    forest_rarity: int | None = typer.Option(
+        None,
+        "--forest-rarity",
+        min=0,
+        max=50,
+        help="Copies of each one-hot field's benign-rarity column the federated isolation forest adds to its rows; "
+        "0: none (default: see docs/benchmarks.md).",
+    ),
     clf_mode_swap: float | None = typer.Option(
         None,
         "--clf-mode-swap",
@@ -204,6 +212,7 @@ def bench_command(
             hybrid_forest=hybrid_forest,
             ae_surprise_cap=ae_surprise_cap,
             hybrid_trust=hybrid_trust,
+            forest_rarity=forest_rarity,
             clf_mode_swap=clf_mode_swap,
         )
     except ValidationError as exc:

@@ -12,12 +12,14 @@ from mamori.models.explain import Explanation, FeatureContribution, explain
 from mamori.models.forest import FederatedIsolationForest, average_path_length
 from mamori.models.hybrid import HybridDetector, ReconstructionScorer, ScoreStats, anomaly_log_score
 from mamori.models.kmeans import FederatedKMeans
+from mamori.models.rarity import CategoryRarity, one_hot_groups
 from mamori.models.text import MessageClassifier, TextFeaturizer
 from mamori.models.threshold import ThresholdCalibrator, calibrate_threshold
 
 __all__ = [
     "AttackClassifier",
     "AutoencoderDetector",
+    "CategoryRarity",
     "Explanation",
     "FeatureContribution",
     "FederatedIsolationForest",
@@ -35,5 +37,6 @@ __all__ = [
     "evaluate_by_family",
     "evaluate_scores",
     "explain",
+    "one_hot_groups",
     "tpr_at_fpr",
 ]

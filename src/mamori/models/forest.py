@@ -27,6 +27,7 @@ from sklearn.ensemble import IsolationForest
 
 from mamori.errors import ConfigError, NotFittedError
 from mamori.models._allocation import allocate_by_rows
+from mamori.models.rarity import CategoryRarity
 
 __all__ = ["FederatedIsolationForest", "average_path_length"]
 
@@ -70,6 +71,10 @@ class FederatedIsolationForest:
         Share of the features each tree may split on (scikit-learn's ``max_features``; 1.0: all).
     seed : int, default=0
         Seeds every member's forest (member ``k`` uses ``seed * 1000 + k``).
+    rarity : CategoryRarity or None, default=None
+        Dense rarity columns of the one-hot fields, appended before the trees see a row
+        (:class:`~mamori.models.rarity.CategoryRarity`). :meth:`fit` fits it from the members' benign counts; on the
+        deployment path (:meth:`fit_member` / :meth:`combine`) fit it first — one secure sum of the counts.
 
     Attributes
     ----------
@@ -87,7 +92,12 @@ class FederatedIsolationForest:
     """
 
     def __init__(
-        self, n_estimators: int = 200, max_samples: int = 256, seed: int = 0, max_features: float = 1.0
+        self,
+        n_estimators: int = 200,
+        max_samples: int = 256,
+        seed: int = 0,
+        max_features: float = 1.0,
+        rarity: CategoryRarity | None = None,
     ) -> None:
         if int(n_estimators) < 1:
             raise ConfigError(f"FederatedIsolationForest: n_estimators must be >= 1; got {n_estimators!r}.")
@@ -99,6 +109,11 @@ class FederatedIsolationForest:
         self.max_samples = int(max_samples)
         self.max_features = float(max_features)
         self.seed = int(seed)
+        self.rarity = rarity
+
+    def _encode(self, X: Any) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        return self.rarity.transform(X) if self.rarity is not None else X
 
     def allocate(self, counts: Sequence[float]) -> np.ndarray:
         """Trees per member: ``n_estimators`` shared in proportion to benign rows (largest remainder, >= 1 each).
@@ -135,6 +150,7 @@ class FederatedIsolationForest:
         X = np.asarray(X_benign, dtype=np.float32)
         if X.ndim != 2 or X.shape[0] < 2:
             raise ConfigError("FederatedIsolationForest.fit_member: needs a 2-D array of at least 2 benign rows.")
+        X = self._encode(X)
         forest = IsolationForest(
             n_estimators=int(n_trees or self.n_estimators),
             max_samples=min(self.max_samples, X.shape[0]),
@@ -184,6 +200,8 @@ class FederatedIsolationForest:
         if not kept:
             raise ConfigError("FederatedIsolationForest.fit: no member holds 2 benign rows.")
         counts = [len(X) for _k, X in kept]
+        if self.rarity is not None:
+            self.rarity.fit([X for _k, X in kept])
         trees = self.allocate(counts)
         return self.combine([self.fit_member(X, k, int(t)) for (k, X), t in zip(kept, trees, strict=True)], counts)
 
@@ -207,7 +225,7 @@ class FederatedIsolationForest:
         """
         if not hasattr(self, "members_"):
             raise NotFittedError("FederatedIsolationForest: call fit(...) or combine(...) first.")
-        X = np.asarray(X, dtype=np.float32)
+        X = self._encode(X)
         depth = np.zeros(X.shape[0], dtype=np.float64)
         for forest, w in zip(self.members_, self.weights_, strict=True):
             # scikit-learn's score_samples is -2 ** (-E[h] / c(psi)): recover the normalised depth E[h] / c(psi).
