@@ -324,6 +324,14 @@ def main() -> None:
         "rows at difficulty <= --variant-level (KDDTrain+'s difficulty column).",
     )
     ap.add_argument("--variant-level", type=int, default=14, help="Hardest difficulty level kept as a variant.")
+    ap.add_argument(
+        "--hard-benign",
+        type=int,
+        default=0,
+        help="Also hold out KDDTrain+'s normal rows at difficulty <= this level (rows NSL-KDD's reference learners "
+        "misread as attacks) from training and calibration, and judge a 20%% sample of them with the normal rows "
+        "(0: off).",
+    )
     ap.add_argument("--variant-cap", type=int, default=0, help="At most this many judged rows per variant (0: all).")
     ap.add_argument(
         "--clf-mode-swap",
@@ -357,6 +365,7 @@ def main() -> None:
     if args.hard_variants:  # clustered on KDDTrain+-wide z-scores (clustering only; the models use the fold's)
         Z = Standardizer().fit_stats(FeatureStats.from_matrix(ds.X_train)).transform(ds.X_train)
         level = _difficulty(ds) if args.variant_pick == "difficulty" else None
+    hard_benign = (cat == "normal") & (_difficulty(ds) <= args.hard_benign) if args.hard_benign else None
     for f, held in enumerate(FOLDS):
         rng = np.random.default_rng([args.seed, f])
         shifted = _benign_modes(ds, BENIGN_FOLDS[f]) & (cat == "normal") if args.benign_shift else None
@@ -369,7 +378,10 @@ def main() -> None:
             if args.hard_variants
             else None
         )
-        train, cal, ev_norm, ev_att, held_rows = _fold_rows(cat, held, rng, args.max_train, shifted, variants)
+        kept_out = shifted
+        if hard_benign is not None:  # hard normal rows: never trained or calibrated on, a share of them judged
+            kept_out = hard_benign | (shifted if shifted is not None else False)
+        train, cal, ev_norm, ev_att, held_rows = _fold_rows(cat, held, rng, args.max_train, kept_out, variants)
         var_rows = np.intersect1d(ev_att, np.flatnonzero(variants[0])) if variants is not None else ev_att[:0]
         if variants is not None:
             print(f"fold {f}: {len(var_rows)} variant rows of seen types held out and judged", flush=True)
@@ -378,6 +390,11 @@ def main() -> None:
             n_shift = min(len(pool), int(round(args.shift_share / (1 - args.shift_share) * len(ev_norm))))
             ev_norm = np.concatenate([ev_norm, rng.choice(pool, size=n_shift, replace=False)])
             print(f"fold {f}: benign modes {BENIGN_FOLDS[f]}: {len(pool)} rows held out, {n_shift} judged", flush=True)
+        if hard_benign is not None:  # the same 20% share as every other normal row is judged
+            pool = np.flatnonzero(hard_benign & ~(shifted if shifted is not None else False))
+            n_hard = int(round(0.2 * len(pool)))
+            ev_norm = np.concatenate([ev_norm, rng.choice(pool, size=n_hard, replace=False)])
+            print(f"fold {f}: hard normal rows (difficulty <= {args.hard_benign}): {len(pool)} out, {n_hard} judged")
         scaler = Standardizer().fit_stats(FeatureStats.from_matrix(ds.X_train[train]))
         X = scaler.transform(ds.X_train)
         if args.clip > 0:

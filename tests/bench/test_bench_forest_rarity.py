@@ -15,6 +15,7 @@ from mamori_testing import FLOW_MAPPING, write_flow_table
 
 def test_forest_rarity_defaults_and_bounds() -> None:
     assert BenchConfig().forest_rarity_step("csic") == 0
+    assert BenchConfig().forest_rarity_step("nsl-kdd") == 5
     assert BenchConfig(forest_rarity=0).forest_rarity_step("nsl-kdd") == 0
     assert BenchConfig(forest_rarity=3).forest_rarity_step("sms") == 3
     with pytest.raises(ValidationError):
@@ -28,6 +29,17 @@ def test_cli_refuses_a_negative_copy_count() -> None:
 
 
 @pytest.mark.slow
+def test_cli_says_which_forest_saw_the_rarity_columns(tmp_path: Path) -> None:
+    write_flow_table(tmp_path / "flows.csv", n=600, url=False)
+    (tmp_path / "bench.toml").write_text(FLOW_MAPPING, encoding="utf-8")
+    args = ["bench", "generic", "--mapping", str(tmp_path / "bench.toml"), "--institutions", "3", "--alpha", "1.0"]
+    args += ["--rounds", "2", "--local-epochs", "1", "--no-references", "--no-local-anomaly", "--hybrid-forest"]
+    result = CliRunner().invoke(app, [*args, "--forest-rarity", "3", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "with 3 copies of each one-hot field's benign-rarity column" in " ".join(result.output.split())
+
+
+@pytest.mark.slow
 def test_bench_forest_adds_rarity_columns_of_the_categorical_field(tmp_path: Path) -> None:
     write_flow_table(tmp_path / "flows.csv", n=600, url=False)
     (tmp_path / "bench.toml").write_text(FLOW_MAPPING + 'log1p = ["bytes_out"]\n', encoding="utf-8")
@@ -37,6 +49,6 @@ def test_bench_forest_adds_rarity_columns_of_the_categorical_field(tmp_path: Pat
         institutions=3, alpha=1.0, rounds=2, local_epochs=1, references=False, hybrid_forest=True, forest_rarity=4
     )
     result = run_bench(ds, config)
-    assert result["meta"]["hybrid"]["forest_rarity"] == 4
+    assert result["federation"]["isolation_forest"]["rarity_copies"] == 4  # the forest reported alone
     for key in ("isolation_forest/federated", "hybrid/federated", "hybrid/centralized"):
         assert 0.0 <= result["results"][key]["tpr_at_1pct_fpr"] <= 1.0, key

@@ -225,14 +225,18 @@ class _Context:
             noise=self.ae_noise,
         )
 
-    def forest(self, members: Sequence[np.ndarray]) -> FederatedIsolationForest | None:
-        """An isolation forest grown by every member on its own benign rows (one member: local or pooled)."""
+    def forest(self, members: Sequence[np.ndarray], *, rarity: bool = False) -> FederatedIsolationForest | None:
+        """An isolation forest grown by every member on its own benign rows (one member: local or pooled).
+
+        ``rarity``: with the one-hot fields' benign-rarity columns (``forest_rarity`` copies each) — the forest
+        reported alone; the hybrid's forest member is always plain (chosen on validation, docs/benchmarks.md).
+        """
         if not self.use_forest:
             return None
-        groups = one_hot_groups(self.dataset.feature_names) if self.forest_rarity else []
+        groups = one_hot_groups(self.dataset.feature_names) if rarity and self.forest_rarity else []
         # Without one-hot fields (CSIC, SMS, most generic tables) there is nothing to make rare.
-        rarity = CategoryRarity(groups, copies=self.forest_rarity) if groups else None
-        return FederatedIsolationForest(seed=self.config.seed, rarity=rarity).fit(members)
+        model = CategoryRarity(groups, copies=self.forest_rarity) if groups else None
+        return FederatedIsolationForest(seed=self.config.seed, rarity=model).fit(members)
 
     def trust(self, members: Sequence[np.ndarray]) -> FederatedKMeans | None:
         """k-means centroids of every member's labelled training rows, benign and attack (one member: local/pooled)."""
@@ -468,14 +472,16 @@ def run_bench(
         # Each member grows trees on its own benign training rows and shares only the trees (no rows; the split
         # thresholds do reveal coarse value ranges of its rows, see mamori.models.forest).
         t_forest = time.perf_counter()
-        fed_forest = ctx.forest([Xtr[ytr == 0] for _n, Xtr, ytr, _Xv, _yv in scaled])
-        if fed_forest is not None:
-            results["isolation_forest/federated"] = ctx.judge(
-                fed_forest.decision_function, ctx.X_val, ctx.y_val, ctx.X_test
-            )
+        benign_tr = [Xtr[ytr == 0] for _n, Xtr, ytr, _Xv, _yv in scaled]
+        fed_forest = ctx.forest(benign_tr)  # the hybrid's member
+        # Reported alone: with the rarity columns when asked (one more secure sum, of per-value benign counts).
+        alone = ctx.forest(benign_tr, rarity=True) if ctx.forest_rarity else fed_forest
+        if alone is not None:
+            results["isolation_forest/federated"] = ctx.judge(alone.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
             federation["isolation_forest"] = {
-                "members": len(fed_forest.members_),
-                "trees": [len(f.estimators_) for f in fed_forest.members_],
+                "members": len(alone.members_),
+                "trees": [len(f.estimators_) for f in alone.members_],
+                "rarity_copies": alone.rarity.copies if alone.rarity is not None else 0,
                 "seconds": time.perf_counter() - t_forest,
             }
         # Each member clusters its own labelled training rows and shares the centroids of clusters of >= 5 rows.
@@ -546,7 +552,6 @@ def run_bench(
                 "forest": ctx.use_forest,
                 "ae_surprise_cap": ctx.ae_cap,
                 "trust": ctx.use_trust,
-                "forest_rarity": ctx.forest_rarity if ctx.use_forest else None,
             }
             if use_ae
             else None,
