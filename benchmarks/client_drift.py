@@ -32,9 +32,13 @@ rows for ``rounds * E`` epochs instead):
   round ``at`` (default half the rounds) on); ``warm=N`` a linear warm-up over the first N rounds before it;
   ``ssched`` the same shapes for the server learning rate ``slr`` (``sfloor``); the centralized model (``C:``)
   applies ``sched`` per epoch;
+- ``tail=R`` (or several, ``tail=5/10/20``) server-side tail averaging (iterate averaging / SWA): besides the
+  final model, report the uniform average of the global weights after each of the last R rounds (for ``C:``, of
+  the weights after each of the last R epochs: the same training run, snapshots taken after every epoch); one
+  output line per R, ``tail=0`` the final model as before;
 - ``bench=1`` the bench's own federated classifier through Flower (``_Context.federate`` with ``run_bench``'s
-  arguments and the dataset's defaults), only ``lr``, ``sched`` (const | cos | lin) and ``floor`` read, as
-  ``BenchConfig(client_lr=..., client_lr_schedule=..., client_lr_floor=...)``.
+  arguments and the dataset's defaults), only ``lr``, ``sched`` (const | cos | lin), ``floor`` and ``tail`` (one
+  R) read, as ``BenchConfig(client_lr=..., client_lr_schedule=..., client_lr_floor=..., tail_average=...)``.
 """
 
 from __future__ import annotations
@@ -54,6 +58,28 @@ from mamori.bench.metrics import best_f1_threshold, score_metrics
 from mamori.bench.runner import _Context, _members
 from mamori.compare.metrics import tpr_at_fpr
 from mamori.models import AttackClassifier, MessageClassifier
+from mamori.models.base import TorchDetector
+
+_Figures = tuple[float, float, float, float]
+
+
+class _Snapshots(list[float]):
+    """``loss_history_`` that also keeps a copy of the model's weights after every epoch (one append per epoch)."""
+
+    def __init__(self, model: TorchDetector) -> None:
+        super().__init__()
+        self.model = model
+        self.weights: list[list[np.ndarray]] = []
+
+    def append(self, loss: float) -> None:  # noqa: D102
+        super().append(loss)
+        self.weights.append(self.model.get_weights())
+
+
+def _tail_average(history: list[list[np.ndarray]], r: int) -> list[np.ndarray]:
+    """Uniform average of the last ``r`` weight lists of ``history`` (``r`` = 0: the last one)."""
+    last = history[-max(r, 1) :]
+    return [np.asarray(np.mean([h[i] for h in last], axis=0), dtype=np.float32) for i in range(len(last[0]))]
 
 
 class _Options:
@@ -61,7 +87,14 @@ class _Options:
 
     keep = False
     la = 0.0
+    snap = False
     _kept: torch.optim.Optimizer | None = None
+
+    def init_weights(self, n_features: int) -> TorchDetector:  # noqa: D102
+        out: TorchDetector = super().init_weights(n_features)  # type: ignore[misc]
+        if self.snap:
+            self.loss_history_ = _Snapshots(out)
+        return out
 
     def _make_optimiser(self, network: nn.Module) -> torch.optim.Optimizer:
         if self.keep:
@@ -127,6 +160,11 @@ def _make(ctx: _Context, d: dict[str, str], epochs: int) -> AttackClassifier:
     return model
 
 
+def _tails(d: dict[str, str]) -> list[int]:
+    """The tail lengths R asked for (``tail=5/10/20``), always led by 0 (the final model)."""
+    return [0] + [int(r) for r in d.get("tail", "").split("/") if r and int(r) > 0]
+
+
 def _factor(shape: str, r: int, n: int, floor: float, warm: int = 0, at: int | None = None) -> float:
     """Learning-rate factor of round ``r`` (0-based) of ``n``: warm-up, then the decay ``shape`` down to ``floor``."""
     if r < warm:
@@ -170,7 +208,7 @@ def _server_step(
 _SHAPES = {"const": "constant", "cos": "cosine", "lin": "linear"}
 
 
-def _bench(ds: BenchDataset, seed: int, d: dict[str, str]) -> tuple[tuple[float, float, float, float], float]:
+def _bench(ds: BenchDataset, seed: int, d: dict[str, str]) -> tuple[dict[int, _Figures], float]:
     """The bench's federated classifier through Flower, exactly as ``run_bench`` trains it."""
     kw: dict[str, Any] = {"seed": seed}
     if "lr" in d:
@@ -179,6 +217,8 @@ def _bench(ds: BenchDataset, seed: int, d: dict[str, str]) -> tuple[tuple[float,
         kw["client_lr_schedule"] = _SHAPES[d["sched"]]
     if "floor" in d:
         kw["client_lr_floor"] = float(d["floor"])
+    if "tail" in d:
+        kw["tail_average"] = int(d["tail"])
     config = BenchConfig(**kw)
     members, _ = _members(ds, config)
     ctx = _Context(ds, config, members)
@@ -197,12 +237,26 @@ def _bench(ds: BenchDataset, seed: int, d: dict[str, str]) -> tuple[tuple[float,
         rounds=client["rounds"],
         client_algorithm=client["algorithm"],
         lr_schedule=(client["lr_schedule"], client["lr_floor"]),
+        tail_average=client["tail_average"],
     )
-    return _judge(ctx.y_val, model.decision_function(ctx.X_val)), time.perf_counter() - t0
+    return {0: _judge(ctx.y_val, model.decision_function(ctx.X_val))}, time.perf_counter() - t0
 
 
-def run(ds: BenchDataset, seed: int, spec: str, central: bool) -> tuple[tuple[float, float, float, float], float]:
-    """Train one candidate on one split seed; return its validation figures and the seconds it took."""
+def _judge_tails(
+    ctx: _Context, model: AttackClassifier, history: list[list[np.ndarray]], tails: list[int]
+) -> dict[int, _Figures]:
+    """Validation figures of the final weights (R = 0) and of the average of the last R of ``history``."""
+    final = model.get_weights()
+    out = {}
+    for r in tails:
+        model.set_weights(final if r == 0 else _tail_average(history, r))
+        out[r] = _judge(ctx.y_val, model.decision_function(ctx.X_val))
+    model.set_weights(final)
+    return out
+
+
+def run(ds: BenchDataset, seed: int, spec: str, central: bool) -> tuple[dict[int, _Figures], float]:
+    """Train one candidate on one split seed; return its validation figures per tail length and the seconds."""
     d = _parse(spec)
     if int(d.get("bench", 0)):
         return _bench(ds, seed, d)
@@ -215,10 +269,12 @@ def run(ds: BenchDataset, seed: int, spec: str, central: bool) -> tuple[tuple[fl
     t0 = time.perf_counter()
     shape, floor, warm = d.get("sched", "const"), float(d.get("floor", 0.1)), int(d.get("warm", 0))
     at = int(d["at"]) if "at" in d else None
+    tails = _tails(d)
     if central:
         X = np.concatenate([s[0] for s in scaled])
         y = np.concatenate([s[1] for s in scaled])
         model = _make(ctx, d, rounds * epochs)
+        model.snap = len(tails) > 1  # type: ignore[attr-defined]
         if shape == "const" and not warm:
             model.fit(X, y)
         else:  # one epoch at a time, each with its own learning rate (the optimiser restarts every epoch)
@@ -228,7 +284,8 @@ def run(ds: BenchDataset, seed: int, spec: str, central: bool) -> tuple[tuple[fl
             for e in range(n):
                 model.learning_rate = base * _factor(shape, e, n, floor, warm, at)
                 model.fit_local(X, y, epochs=1)
-        return _judge(ctx.y_val, model.decision_function(ctx.X_val)), time.perf_counter() - t0
+        history = getattr(model.loss_history_, "weights", [])
+        return _judge_tails(ctx, model, history, tails), time.perf_counter() - t0
     glob = _make(ctx, d, epochs)
     glob.init_weights(ctx.n_features)
     w = glob.get_weights()
@@ -247,6 +304,7 @@ def run(ds: BenchDataset, seed: int, spec: str, central: bool) -> tuple[tuple[fl
     state: dict[str, Any] = {}
     base_lr = glob.learning_rate
     sshape, sfloor = d.get("ssched", "const"), float(d.get("sfloor", 0.1))
+    history: list[list[np.ndarray]] = []  # the global weights after each round (for tail averaging)
     for _round in range(rounds):
         outs, rows, deltas = [], [], []
         state["sfactor"] = _factor(sshape, _round, rounds, sfloor)
@@ -275,10 +333,11 @@ def run(ds: BenchDataset, seed: int, spec: str, central: bool) -> tuple[tuple[fl
         if dyn > 0:
             dyn_h = [h - dyn * (m - a) for h, m, a in zip(dyn_h, mean, w, strict=True)]
             w = [np.asarray(m - h / dyn, dtype=np.float32) for m, h in zip(mean, dyn_h, strict=True)]
-            continue
-        w = [np.asarray(a, dtype=np.float32) for a in _server_step(d, w, mean, state)]
+        else:
+            w = [np.asarray(a, dtype=np.float32) for a in _server_step(d, w, mean, state)]
+        history.append(w)
     glob.set_weights(w)
-    return _judge(ctx.y_val, glob.decision_function(ctx.X_val)), time.perf_counter() - t0
+    return _judge_tails(ctx, glob, history, tails), time.perf_counter() - t0
 
 
 def main() -> None:
@@ -292,12 +351,15 @@ def main() -> None:
     for seed in [int(s) for s in args.seeds.split(",")]:
         for spec in args.candidates:
             central = spec.startswith("C:")
-            (roc, f1, tpr, band), took = run(ds, seed, spec[2:] if central else spec, central)
-            print(
-                f"{args.dataset} s{seed} {'centralized ' if central else ''}{spec:<58} validation ROC-AUC {roc:.4f} "
-                f"best-F1 {f1:.4f} TPR@1%FPR {tpr:.4f} band {band:.4f} ({took:.0f} s, load {os.getloadavg()[0]:.1f})",
-                flush=True,
-            )
+            figures, took = run(ds, seed, spec[2:] if central else spec, central)
+            for r, (roc, f1, tpr, band) in figures.items():
+                label = spec if len(figures) == 1 else f"{spec} [tail {r}]"
+                print(
+                    f"{args.dataset} s{seed} {'centralized ' if central else ''}{label:<58} validation ROC-AUC "
+                    f"{roc:.4f} best-F1 {f1:.4f} TPR@1%FPR {tpr:.4f} band {band:.4f} ({took:.0f} s, "
+                    f"load {os.getloadavg()[0]:.1f})",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ def test_federated_classifier_member_defaults_by_dataset() -> None:
         "algorithm": "plain",
         "lr_schedule": "constant",
         "lr_floor": 0.1,
+        "tail_average": 0,
     }
     csic = default.client_step(text=False, dataset="csic")
     assert csic == {
@@ -71,7 +72,8 @@ def test_federated_classifier_member_defaults_by_dataset() -> None:
         "rounds": 40,
         "algorithm": "scaffold",
         "lr_schedule": "cosine",
-        "lr_floor": 0.1,
+        "lr_floor": 0.5,
+        "tail_average": 10,
     }
     # An explicit optimiser or learning rate wins over the tuned one.
     assert BenchConfig(client_lr=1e-3).client_step(text=False, dataset="csic")["learning_rate"] == 1e-3
@@ -87,6 +89,7 @@ def test_federated_classifier_member_defaults_by_dataset() -> None:
         "algorithm": "plain",
         "lr_schedule": "constant",
         "lr_floor": 0.1,
+        "tail_average": 0,
     }
     assert default.server_step(text=False, dataset="csic") == {
         "server_optimizer": "fedavgm",
@@ -105,6 +108,7 @@ def test_federated_classifier_member_defaults_by_dataset() -> None:
         "algorithm": "plain",
         "lr_schedule": "constant",
         "lr_floor": 0.1,
+        "tail_average": 0,
     }
     assert (
         BenchConfig(client_algorithm="scaffold").client_step(text=False, dataset="nsl-kdd")["algorithm"] == "scaffold"
@@ -118,6 +122,16 @@ def test_federated_classifier_member_defaults_by_dataset() -> None:
         BenchConfig(client_optimizer="rmsprop")
     with pytest.raises(ValidationError):
         BenchConfig(client_algorithm="feddyn")
+
+
+def test_tail_average_defaults_to_ten_rounds_for_csic_only() -> None:
+    assert BenchConfig().client_step(text=False, dataset="csic")["tail_average"] == 10
+    assert BenchConfig().client_step(text=False, dataset="nsl-kdd")["tail_average"] == 0
+    assert BenchConfig().client_step(text=True, dataset="sms")["tail_average"] == 0
+    assert BenchConfig(tail_average=0).client_step(text=False, dataset="csic")["tail_average"] == 0
+    assert BenchConfig(tail_average=5).client_step(text=False, dataset="nsl-kdd")["tail_average"] == 5
+    with pytest.raises(ValidationError):
+        BenchConfig(tail_average=-1)
 
 
 def test_member_learning_rate_schedule_defaults_and_factors() -> None:

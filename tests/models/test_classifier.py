@@ -140,3 +140,23 @@ def test_sgd_optimizer_learns_and_unknown_optimizer_is_refused(separable: tuple[
         AttackClassifier(optimizer="rmsprop").fit(X[:100], y[:100])
     with pytest.raises(ConfigError, match="momentum"):
         AttackClassifier(optimizer="sgd", momentum=1.5).fit(X[:100], y[:100])
+
+
+def test_fit_averaged_is_the_mean_of_the_last_epochs_weights(separable: tuple[np.ndarray, np.ndarray]) -> None:
+    # Prepare: a run of e epochs is the first e epochs of a longer run with the same seed.
+    X, y = separable
+    X, y = X[:600], y[:600]
+    snapshots = [AttackClassifier(epochs=e, seed=3).fit(X, y).get_weights() for e in (4, 5, 6)]
+    # Execute
+    averaged = AttackClassifier(epochs=6, seed=3).fit_averaged(X, y, tail=3)
+    plain = AttackClassifier(epochs=6, seed=3).fit_averaged(X, y, tail=1)
+    # Assert
+    for got, *per_epoch in zip(averaged.get_weights(), *snapshots, strict=True):
+        np.testing.assert_allclose(got, np.mean(per_epoch, axis=0), rtol=1e-5, atol=1e-6)
+    for got, want in zip(plain.get_weights(), snapshots[-1], strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert len(averaged.loss_history_) == 6
+    with pytest.raises(ConfigError, match="tail"):
+        AttackClassifier(epochs=6).fit_averaged(X, y, tail=7)
+    with pytest.raises(ConfigError, match="tail"):
+        AttackClassifier(epochs=6).fit_averaged(X, y, tail=0)

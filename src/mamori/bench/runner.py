@@ -281,6 +281,7 @@ class _Context:
         rounds: int | None = None,
         client_algorithm: str = "plain",
         lr_schedule: tuple[str, float] = ("constant", 1.0),
+        tail_average: int = 0,
     ) -> tuple[Any, dict[str, Any]]:
         c = self.config
         n_rounds = c.rounds if rounds is None else rounds
@@ -315,6 +316,18 @@ class _Context:
         def on_round(r: RoundReport) -> None:
             report(stage, r.server_round, n_rounds)
 
+        # Server-side tail averaging (BenchConfig.tail_average): the deployed model is the uniform mean of the
+        # global weights after each of the last ``tail`` rounds; the members and the rounds are unchanged.
+        tail = min(max(int(tail_average), 0), n_rounds)
+        tail_sum: list[np.ndarray] = []
+
+        def on_checkpoint(server_round: int, arrays: list[np.ndarray], _digest: str) -> None:
+            if tail > 1 and server_round > n_rounds - tail:
+                if not tail_sum:
+                    tail_sum.extend(np.zeros(a.shape, dtype=np.float64) for a in arrays)
+                for acc, a in zip(tail_sum, arrays, strict=True):
+                    acc += a
+
         started = time.perf_counter()
         flwr_logger = logging.getLogger("flwr")
         level = flwr_logger.level
@@ -325,13 +338,17 @@ class _Context:
                 seed_model.get_weights(),
                 fed_config,
                 on_round=on_round,
+                on_checkpoint=on_checkpoint,
                 member_names=[t[0] for t in trainers_data],
             )
         finally:
             flwr_logger.setLevel(level)
         model = make()
         model.init_weights(self.n_features)
-        model.set_weights(fed.arrays)
+        if tail > 1:
+            model.set_weights([(acc / tail).astype(a.dtype) for acc, a in zip(tail_sum, fed.arrays, strict=True)])
+        else:
+            model.set_weights(fed.arrays)
         history = [
             {
                 "round": r.server_round,
@@ -350,6 +367,7 @@ class _Context:
             "client_lr": float(seed_model.learning_rate),
             "client_algorithm": fed_config.client_algorithm,
             "client_lr_schedule": [shape, floor if shape != "constant" else 1.0],
+            "tail_average": max(tail, 1),
             "rounds": history,
             "bytes_total": int(sum(h["bytes"] for h in history)),
             "final_hash": fed.weights_hash,
@@ -448,6 +466,7 @@ def run_bench(
         rounds=client["rounds"],
         client_algorithm=client["algorithm"],
         lr_schedule=(client["lr_schedule"], client["lr_floor"]),
+        tail_average=client["tail_average"],
     )
     results["classifier/federated"] = ctx.judge(fed_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
     if use_ae:
@@ -500,8 +519,10 @@ def run_bench(
     t0 = time.perf_counter()
     X_pool = np.concatenate([s[1] for s in scaled])
     y_pool = np.concatenate([s[2] for s in scaled])
-    cen_clf = ctx.classifier(epochs, ctx.pos_weight).fit(
-        np.concatenate([s[1] for s in clf_scaled]), np.concatenate([s[2] for s in clf_scaled])
+    # The same tail averaging as the federated classifier's server, over the same share of the passes.
+    cen_tail = min(client["tail_average"] * client["local_epochs"], epochs)
+    cen_clf = ctx.classifier(epochs, ctx.pos_weight).fit_averaged(
+        np.concatenate([s[1] for s in clf_scaled]), np.concatenate([s[2] for s in clf_scaled]), tail=max(cen_tail, 1)
     )
     del clf_scaled
     results["classifier/centralized"] = ctx.judge(cen_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)

@@ -135,7 +135,16 @@ def bench_command(
         "--client-lr-floor",
         min=0.0,
         max=1.0,
-        help="The last round's share of the members' learning rate under a decaying schedule (default 0.1).",
+        help="The last round's share of the members' learning rate under a decaying schedule (default: 0.5 for "
+        "csic, 0.1 otherwise).",
+    ),
+    tail_average: int | None = typer.Option(
+        None,
+        "--tail-average",
+        min=0,
+        help="Tail averaging (as in SWA): the federated classifier is the mean of the server's global weights of its "
+        "last R rounds, the centralized MLP the mean of its weights of the same share of its last epochs "
+        "(default: 10 for csic, 0 = off otherwise).",
     ),
     ae_noise: float | None = typer.Option(
         None,
@@ -207,6 +216,7 @@ def bench_command(
             client_algorithm=client_algorithm,
             client_lr_schedule=client_lr_schedule,
             client_lr_floor=client_lr_floor,
+            tail_average=tail_average,
             ae_noise=ae_noise,
             ae_local_epochs=ae_local_epochs,
             hybrid_forest=hybrid_forest,

@@ -257,6 +257,34 @@ class TorchDetector:
         self.init_weights(X.shape[1])
         return self._train(X, y, int(self.epochs), 0.0, None, "fit")
 
+    def fit_averaged(self, X: Any, y: Any = None, tail: int = 1) -> TorchDetector:
+        """Train from scratch like :meth:`fit`, then keep the average of the weights of the last ``tail`` epochs.
+
+        Tail (iterate) averaging, as in stochastic weight averaging: the training run is exactly :meth:`fit`'s;
+        the weights after each of the last ``tail`` epochs are averaged uniformly and loaded at the end.
+        ``tail=1`` is :meth:`fit`.
+
+        Parameters
+        ----------
+        X : array-like
+            Shape ``(n_samples, n_features)``, standardised features.
+        y : array-like, optional
+            Shape ``(n_samples,)``, 0 benign / 1 attack.
+        tail : int, default=1
+            Epochs averaged, from 1 to ``epochs``.
+
+        Returns
+        -------
+        TorchDetector
+            ``self``.
+        """
+        where = f"{type(self).__name__}.fit_averaged"
+        if not 1 <= int(tail) <= max(int(self.epochs), 1):
+            raise ConfigError(f"{where}: tail must be between 1 and epochs ({self.epochs}); got {tail}.")
+        X = check_matrix(X, where)
+        self.init_weights(X.shape[1])
+        return self._train(X, y, int(self.epochs), 0.0, None, "fit_averaged", tail=int(tail))
+
     def fit_local(
         self,
         X: Any,
@@ -336,6 +364,7 @@ class TorchDetector:
         where: str,
         *,
         correction: Sequence[np.ndarray] | None = None,
+        tail: int = 1,
     ) -> TorchDetector:
         y_arr = None if y is None else check_labels(y, X.shape[0], f"{type(self).__name__}.{where}")
         Xt, yt = self._training_data(X, y_arr)
@@ -352,6 +381,10 @@ class TorchDetector:
         # SCAFFOLD: the correction is added to each raw gradient; the raw gradients' mean becomes the new c_i.
         shift = self._named_arrays(correction, "gradient_correction", where) if correction is not None else None
         grad_sum = {n: torch.zeros_like(p) for n, p in params.items()} if shift is not None else None
+        # Tail averaging (fit_averaged): the sum of the weights after each of the last ``tail`` epochs.
+        tail_sum = (
+            {n: torch.zeros_like(t, dtype=torch.float64) for n, t in network.state_dict().items()} if tail > 1 else {}
+        )
         steps = 0
         x_all = torch.from_numpy(np.ascontiguousarray(Xt, dtype=np.float32))
         y_all = None if yt is None else torch.from_numpy(np.ascontiguousarray(yt, dtype=np.float32))
@@ -384,8 +417,15 @@ class TorchDetector:
                     total += float(loss.detach())
                     batches += 1
                 self.loss_history_.append(total / max(batches, 1))
+                if tail > 1 and epoch >= epochs - tail:
+                    for name, t in network.state_dict().items():
+                        tail_sum[name] += t.detach().to(torch.float64)
                 logger.debug("%s.%s epoch %d: loss %.5f", type(self).__name__, where, epoch, self.loss_history_[-1])
         network.eval()
+        if tail > 1:
+            count = min(tail, epochs)
+            state = network.state_dict()
+            network.load_state_dict({n: (tail_sum[n] / count).to(state[n].dtype) for n in state})
         if grad_sum is not None:
             self.mean_gradient_ = [
                 (grad_sum[name] / max(steps, 1)).numpy().copy() if name in grad_sum else np.zeros(t.shape, np.float32)
