@@ -64,6 +64,7 @@ RESULT_KEYS: tuple[tuple[str, str], ...] = (
     ("logistic_regression", "centralized"),
     ("isolation_forest", "federated"),
     ("isolation_forest", "centralized"),
+    ("isolation_forest", "pooled, as federated"),
 )
 _METRICS = ("roc_auc", "pr_auc", "f1", "tpr_at_1pct_fpr")
 
@@ -533,6 +534,12 @@ def run_bench(
         ).fit(ctx.X_val[ctx.y_val == 0])
         results["autoencoder/centralized"] = ctx.judge(cen_ae.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
         cen_forest = ctx.forest([X_pool[y_pool == 0]])
+        # The federated forest's own model (with the rarity columns) on the pooled rows: its fair centralized pair.
+        pooled = ctx.forest([X_pool[y_pool == 0]], rarity=True) if ctx.forest_rarity else None
+        if pooled is not None:
+            results["isolation_forest/pooled, as federated"] = ctx.judge(
+                pooled.decision_function, ctx.X_val, ctx.y_val, ctx.X_test
+            )
         hybrid = ctx.hybrid(cen_clf, cen_ae, cen_forest, ctx.trust([X_pool])).calibrate(ctx.X_val[ctx.y_val == 0])
         results["hybrid/centralized"] = ctx.judge(hybrid.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
         report("centralized", 2, 2)
