@@ -416,9 +416,7 @@ class BenchConfig(BaseModel):
             ``hybrid_trust`` if set; else the dataset's default (on for ``nsl-kdd``: chosen by the
             leave-attack-types-benign-modes-and-hard-variants-out validation inside KDDTrain+, docs/benchmarks.md).
         """
-        if self.hybrid_trust is not None:
-            return self.hybrid_trust
-        return bool(_TUNED.get(dataset, {}).get("hybrid_trust", False))
+        return bool(self._setting("hybrid_trust", dataset, False))
 
     def forest_rarity_step(self, dataset: str) -> int:
         """Copies of the rarity columns the federated isolation forest appends (0: none).
@@ -434,9 +432,12 @@ class BenchConfig(BaseModel):
             ``forest_rarity`` if set; else the dataset's default (5 for ``nsl-kdd``: chosen on KDDTrain+ validation
             designs, docs/benchmarks.md; 0 elsewhere).
         """
-        if self.forest_rarity is not None:
-            return self.forest_rarity
-        return int(_TUNED.get(dataset, {}).get("forest_rarity", 0))
+        return int(self._setting("forest_rarity", dataset, 0))
+
+    def _setting(self, name: str, dataset: str, default: Any) -> Any:
+        """The field ``name`` if set explicitly, else the dataset's tuned default, else ``default``."""
+        value = getattr(self, name)
+        return value if value is not None else _TUNED.get(dataset, {}).get(name, default)
 
     def classifier_augment(self, dataset: str, feature_names: Sequence[str]) -> tuple[float, tuple[str, ...]]:
         """The classifier's benign-mode augmentation: the share of copies and the one-hot groups redrawn.
