@@ -222,22 +222,13 @@ def _bench(ds: BenchDataset, seed: int, d: dict[str, str]) -> tuple[dict[int, _F
     config = BenchConfig(**kw)
     members, _ = _members(ds, config)
     ctx = _Context(ds, config, members)
-    client = config.client_step(ctx.text, ds.name)
     data = [
         (m.name, ctx.scaler.transform(m.X_train), m.y_train, ctx.scaler.transform(m.X_val), m.y_val) for m in members
     ]
     t0 = time.perf_counter()
-    model, _ = ctx.federate(
-        lambda: ctx.classifier(client["local_epochs"], ctx.pos_weight, federated=True),
+    model, _ = ctx.federate_classifier(
         [(name, *ctx.classifier_rows(k, X, y, ctx.scaler), Xv, yv) for k, (name, X, y, Xv, yv) in enumerate(data)],
-        "federated classifier",
         lambda *a: None,
-        server_optimizer=True,
-        local_epochs=client["local_epochs"],
-        rounds=client["rounds"],
-        client_algorithm=client["algorithm"],
-        lr_schedule=(client["lr_schedule"], client["lr_floor"]),
-        tail_average=client["tail_average"],
     )
     return {0: _judge(ctx.y_val, model.decision_function(ctx.X_val))}, time.perf_counter() - t0
 

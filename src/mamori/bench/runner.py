@@ -270,6 +270,29 @@ class _Context:
         metrics["threshold"] = threshold
         return metrics
 
+    def federate_classifier(
+        self,
+        trainers_data: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+        report: ProgressCallback,
+    ) -> tuple[Any, dict[str, Any]]:
+        """The federated classifier, trained with the members' settings of :meth:`BenchConfig.client_step`.
+
+        One place for the bench and the validation scripts that replay its Flower path.
+        """
+        client = self.config.client_step(self.text, self.dataset.name)
+        return self.federate(
+            lambda: self.classifier(client["local_epochs"], self.pos_weight, federated=True),
+            trainers_data,
+            "federated classifier",
+            report,
+            server_optimizer=True,
+            local_epochs=client["local_epochs"],
+            rounds=client["rounds"],
+            client_algorithm=client["algorithm"],
+            lr_schedule=(client["lr_schedule"], client["lr_floor"]),
+            tail_average=client["tail_average"],
+        )
+
     def federate(
         self,
         make: Callable[[], Any],
@@ -457,18 +480,7 @@ def run_bench(
         (name, *ctx.classifier_rows(k, Xtr, ytr, ctx.scaler), Xv, yv)
         for k, (name, Xtr, ytr, Xv, yv) in enumerate(scaled)
     ]
-    fed_clf, federation["classifier"] = ctx.federate(
-        lambda: ctx.classifier(client["local_epochs"], ctx.pos_weight, federated=True),
-        clf_scaled,
-        "federated classifier",
-        report,
-        server_optimizer=True,
-        local_epochs=client["local_epochs"],
-        rounds=client["rounds"],
-        client_algorithm=client["algorithm"],
-        lr_schedule=(client["lr_schedule"], client["lr_floor"]),
-        tail_average=client["tail_average"],
-    )
+    fed_clf, federation["classifier"] = ctx.federate_classifier(clf_scaled, report)
     results["classifier/federated"] = ctx.judge(fed_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
     if use_ae:
         ae_data = [
