@@ -20,6 +20,7 @@ from mamori.bench.metrics import best_f1_threshold, score_metrics
 from mamori.bench.references import fit_hist_gradient_boosting, fit_isolation_forest, fit_logistic_regression
 from mamori.bench.registry import DATASETS, load_dataset
 from mamori.bench.runner import RESULT_KEYS, aggregate_seeds, run_bench, run_bench_seeds
+from mamori.bench.score_dump import load_test_scores, save_test_scores
 from mamori.bench.split import dirichlet_split, split_skew
 
 __all__ = [
@@ -45,8 +46,10 @@ __all__ = [
     "load_generic",
     "load_nsl_kdd",
     "load_sms",
+    "load_test_scores",
     "run_bench",
     "run_bench_seeds",
+    "save_test_scores",
     "score_metrics",
     "split_skew",
 ]

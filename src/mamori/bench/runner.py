@@ -178,6 +178,8 @@ class _Context:
         self.X_test = self.scaler.transform(dataset.X_test)
         self.X_val = np.concatenate([self.scaler.transform(m.X_val) for m in members])
         self.y_val = np.concatenate([m.y_val for m in members])
+        # Per-row test scores by result key, kept only when the caller asks (run_bench(keep_test_scores=True)).
+        self.test_scores: dict[str, np.ndarray] | None = None
 
     def classifier_rows(
         self, k: int, X_train: np.ndarray, y_train: np.ndarray, scaler: Standardizer | _Identity
@@ -257,12 +259,20 @@ class _Context:
         )
 
     def judge(
-        self, score: Callable[[np.ndarray], np.ndarray], X_val: np.ndarray, y_val: np.ndarray, X_test: np.ndarray
+        self,
+        score: Callable[[np.ndarray], np.ndarray],
+        X_val: np.ndarray,
+        y_val: np.ndarray,
+        X_test: np.ndarray,
+        keep_as: str | None = None,
     ) -> dict[str, Any]:
         threshold = best_f1_threshold(y_val, score(X_val)) if len(y_val) else math.inf
+        s_test = score(X_test)
+        if keep_as is not None and self.test_scores is not None:
+            self.test_scores[keep_as] = np.asarray(s_test, dtype=np.float64)
         metrics = score_metrics(
             self.dataset.y_test,
-            score(X_test),
+            s_test,
             threshold,
             categories=self.dataset.category_test,
             unseen=self.dataset.unseen_categories,
@@ -401,7 +411,11 @@ class _Context:
 
 
 def run_bench(
-    dataset: BenchDataset, config: BenchConfig | None = None, *, progress: ProgressCallback | None = None
+    dataset: BenchDataset,
+    config: BenchConfig | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    keep_test_scores: bool = False,
 ) -> dict[str, Any]:
     """Split ``dataset`` among institutions; train local-only, federated and centralized models and references.
 
@@ -417,6 +431,11 @@ def run_bench(
         Institutions, alpha, seed, rounds; None uses ``BenchConfig()``.
     progress : callable or None, default=None
         ``progress(stage, done, total)``.
+    keep_test_scores : bool, default=False
+        Also return ``test_scores``: every federated, centralized and reference model's raw score on each test row
+        (by result key, float64, in test-row order), plus the federated hybrid's component surprises
+        (``"hybrid/federated: classifier surprise"``, ``...: autoencoder surprise``, ``...: forest surprise``), for
+        error analysis. Not JSON: :func:`save_test_scores` writes them as ``.npz``.
 
     Returns
     -------
@@ -443,6 +462,18 @@ def run_bench(
     local: dict[str, dict[str, Any]] = {"classifier": {}, "autoencoder": {}, "hybrid": {}}
     seconds: dict[str, float] = {}
     federation: dict[str, Any] = {}
+    if keep_test_scores:
+        ctx.test_scores = {}
+
+    def judged(
+        key: str,
+        score: Callable[[np.ndarray], np.ndarray],
+        X_val: np.ndarray = ctx.X_val,
+        y_val: np.ndarray = ctx.y_val,
+        X_test: np.ndarray = ctx.X_test,
+    ) -> dict[str, Any]:
+        results[key] = ctx.judge(score, X_val, y_val, X_test, keep_as=key)
+        return results[key]
 
     # (a) local-only: each institution alone, with its own feature statistics.
     t0 = time.perf_counter()
@@ -481,7 +512,7 @@ def run_bench(
         for k, (name, Xtr, ytr, Xv, yv) in enumerate(scaled)
     ]
     fed_clf, federation["classifier"] = ctx.federate_classifier(clf_scaled, report)
-    results["classifier/federated"] = ctx.judge(fed_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
+    judged("classifier/federated", fed_clf.decision_function)
     if use_ae:
         ae_data = [
             (name, Xtr[ytr == 0], np.zeros(int((ytr == 0).sum()), dtype=np.int64), Xv, yv)
@@ -500,7 +531,7 @@ def run_bench(
         benign_vals = [Xv[yv == 0] for _n, _Xt, _yt, Xv, yv in scaled if (yv == 0).sum() >= 1]
         sums = [scorer.member_sums(Xb) for Xb in benign_vals]
         scorer.fit_sums(np.sum([s[0] for s in sums], axis=0), sum(s[1] for s in sums))
-        results["autoencoder/federated"] = ctx.judge(scorer.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
+        judged("autoencoder/federated", scorer.decision_function)
         # Each member grows trees on its own benign training rows and shares only the trees (no rows; the split
         # thresholds do reveal coarse value ranges of its rows, see mamori.models.forest).
         t_forest = time.perf_counter()
@@ -509,7 +540,7 @@ def run_bench(
         # Reported alone: with the rarity columns when asked (one more secure sum, of per-value benign counts).
         alone = ctx.forest(benign_tr, rarity=True) if ctx.forest_rarity else fed_forest
         if alone is not None:
-            results["isolation_forest/federated"] = ctx.judge(alone.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
+            judged("isolation_forest/federated", alone.decision_function)
             federation["isolation_forest"] = {
                 "members": len(alone.members_),
                 "trees": [len(f.estimators_) for f in alone.members_],
@@ -521,7 +552,11 @@ def run_bench(
         hybrid = ctx.hybrid(fed_clf, scorer, fed_forest, fed_trust)
         parts_stats = [hybrid.member_stats(Xb) for Xb in benign_vals]
         hybrid.calibrate_stats(*(ScoreStats.merge(p[i] for p in parts_stats) for i in range(len(parts_stats[0]))))
-        results["hybrid/federated"] = ctx.judge(hybrid.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
+        judged("hybrid/federated", hybrid.decision_function)
+        if ctx.test_scores is not None:
+            names = ("classifier", "autoencoder", "forest")
+            for name, part in zip(names, hybrid.component_scores(ctx.X_test), strict=False):
+                ctx.test_scores[f"hybrid/federated: {name} surprise"] = np.asarray(part, dtype=np.float64)
         results["hybrid/federated"]["calibration"] = {
             "benign_validation_rows": hybrid.classifier_stats_.count,
             "members": len(parts_stats),
@@ -538,22 +573,20 @@ def run_bench(
         np.concatenate([s[1] for s in clf_scaled]), np.concatenate([s[2] for s in clf_scaled]), tail=max(cen_tail, 1)
     )
     del clf_scaled
-    results["classifier/centralized"] = ctx.judge(cen_clf.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
+    judged("classifier/centralized", cen_clf.decision_function)
     report("centralized", 1, 2 if use_ae else 1)
     if use_ae:
         cen_ae = ReconstructionScorer(
             ctx.autoencoder(ae_epochs).fit(X_pool[y_pool == 0]), aggregate=c.anomaly_score
         ).fit(ctx.X_val[ctx.y_val == 0])
-        results["autoencoder/centralized"] = ctx.judge(cen_ae.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
+        judged("autoencoder/centralized", cen_ae.decision_function)
         cen_forest = ctx.forest([X_pool[y_pool == 0]])
         # The federated forest's own model (with the rarity columns) on the pooled rows: its fair centralized pair.
         pooled = ctx.forest([X_pool[y_pool == 0]], rarity=True) if ctx.forest_rarity else None
         if pooled is not None:
-            results["isolation_forest/pooled, as federated"] = ctx.judge(
-                pooled.decision_function, ctx.X_val, ctx.y_val, ctx.X_test
-            )
+            judged("isolation_forest/pooled, as federated", pooled.decision_function)
         hybrid = ctx.hybrid(cen_clf, cen_ae, cen_forest, ctx.trust([X_pool])).calibrate(ctx.X_val[ctx.y_val == 0])
-        results["hybrid/centralized"] = ctx.judge(hybrid.decision_function, ctx.X_val, ctx.y_val, ctx.X_test)
+        judged("hybrid/centralized", hybrid.decision_function)
         report("centralized", 2, 2)
     del X_pool
     seconds["centralized"] = time.perf_counter() - t0
@@ -571,12 +604,10 @@ def run_bench(
             else:
                 ref = fit_hist_gradient_boosting(X_raw, y_raw, seed=c.seed, max_rows=c.max_reference_rows)
                 ref_key = "hist_gradient_boosting/centralized"
-        results[ref_key] = ctx.judge(ref.decision_function, X_val_raw, ctx.y_val, dataset.X_test)
+        judged(ref_key, ref.decision_function, X_val_raw, ctx.y_val, dataset.X_test)
         report("references", 1, 2)
         iso = fit_isolation_forest(X_raw[y_raw == 0], seed=c.seed, max_rows=c.max_reference_rows)
-        results["isolation_forest/centralized"] = ctx.judge(
-            lambda X: -iso.score_samples(X), X_val_raw, ctx.y_val, dataset.X_test
-        )
+        judged("isolation_forest/centralized", lambda X: -iso.score_samples(X), X_val_raw, ctx.y_val, dataset.X_test)
         report("references", 2, 2)
         seconds["references"] = time.perf_counter() - t0
 
@@ -621,7 +652,7 @@ def run_bench(
         "local": {k: v for k, v in local.items() if v},
         "federation": federation,
         "seconds": seconds,
-    }
+    } | ({"test_scores": ctx.test_scores} if ctx.test_scores is not None else {})
 
 
 def aggregate_seeds(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -668,6 +699,7 @@ def run_bench_seeds(
     seeds: Sequence[int],
     *,
     progress: ProgressCallback | None = None,
+    keep_test_scores: bool = False,
 ) -> dict[str, Any]:
     """Run :func:`run_bench` once per seed (institution split and model seeds change; the dataset does not).
 
@@ -681,6 +713,8 @@ def run_bench_seeds(
         At least one seed.
     progress : callable or None, default=None
         ``progress(stage, done, total)``; stages are prefixed with ``seed N:``.
+    keep_test_scores : bool, default=False
+        Each run also returns its ``test_scores`` (see :func:`run_bench`).
 
     Returns
     -------
@@ -692,5 +726,9 @@ def run_bench_seeds(
     runs = []
     for s in seeds:
         cb = None if progress is None else (lambda stage, d, t, s=s: progress(f"seed {s}: {stage}", d, t))
-        runs.append(run_bench(dataset, config.model_copy(update={"seed": int(s)}), progress=cb))
+        runs.append(
+            run_bench(
+                dataset, config.model_copy(update={"seed": int(s)}), progress=cb, keep_test_scores=keep_test_scores
+            )
+        )
     return {"runs": runs, "aggregate": aggregate_seeds(runs)}

@@ -191,9 +191,15 @@ def bench_command(
         "one-hot values, as a share of them; 0: none (default: 0.3 for nsl-kdd, else 0).",
     ),
     out: Path = typer.Option(Path("mamori-out/bench"), "--out", help="Folder for results-<dataset>.json."),
+    save_scores: bool = typer.Option(
+        False,
+        "--save-scores",
+        help="Also write every model's raw score on each test row, with the test labels and categories, to "
+        "scores-<dataset>-seed<N>.npz in --out (for error analysis; mamori.bench.load_test_scores reads it).",
+    ),
 ) -> None:
     """Split a labelled dataset among institutions; compare local-only, federated, centralized and references."""
-    from mamori.bench import BenchConfig, load_dataset, run_bench, run_bench_seeds, split_skew  # noqa: F401
+    from mamori.bench import BenchConfig, load_dataset, run_bench, run_bench_seeds, save_test_scores
 
     console = Console()
     seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else [seed]
@@ -248,12 +254,17 @@ def bench_command(
         )
     with stage_progress() as progress:
         if len(seed_list) == 1:
-            runs = [run_bench(ds, config, progress=progress)]
+            runs = [run_bench(ds, config, progress=progress, keep_test_scores=save_scores)]
             aggregate = None
         else:
-            both = run_bench_seeds(ds, config, seed_list, progress=progress)
+            both = run_bench_seeds(ds, config, seed_list, progress=progress, keep_test_scores=save_scores)
             runs, aggregate = both["runs"], both["aggregate"]
     out.mkdir(parents=True, exist_ok=True)
+    score_files = [
+        save_test_scores(out / f"scores-{ds.name}-seed{s}.npz", ds, run.pop("test_scores"))
+        for s, run in zip(seed_list, runs, strict=True)
+        if "test_scores" in run
+    ]
     path = out / f"results-{ds.name}.json"
     payload = {"runs": runs, "aggregate": aggregate, "seeds": seed_list}
     path.write_text(json.dumps(payload, indent=2, default=_json_default, allow_nan=True), encoding="utf-8")
@@ -292,6 +303,8 @@ def bench_command(
             "(--forest-rarity); the hybrid's forest member and the centralized reference see the one-hot columns only."
         )
     console.print(f"results: {path.resolve()}  ({sum(r['seconds']['total'] for r in runs):.0f} s)")
+    for f in score_files:
+        console.print(f"per-row test scores: {f.resolve()}")
     # What an exact repeat needs besides the seed (docs/benchmarks.md, Reproducibility): the figures move with the CPU
     # and with uncommitted edits, so both are printed where the figures are.
     meta = runs[0]["meta"]
