@@ -156,6 +156,7 @@ PUBLIC_API = {
         'check_updates',
         'dpsgd_epsilon',
         'event_privacy_units',
+        'lr_factor',
         'make_malicious',
         'member_dp_noise',
         'privacy_spends',

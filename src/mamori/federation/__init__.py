@@ -43,6 +43,7 @@ from mamori.federation.privacy import (  # noqa: E402
 from mamori.federation.report import FederationResult, MemberRound, RoundReport  # noqa: E402
 from mamori.federation.robust import ClippedTrainer, RobustConfig, recommended_robust_config  # noqa: E402
 from mamori.federation.run import CheckpointCallback, RoundCallback, run_federation  # noqa: E402
+from mamori.federation.schedule import lr_factor  # noqa: E402
 from mamori.federation.trainer import (  # noqa: E402
     EstimatorTrainer,
     FederatedEstimator,
@@ -91,6 +92,7 @@ __all__ = [
     "check_updates",
     "dpsgd_epsilon",
     "event_privacy_units",
+    "lr_factor",
     "make_malicious",
     "member_dp_noise",
     "privacy_spends",

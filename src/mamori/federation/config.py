@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mamori.federation.privacy import MemberDPConfig, SecureAggregationConfig
 from mamori.federation.robust import RobustConfig
+from mamori.federation.schedule import LR_FACTOR_KEY, LRSchedule, lr_factor
 
 __all__ = ["FederationConfig"]
 
@@ -49,7 +50,7 @@ class FederationConfig(BaseModel):
     trainer_config : dict of str to int, float, str or bool, default={}
         Extra settings forwarded unchanged to every member's ``fit`` and ``evaluate`` (e.g. a
         learning rate). Keys must not collide with the reserved keys ``server_round``,
-        ``local_epochs``, ``proximal_mu``, ``seed``.
+        ``local_epochs``, ``proximal_mu``, ``seed``, ``lr_factor``.
     robust : RobustConfig or None, default=None
         Robust aggregation (Flower's trimmed mean, median, Krum, Multi-Krum, Bulyan), update
         clipping and the per-round update check; None aggregates with plain ``strategy``.
@@ -88,6 +89,21 @@ class FederationConfig(BaseModel):
         traffic per round. Every trainer must implement ``fit_scaffold`` (:class:`EstimatorTrainer` does).
         Composes with ``server_optimizer``; not combinable with ``strategy="fedprox"``, ``robust``,
         ``secure_aggregation`` or ``member_dp`` (their wrappers see one ArrayRecord per reply).
+    lr_schedule : {"constant", "cosine", "linear"}, default="constant"
+        How the members' learning rate changes over the rounds (:func:`~mamori.federation.lr_factor`): from the
+        member's own rate in round 1 down to ``rate * lr_floor`` in round ``num_rounds``, half a cosine or a straight
+        line. The coordinator computes each round's factor and sends it in the train config as ``lr_factor``
+        (only when not ``"constant"``); :class:`EstimatorTrainer` multiplies its estimator's learning rate by it, and
+        a custom :class:`LocalTrainer` should do the same. Works with every aggregation mode, SecAgg+ and the
+        deployment alike.
+    lr_floor : float, default=1.0
+        The last round's factor, in ``(0, 1]``. Must stay 1.0 with ``lr_schedule="constant"``.
+    tail_average : int, default=0
+        Server-side tail averaging: the run's model (``FederationResult.arrays``, the deployment's published
+        model) is the uniform mean of the global weights after each of the last ``tail_average`` rounds. The
+        members and the rounds are unchanged (every round still starts from the last global weights); 0 or 1:
+        off, the last round's weights. At most ``num_rounds``. It is post-processing of the global weights, so
+        it composes with every other setting (a member-level DP guarantee carries over unchanged).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -114,6 +130,9 @@ class FederationConfig(BaseModel):
     server_momentum: float | None = Field(default=None, ge=0.0, lt=1.0)
     server_lr: float | None = Field(default=None, gt=0.0)
     client_algorithm: Literal["plain", "scaffold"] = "plain"
+    lr_schedule: LRSchedule = "constant"
+    lr_floor: float = Field(default=1.0, gt=0.0, le=1.0)
+    tail_average: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
@@ -127,7 +146,7 @@ class FederationConfig(BaseModel):
                 f"FederationConfig: proximal_mu={self.proximal_mu} has no effect with strategy 'fedavg'; "
                 "use strategy 'fedprox' or set proximal_mu to 0."
             )
-        reserved = {"server_round", "local_epochs", "proximal_mu", "seed"} & set(self.trainer_config)
+        reserved = {"server_round", "local_epochs", "proximal_mu", "seed", LR_FACTOR_KEY} & set(self.trainer_config)
         if reserved:
             raise ValueError(
                 f"FederationConfig: trainer_config uses reserved key(s) {sorted(reserved)}; "
@@ -141,7 +160,20 @@ class FederationConfig(BaseModel):
             )
         self._check_server_optimizer()
         self._check_client_algorithm()
+        self._check_schedule()
         return self
+
+    def _check_schedule(self) -> None:
+        if self.lr_schedule == "constant" and self.lr_floor != 1.0:
+            raise ValueError(
+                f"FederationConfig: lr_floor={self.lr_floor} has no effect with lr_schedule='constant'; "
+                "set lr_schedule to 'cosine' or 'linear', or leave lr_floor at 1.0."
+            )
+        if self.tail_average > self.num_rounds:
+            raise ValueError(
+                f"FederationConfig: tail_average={self.tail_average} exceeds num_rounds={self.num_rounds}; "
+                "average at most num_rounds rounds (0 or 1: off)."
+            )
 
     def _modes_on(self, *, secure_aggregation: bool) -> list[str]:
         """The aggregation-changing modes that are on, named as the settings are.
@@ -186,6 +218,24 @@ class FederationConfig(BaseModel):
                 f"FederationConfig: server_optimizer={name!r} cannot be combined with {', '.join(clashes)}; "
                 "use server_optimizer='fedavg' with them (see docs/federation.md, 'Server optimizer')."
             )
+
+    def round_train_config(self, server_round: int) -> dict[str, float]:
+        """What the coordinator adds to round ``server_round``'s train config: the members' learning-rate factor.
+
+        Parameters
+        ----------
+        server_round : int
+            The round, from 1 (in the deployment: counted over resumed runs, up to ``num_rounds``).
+
+        Returns
+        -------
+        dict of str to float
+            ``{"lr_factor": lr_factor(lr_schedule, server_round, num_rounds, lr_floor)}``; empty for
+            ``lr_schedule="constant"`` (members keep their own rate, and the messages stay as they were).
+        """
+        if self.lr_schedule == "constant":
+            return {}
+        return {LR_FACTOR_KEY: lr_factor(self.lr_schedule, server_round, self.num_rounds, self.lr_floor)}
 
     def server_settings(self) -> tuple[float, float]:
         """The server optimizer's learning rate and momentum, with its defaults filled in.

@@ -5,9 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from mamori.federation.weights import weights_hash as _weights_hash
+
+if TYPE_CHECKING:
+    from mamori.federation.schedule import TailAverage
 
 __all__ = ["FederationResult", "MemberRound", "RoundReport", "aggregate_members", "weighted_mean"]
 
@@ -153,9 +158,10 @@ class FederationResult:
     Attributes
     ----------
     arrays : list of numpy.ndarray
-        The final global weights.
+        The run's model: the global weights after the last round, or with ``tail_average > 1`` the uniform mean
+        of the global weights after each of the last ``tail_average`` rounds (``FederationConfig.tail_average``).
     weights_hash : str
-        Their hash.
+        The hash of ``arrays`` (what is returned and deployed).
     history : tuple of RoundReport
         Round 0 (if ``evaluate_initial``) then rounds 1..num_rounds.
     seconds : float
@@ -164,6 +170,11 @@ class FederationResult:
         ``"fedavg"`` or ``"fedprox"``.
     num_members : int
         Members in the federation.
+    tail_average : int, default=1
+        Rounds averaged into ``arrays``; 1: ``arrays`` is the last round's global model.
+    last_round_hash : str, default=""
+        The hash of the last round's own global weights (``history[-1].weights_hash``; equals
+        ``weights_hash`` unless averaged).
     """
 
     arrays: list[np.ndarray] = field(repr=False)
@@ -172,6 +183,25 @@ class FederationResult:
     seconds: float
     strategy: str
     num_members: int
+    tail_average: int = 1
+    last_round_hash: str = ""
+
+    @classmethod
+    def from_rounds(cls, last: list[np.ndarray], tail: TailAverage, **fields: Any) -> FederationResult:
+        """The result of a run whose last global weights are ``last``, tail-averaged by ``tail`` when it is on."""
+        arrays = tail.result(last)
+        return cls(
+            arrays=arrays,
+            weights_hash=_weights_hash(arrays),
+            tail_average=max(tail.tail, 1),
+            last_round_hash=_weights_hash(last),
+            **fields,
+        )
+
+    @property
+    def averaged(self) -> bool:
+        """Whether ``arrays`` is a tail average of several rounds' global weights."""
+        return self.tail_average > 1
 
     @property
     def bytes_down(self) -> int:
@@ -187,6 +217,8 @@ class FederationResult:
         """Plain JSON-ready dict without the weights themselves."""
         return {
             "weights_hash": self.weights_hash,
+            "tail_average": self.tail_average,
+            "last_round_hash": self.last_round_hash,
             "seconds": self.seconds,
             "strategy": self.strategy,
             "num_members": self.num_members,

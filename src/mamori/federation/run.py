@@ -22,7 +22,8 @@ from mamori.federation.inprocess import Delivery, InProcessGrid, server_process_
 from mamori.federation.memberdp import member_dp_train_mods, wrap_member_dp
 from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
 from mamori.federation.robust import UpdateCheckCallback
-from mamori.federation.strategy import build_strategy
+from mamori.federation.schedule import TailAverage
+from mamori.federation.strategy import build_strategy, schedule_train_config
 from mamori.federation.trainer import LocalTrainer
 from mamori.federation.weights import check_arrays, weights_hash
 
@@ -140,7 +141,9 @@ def run_federation(
     -------
     FederationResult
         Final weights and their hash, the round history (per member and aggregated loss and
-        metrics, seconds, bytes down and up), totals.
+        metrics, seconds, bytes down and up), totals. With ``config.tail_average > 1`` the final
+        weights are the mean of the global weights of the last ``tail_average`` rounds (those passed to
+        ``on_checkpoint``); ``last_round_hash`` is the hash of the last round's own.
 
     Raises
     ------
@@ -212,7 +215,8 @@ def run_federation(
     strategy: Strategy = build_strategy(
         config, quorum_check, member_name=lambda node_id: trainer_of[node_id][0], on_update_check=on_update_check
     )
-    strategy = wrap_member_dp(strategy, config)
+    strategy = schedule_train_config(wrap_member_dp(strategy, config), config)
+    tail = TailAverage(config.num_rounds, config.tail_average)
     history: list[RoundReport] = []
     state: dict[str, Any] = {"arrays": initial, "round_start": time.perf_counter()}
     trainer_config = dict(config.trainer_config)
@@ -236,6 +240,7 @@ def run_federation(
         seconds = time.perf_counter() - state["round_start"]
         report = RoundReport.from_members(server_round, seconds, members, eval_loss, digest)
         state["arrays"] = arrays
+        tail.add(server_round, arrays)
         if server_round > 0 or deliveries:
             history.append(report)
         logger.info(
@@ -290,10 +295,9 @@ def run_federation(
         ) from exc
     finally:
         grid.close()
-    final = state["arrays"]
-    return FederationResult(
-        arrays=final,
-        weights_hash=weights_hash(final),
+    return FederationResult.from_rounds(
+        state["arrays"],
+        tail,
         history=tuple(history),
         seconds=time.perf_counter() - started,
         strategy=config.strategy,

@@ -50,6 +50,7 @@ from mamori.federation.config import FederationConfig
 from mamori.federation.inprocess import Delivery, InProcessGrid, server_process_state
 from mamori.federation.privacy import member_dp_noise, secagg_parameters
 from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
+from mamori.federation.schedule import TailAverage
 from mamori.federation.trainer import ConfigValue, LocalTrainer
 from mamori.federation.weights import check_arrays, weights_hash
 
@@ -421,7 +422,8 @@ def run_secure_federation(
     Returns
     -------
     FederationResult
-        As for the plain path; a member's ``bytes_up`` / ``seconds`` include all four SecAgg+ stages.
+        As for the plain path (tail-averaged the same way with ``config.tail_average``); a member's
+        ``bytes_up`` / ``seconds`` include all four SecAgg+ stages.
 
     Raises
     ------
@@ -453,6 +455,7 @@ def run_secure_federation(
             "local-epochs": config.local_epochs,
             "proximal-mu": config.proximal_mu,
             **trainer_config,
+            **config.round_train_config(server_round),  # the members' learning-rate factor (lr_schedule)
         }
 
     def evaluate_config(server_round: int) -> dict[str, Scalar]:
@@ -506,6 +509,7 @@ def run_secure_federation(
                                          max_weight=float(config.secagg.max_weight or _FIRST_MAX_WEIGHT))
     history: list[RoundReport] = []
     state: dict[str, Any] = {"arrays": initial}
+    tail = TailAverage(config.num_rounds, config.tail_average)
 
     def end_of_round(server_round: int, arrays: list[np.ndarray], started: float) -> None:
         deliveries = grid.drain_deliveries()
@@ -518,6 +522,7 @@ def run_secure_federation(
         digest = weights_hash(arrays)
         report = RoundReport.from_members(server_round, time.perf_counter() - started, members, eval_loss, digest)
         state["arrays"] = arrays
+        tail.add(server_round, arrays)  # the unmasked global weights: the coordinator holds them anyway
         seen = max((m.train_examples for m in members if m.train_status == "ok"), default=0)
         if config.member_dp is None and config.secagg.max_weight is None and seen > 0:
             workflow.max_weight = float(4 * seen)  # precision of the masked weighted sum
@@ -594,10 +599,9 @@ def run_secure_federation(
             server_app(grid, server_context)
     finally:
         grid.close()
-    final = state["arrays"]
-    return FederationResult(
-        arrays=final,
-        weights_hash=weights_hash(final),
+    return FederationResult.from_rounds(
+        state["arrays"],
+        tail,
         history=tuple(history),
         seconds=time.perf_counter() - started,
         strategy=config.strategy,

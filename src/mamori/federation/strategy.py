@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
@@ -17,7 +18,7 @@ from mamori.errors import FederationError
 from mamori.federation.clientapp import CONTROL_KEY, NUM_EXAMPLES_KEY
 from mamori.federation.config import FederationConfig
 
-__all__ = ["QuorumCheck", "build_strategy"]
+__all__ = ["QuorumCheck", "build_strategy", "schedule_train_config"]
 
 #: Called with ("train" | "evaluate", server round, replies) before aggregation; raises to stop the run.
 QuorumCheck = Callable[[str, int, list[Message]], None]
@@ -184,6 +185,39 @@ def build_strategy(
     strategy = cls(**kwargs)
     strategy.quorum_check = quorum_check
     return strategy  # type: ignore[return-value]
+
+
+def schedule_train_config(strategy: Strategy, config: FederationConfig, *, round_offset: int = 0) -> Strategy:
+    """Make ``strategy`` add each round's :meth:`FederationConfig.round_train_config` to its train messages.
+
+    Parameters
+    ----------
+    strategy : flwr.serverapp.strategy.Strategy
+        The outermost strategy of the run (after any DP wrapper), so every wrapped ``configure_train`` sees it.
+    config : FederationConfig
+        ``lr_schedule``, ``lr_floor`` and ``num_rounds``.
+    round_offset : int, default=0
+        Rounds completed before this run (a resumed deployment run): round ``r`` of this run is round
+        ``round_offset + r`` of the schedule.
+
+    Returns
+    -------
+    flwr.serverapp.strategy.Strategy
+        ``strategy`` itself; unchanged for ``lr_schedule="constant"``.
+    """
+    if not config.round_train_config(1):
+        return strategy
+    configure = strategy.configure_train
+
+    def configure_train(server_round: int, arrays: ArrayRecord, train_config: ConfigRecord, grid: Grid) -> Any:
+        # Flower's strategies write "server-round" into the run's one train ConfigRecord each round; the factor
+        # is overwritten the same way.
+        for key, value in config.round_train_config(round_offset + server_round).items():
+            train_config[key] = value
+        return configure(server_round, arrays, train_config, grid)
+
+    strategy.configure_train = configure_train  # type: ignore[method-assign]
+    return strategy
 
 
 @functools.cache

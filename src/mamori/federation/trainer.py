@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from mamori.errors import FederationError
+from mamori.federation.schedule import LR_FACTOR_KEY
 
 __all__ = ["EstimatorTrainer", "FederatedEstimator", "LocalTrainer", "ScaffoldTrainer"]
 
@@ -31,7 +32,9 @@ class LocalTrainer(Protocol):
 
     ``config`` always holds ``server_round`` (int, 0 for the evaluation of the initial model),
     ``local_epochs`` (int), ``proximal_mu`` (float, 0 unless FedProx) and ``seed`` (int, distinct
-    per round and member), plus the run's ``FederationConfig.trainer_config``.
+    per round and member), plus the run's ``FederationConfig.trainer_config``. With a
+    ``FederationConfig.lr_schedule`` other than ``"constant"``, a train ``config`` also holds ``lr_factor``
+    (float in ``(0, 1]``): the member should train with its base learning rate times this factor.
     """
 
     def fit(
@@ -141,6 +144,10 @@ class EstimatorTrainer:
 
     Notes
     -----
+    When the coordinator sends ``config["lr_factor"]`` (``FederationConfig.lr_schedule``), each round's learning
+    rate is the base rate - ``learning_rate_schedule(server_round)``, else the estimator's ``learning_rate`` when
+    the trainer was built - times that factor; the estimator then needs a ``learning_rate`` attribute.
+
     ``fit`` reports ``train_loss`` (binary cross-entropy on the member's training data after
     local training). ``evaluate`` returns the binary cross-entropy as loss and ``pr_auc``
     (scikit-learn's ``average_precision_score`` on logits), ``roc_auc`` and ``positives``;
@@ -164,6 +171,9 @@ class EstimatorTrainer:
         self.y_eval = y_eval
         self.local_epochs = local_epochs
         self.learning_rate_schedule = learning_rate_schedule
+        # The base rate the coordinator's lr_factor scales: the estimator's own, before any round overwrote it.
+        base = getattr(estimator, "learning_rate", None)
+        self._base_learning_rate = float(base) if isinstance(base, (int, float)) and base > 0 else None
         if learning_rate_schedule is not None and not hasattr(estimator, "learning_rate"):
             raise FederationError(
                 f"EstimatorTrainer: learning_rate_schedule needs an estimator with a learning_rate attribute; "
@@ -171,12 +181,28 @@ class EstimatorTrainer:
             )
 
     def _schedule(self, config: Mapping[str, ConfigValue]) -> None:
-        """Set this round's learning rate from ``learning_rate_schedule`` (a no-op without one)."""
-        if self.learning_rate_schedule is None:
+        """Set this round's learning rate: ``learning_rate_schedule`` and/or the coordinator's ``lr_factor``."""
+        factor = config.get(LR_FACTOR_KEY)
+        if self.learning_rate_schedule is None and factor is None:
             return
-        lr = float(self.learning_rate_schedule(int(config.get("server_round", 0))))
-        if not lr > 0:
-            raise FederationError(f"EstimatorTrainer: learning_rate_schedule gave {lr!r}; it must be > 0.")
+        if self.learning_rate_schedule is not None:
+            lr = float(self.learning_rate_schedule(int(config.get("server_round", 0))))
+            if not lr > 0:
+                raise FederationError(f"EstimatorTrainer: learning_rate_schedule gave {lr!r}; it must be > 0.")
+        elif self._base_learning_rate is None:
+            raise FederationError(
+                f"EstimatorTrainer: the coordinator sent {LR_FACTOR_KEY}={factor!r} (FederationConfig.lr_schedule) "
+                f"but {type(self.estimator).__name__} has no learning_rate attribute to scale; use "
+                "lr_schedule='constant' for this model."
+            )
+        else:
+            lr = self._base_learning_rate
+        if factor is not None:
+            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < float(factor) <= 1:
+                raise FederationError(
+                    f"EstimatorTrainer: {LR_FACTOR_KEY} must be a number in (0, 1]; the coordinator sent {factor!r}."
+                )
+            lr = lr * float(factor)
         # The optimiser is rebuilt from the estimator's learning_rate at the start of every fit_local call.
         self.estimator.learning_rate = lr  # type: ignore[attr-defined]
 

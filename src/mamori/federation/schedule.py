@@ -1,0 +1,131 @@
+"""What changes over a run's rounds: the members' learning-rate factor and the server's tail average.
+
+Both are driven by the coordinator, so they work the same in-process, under SecAgg+ and in the deployment:
+the coordinator computes each round's learning-rate factor and sends it in the train config
+(:data:`LR_FACTOR_KEY`); members multiply their base learning rate by it. Tail averaging happens on the
+global weights the coordinator holds after each round, never on a member's update.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from mamori.errors import FederationError
+
+__all__ = ["LR_FACTOR_KEY", "LRSchedule", "TailAverage", "lr_factor"]
+
+#: Train-config key of the round's learning-rate multiplier (present only when the schedule is not constant).
+LR_FACTOR_KEY = "lr_factor"
+
+#: The shapes :func:`lr_factor` knows.
+LRSchedule = Literal["constant", "cosine", "linear"]
+
+
+def lr_factor(schedule: str, server_round: int, rounds: int, floor: float) -> float:
+    """The members' learning-rate multiplier in federated round ``server_round`` (1-based) of ``rounds``.
+
+    Parameters
+    ----------
+    schedule : {"constant", "cosine", "linear"}
+        ``"constant"``: 1 in every round; ``"cosine"``: half a cosine from 1 in the first round down to
+        ``floor`` in the last; ``"linear"``: a straight line between the same two points.
+    server_round : int
+        The round, from 1 (Flower's numbering); rounds outside ``1..rounds`` are clipped to it.
+    rounds : int
+        Rounds of the federation.
+    floor : float
+        The multiplier of the last round, in ``(0, 1]``.
+
+    Returns
+    -------
+    float
+        The multiplier (in ``[floor, 1]``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``schedule``.
+    """
+    if schedule == "constant" or rounds <= 1:
+        return 1.0
+    t = (min(max(server_round, 1), rounds) - 1) / (rounds - 1)
+    if schedule == "cosine":
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+    if schedule == "linear":
+        return 1.0 - (1.0 - floor) * t
+    raise ValueError(f"lr_factor: schedule must be 'constant', 'cosine' or 'linear'; got {schedule!r}.")
+
+
+class TailAverage:
+    """Running uniform mean of the global weights after each of the last ``tail`` of ``num_rounds`` rounds.
+
+    Parameters
+    ----------
+    num_rounds : int
+        The run's last round (the deployment's target round when a run resumes).
+    tail : int
+        Rounds averaged; 0 or 1: off (:meth:`result` returns the last round's weights).
+
+    Notes
+    -----
+    The sum is kept in float64 and divided once at the end, then cast back to the weights' dtype, so the
+    result does not depend on how the rounds are grouped.
+    """
+
+    def __init__(self, num_rounds: int, tail: int) -> None:
+        self.num_rounds = int(num_rounds)
+        self.tail = min(max(int(tail), 0), self.num_rounds)
+        self._sum: list[np.ndarray] = []
+        self._rounds: list[int] = []
+
+    @property
+    def active(self) -> bool:
+        """Whether more than one round is averaged."""
+        return self.tail > 1
+
+    @property
+    def first_round(self) -> int:
+        """The first averaged round (``num_rounds`` when off)."""
+        return self.num_rounds - max(self.tail, 1) + 1
+
+    def add(self, server_round: int, arrays: Sequence[np.ndarray]) -> None:
+        """Count the global weights after ``server_round`` if it is one of the averaged rounds."""
+        if not self.active or server_round < self.first_round or server_round > self.num_rounds:
+            return
+        if not self._sum:
+            self._sum = [np.zeros(np.shape(a), dtype=np.float64) for a in arrays]
+        for acc, a in zip(self._sum, arrays, strict=True):
+            acc += a
+        self._rounds.append(int(server_round))
+
+    def result(self, last: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The averaged weights (dtypes of ``last``), or ``last`` itself when off.
+
+        Parameters
+        ----------
+        last : sequence of numpy.ndarray
+            The global weights after the last round.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            The mean of the averaged rounds' weights, cast to ``last``'s dtypes.
+
+        Raises
+        ------
+        FederationError
+            If not every averaged round was added (e.g. the run stopped early).
+        """
+        if not self.active:
+            return list(last)
+        expected = list(range(self.first_round, self.num_rounds + 1))
+        if sorted(self._rounds) != expected:
+            raise FederationError(
+                f"TailAverage: tail_average={self.tail} needs the global weights of rounds "
+                f"{expected[0]}..{expected[-1]}; got rounds {sorted(self._rounds)} (did the run stop early?)."
+            )
+        return [(acc / self.tail).astype(a.dtype) for acc, a in zip(self._sum, last, strict=True)]
