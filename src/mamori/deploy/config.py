@@ -65,6 +65,11 @@ class FederationSection(BaseModel):
     # public divisor of the members' feature statistics in the stats round (consortium-wide standardisation):
     # at least (largest member's training rows x largest mean squared feature) / 8 under secure aggregation
     stats_scale: float = Field(default=1e6, gt=0.0)
+    # FederationConfig.lr_schedule / lr_floor / tail_average: the members' learning-rate factor per round (sent by
+    # the coordinator) and the published model as the mean of the global weights of the last tail_average rounds
+    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
+    lr_floor: float = Field(default=1.0, gt=0.0, le=1.0)
+    tail_average: int = Field(default=0, ge=0)
 
     @property
     def published_name(self) -> str:
@@ -84,6 +89,16 @@ class FederationSection(BaseModel):
         if self.min_train_nodes > self.min_available_nodes:
             raise ValueError(
                 f"min_train_nodes ({self.min_train_nodes}) exceeds min_available_nodes ({self.min_available_nodes})"
+            )
+        if self.lr_schedule == "constant" and self.lr_floor != 1.0:
+            raise ValueError(
+                f"lr_floor={self.lr_floor} has no effect with lr_schedule='constant'; set lr_schedule to 'cosine' or "
+                "'linear', or leave lr_floor at 1.0"
+            )
+        if self.tail_average > self.num_rounds:
+            raise ValueError(
+                f"tail_average={self.tail_average} exceeds num_rounds={self.num_rounds}; average at most num_rounds "
+                "rounds (0 or 1: off)"
             )
         if not all(p.strip().isdigit() for p in self.hidden.split(",")):
             raise ValueError(f"hidden must be comma-separated layer sizes like '64,32', got {self.hidden!r}")

@@ -63,7 +63,8 @@ from mamori.federation import (
     weights_hash,
 )
 from mamori.federation.clientapp import build_client_app
-from mamori.federation.strategy import build_strategy
+from mamori.federation.schedule import TailAverage
+from mamori.federation.strategy import build_strategy, schedule_train_config
 
 __all__ = [
     "client_app",
@@ -452,6 +453,13 @@ class _Run:
         self.secure = bool(rc.get("secure-aggregation", False))
         threshold = int(rc.get("reconstruction-threshold", 0))
         dp_epsilon = float(rc.get("member-dp-epsilon", 0.0))
+        lr_schedule = str(rc.get("lr-schedule", "constant"))
+        tail_average = int(rc.get("tail-average", 0))
+        if tail_average > self.num_rounds:
+            # `run-round --rounds N` can set a target below the configured tail: average every round there is
+            logger.warning("tail-average %d exceeds the run's target round %d: averaging rounds 1..%d",
+                           tail_average, self.num_rounds, self.num_rounds)
+            tail_average = max(1, self.num_rounds)
         self.config = FederationConfig(
             num_rounds=max(1, self.num_rounds),
             local_epochs=int(rc.get("local-epochs", 1)),
@@ -465,6 +473,9 @@ class _Run:
             secagg=SecureAggregationConfig(reconstruction_threshold=threshold or None),
             member_dp=MemberDPConfig(epsilon=dp_epsilon, delta=float(rc.get("member-dp-delta", 1e-5)),
                                      clipping_norm=float(rc.get("member-dp-clip", 1.0))) if dp_epsilon > 0 else None,
+            lr_schedule=lr_schedule,  # type: ignore[arg-type]  # validated by FederationConfig
+            lr_floor=float(rc.get("lr-floor", 1.0)) if lr_schedule != "constant" else 1.0,
+            tail_average=tail_average,
         )
         self.store = open_store(store_url)
         self.registry = ModelRegistry(self.store)
@@ -540,16 +551,32 @@ class _Run:
             )
 
     def publish(self) -> None:
-        """Publish the run's final global model for the nodes (registry name ``published-name``)."""
+        """Publish the run's model for the nodes (registry name ``published-name``).
+
+        The last round's global model, or with ``tail-average`` R > 1 the mean of the global models of the last R
+        rounds, read back from their checkpoints (so a run that resumed mid-tail averages the same rounds).
+        """
         latest = self.registry.get("latest", name=self.model_name)
-        arrays = latest.arrays()
-        self.registry.register(self.published_name, latest.record.version, arrays,
-                               {"round": latest.record.version, "federation_sha256": weights_hash(arrays),
+        last = latest.arrays()
+        tail = TailAverage(latest.record.version, self.config.tail_average)
+        if tail.active:
+            newest: dict[int, str] = {}
+            for record in self.registry.list(self.model_name):  # oldest first: a re-registered round's newest wins
+                newest[record.version] = record.sha256
+            for version in range(tail.first_round, latest.record.version + 1):
+                if version in newest:
+                    tail.add(version, self.registry.get(newest[version], name=self.model_name).arrays())
+        arrays = tail.result(last)
+        meta: dict[str, Any] = {"round": latest.record.version, "federation_sha256": weights_hash(arrays),
                                 "run_id": self.run_id, "model_name": self.model_name,
                                 "checkpoint_sha256": latest.record.sha256,
-                                "standardizer": str(latest.record.metadata.get("standardizer", ""))},
-                               actor="coordinator")
-        logger.info("published %s round %d for the members", self.model_name, latest.record.version)
+                                "standardizer": str(latest.record.metadata.get("standardizer", "")),
+                                "tail_average": max(tail.tail, 1)}
+        if tail.active:
+            meta["averaged_rounds"] = [tail.first_round, latest.record.version]
+        self.registry.register(self.published_name, latest.record.version, arrays, meta, actor="coordinator")
+        logger.info("published %s round %d for the members (mean of the last %d round(s))", self.model_name,
+                    latest.record.version, max(tail.tail, 1))
 
 
 def _stats_content(run: _Run, limit: float = 0.0) -> tuple[list[np.ndarray], dict[str, Any]]:
@@ -601,7 +628,8 @@ def _plain_rounds(grid: Grid, run: _Run, initial: list[np.ndarray], remaining: i
         errors = sorted({r.error.reason[:200] for r in replies if r.has_error()})
         run.fail(phase, server_round, ok, failed, {"errors": errors, "no_reply_node_ids": [str(n) for n in missing]})
 
-    strategy = build_strategy(config, quorum)
+    # the members' learning-rate factor of each round, counted over resumed runs (lr-schedule)
+    strategy = schedule_train_config(build_strategy(config, quorum), config, round_offset=run.done)
     configure = {"train": strategy.configure_train, "evaluate": strategy.configure_evaluate}
 
     def _recording(phase: str) -> Any:
@@ -683,7 +711,8 @@ def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.nda
         min_evaluate_clients=max(1, config.min_evaluate_nodes),
         min_available_clients=config.min_available_nodes,
         on_fit_config_fn=lambda r: dict(stats_round) or {"server-round": run.done + r,
-                                                         "local-epochs": config.local_epochs, **run.train_config()},
+                                                         "local-epochs": config.local_epochs, **run.train_config(),
+                                                         **config.round_train_config(run.done + r)},
         on_evaluate_config_fn=lambda r: {"server-round": run.done + r, **run.train_config()},
         accept_failures=True,
         fit_metrics_aggregation_fn=lambda _: {},

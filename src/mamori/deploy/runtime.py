@@ -377,6 +377,9 @@ member-dp-epsilon = {f.member_dp_epsilon}
 member-dp-delta = {f.member_dp_delta}
 member-dp-clip = {f.member_dp_clip}
 stats-scale = {f.stats_scale}
+lr-schedule = {json.dumps(f.lr_schedule)}
+lr-floor = {f.lr_floor}
+tail-average = {f.tail_average}
 """,
         encoding="utf-8",
     )
