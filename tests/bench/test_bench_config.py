@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from mamori.bench import BenchConfig
-from mamori.bench.config import lr_factor
+from mamori.federation import lr_factor
 
 
 def test_local_epochs_default_depends_on_the_kind_of_dataset() -> None:

@@ -65,8 +65,10 @@ def test_federated_classifier_is_the_mean_of_the_last_rounds(
     want = rounds[-1] if tail == 0 else [np.mean(arrays, axis=0) for arrays in zip(*rounds[-tail:], strict=True)]
     for got, expected in zip(model.get_weights(), want, strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
-    # The federation itself is unchanged: the final global weights are those of the last round.
-    assert info["final_hash"] == weights_hash(rounds[-1])
+    # The federation itself is unchanged (its last round's weights are those of the last round); final_hash is the
+    # hash of the model returned, averaged or not (FederationConfig.tail_average).
+    assert info["last_round_hash"] == weights_hash(rounds[-1])
+    assert info["final_hash"] == weights_hash(model.get_weights())
 
 
 @pytest.mark.slow
@@ -80,7 +82,8 @@ def test_run_bench_averages_the_federated_and_centralized_classifiers(tmp_path: 
     assert plain["federation"]["classifier"]["tail_average"] == 1
     assert tail["federation"]["classifier"]["tail_average"] == 2
     # The rounds themselves are unchanged; only the deployed models (federated and centralized) are averages.
-    assert tail["federation"]["classifier"]["final_hash"] == plain["federation"]["classifier"]["final_hash"]
+    assert tail["federation"]["classifier"]["last_round_hash"] == plain["federation"]["classifier"]["final_hash"]
+    assert tail["federation"]["classifier"]["final_hash"] != plain["federation"]["classifier"]["final_hash"]
     for key in ("classifier/federated", "classifier/centralized"):
         assert tail["results"][key]["roc_auc"] != plain["results"][key]["roc_auc"], key
 

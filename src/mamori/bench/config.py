@@ -47,36 +47,6 @@ _TUNED: dict[str, dict[str, Any]] = {
 }
 
 
-def lr_factor(schedule: str, server_round: int, rounds: int, floor: float) -> float:
-    """The members' learning-rate multiplier in federated round ``server_round`` (1-based) of ``rounds``.
-
-    Parameters
-    ----------
-    schedule : {"constant", "cosine", "linear"}
-        ``"constant"``: 1 in every round; ``"cosine"``: half a cosine from 1 in the first round down to
-        ``floor`` in the last; ``"linear"``: a straight line between the same two points.
-    server_round : int
-        The round, from 1 (Flower's numbering); rounds outside ``1..rounds`` are clipped to it.
-    rounds : int
-        Rounds of the federation.
-    floor : float
-        The multiplier of the last round, in ``(0, 1]``.
-
-    Returns
-    -------
-    float
-        The multiplier (in ``[floor, 1]``).
-    """
-    if schedule == "constant" or rounds <= 1:
-        return 1.0
-    t = (min(max(server_round, 1), rounds) - 1) / (rounds - 1)
-    if schedule == "cosine":
-        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
-    if schedule == "linear":
-        return 1.0 - (1.0 - floor) * t
-    raise ValueError(f"lr_factor: schedule must be 'constant', 'cosine' or 'linear'; got {schedule!r}.")
-
-
 class BenchConfig(BaseModel):
     """How a benchmark run splits, trains and judges.
 
@@ -188,8 +158,9 @@ class BenchConfig(BaseModel):
         traffic). None: ``"scaffold"`` for ``csic``, ``"plain"`` otherwise (chosen on validation rows,
         docs/benchmarks.md). The federated autoencoder always trains plain.
     client_lr_schedule : {"constant", "cosine", "linear"} or None, default=None
-        How the federated classifier's members' learning rate changes over the rounds (:func:`lr_factor`): from
-        ``client_lr`` in the first round down to ``client_lr * client_lr_floor`` in the last. None: ``"cosine"``
+        How the federated classifier's members' learning rate changes over the rounds
+        (:func:`mamori.federation.lr_factor`, run as ``FederationConfig.lr_schedule``): from ``client_lr`` in the
+        first round down to ``client_lr * client_lr_floor`` in the last. None: ``"cosine"``
         for ``csic`` (a constant 2e-3 collapsed on some split seeds; chosen on validation rows over ten seeds,
         docs/benchmarks.md), ``"constant"`` otherwise.
     client_lr_floor : float or None, default=None
@@ -299,8 +270,9 @@ class BenchConfig(BaseModel):
             ``optimizer`` (``"adam"`` or ``"sgd"``), ``learning_rate`` and ``batch_size`` (None: the model's own
             default), ``local_epochs`` (epochs per round), ``rounds`` (``rounds * epochs_per_round /
             local_epochs``: the same passes as the other regimes), ``algorithm`` (``"plain"`` or
-            ``"scaffold"``), ``lr_schedule`` and ``lr_floor`` (:func:`lr_factor`'s ``schedule`` and ``floor``),
-            ``tail_average`` (rounds averaged by the server at the end; 0: none).
+            ``"scaffold"``), ``lr_schedule`` and ``lr_floor`` (:func:`mamori.federation.lr_factor`'s ``schedule`` and
+            ``floor``), ``tail_average`` (rounds averaged by the server at the end; 0: none) - the last three become
+            ``FederationConfig.lr_schedule``, ``lr_floor`` and ``tail_average``.
 
         Raises
         ------

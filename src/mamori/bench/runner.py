@@ -17,7 +17,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from mamori.bench.augment import mode_swap_rows
-from mamori.bench.config import BenchConfig, lr_factor
+from mamori.bench.config import BenchConfig
 from mamori.bench.dataset import BenchDataset
 from mamori.bench.metrics import best_f1_threshold, score_metrics
 from mamori.bench.provenance import numerics, source_revision
@@ -322,19 +322,15 @@ class _Context:
         seed_model = make()
         seed_model.init_weights(self.n_features)
         shape, floor = lr_schedule
-        base_lr = float(seed_model.learning_rate)
-
-        def schedule(server_round: int) -> float:
-            return base_lr * lr_factor(shape, server_round, n_rounds, floor)
-
-        # A decaying schedule sets each member's learning rate per round (BenchConfig.client_lr_schedule).
-        scheduled = None if shape == "constant" else schedule
         trainers = []
         for _name, Xtr, ytr, Xev, yev in trainers_data:
             est = make()
             est.init_weights(self.n_features)
-            trainers.append(EstimatorTrainer(est, Xtr, ytr, Xev, yev, learning_rate_schedule=scheduled))
+            trainers.append(EstimatorTrainer(est, Xtr, ytr, Xev, yev))
         n = len(trainers)
+        # The members' learning-rate schedule (BenchConfig.client_lr_schedule: the coordinator sends each round's
+        # factor) and server-side tail averaging (BenchConfig.tail_average: the model is the mean of the global
+        # weights after each of the last rounds) are FederationConfig's, as in SecAgg+ runs and the deployment.
         fed_config = FederationConfig(
             num_rounds=n_rounds,
             local_epochs=local_epochs if local_epochs is not None else c.epochs_per_round(self.text),
@@ -344,23 +340,14 @@ class _Context:
             evaluate_initial=False,
             seed=c.seed,
             client_algorithm=client_algorithm,  # type: ignore[arg-type]
+            lr_schedule=shape,  # type: ignore[arg-type]
+            lr_floor=floor if shape != "constant" else 1.0,
+            tail_average=min(max(int(tail_average), 0), n_rounds),
             **(c.server_step(self.text, self.dataset.name) if server_optimizer else {}),  # type: ignore[arg-type]
         )
 
         def on_round(r: RoundReport) -> None:
             report(stage, r.server_round, n_rounds)
-
-        # Server-side tail averaging (BenchConfig.tail_average): the deployed model is the uniform mean of the
-        # global weights after each of the last ``tail`` rounds; the members and the rounds are unchanged.
-        tail = min(max(int(tail_average), 0), n_rounds)
-        tail_sum: list[np.ndarray] = []
-
-        def on_checkpoint(server_round: int, arrays: list[np.ndarray], _digest: str) -> None:
-            if tail > 1 and server_round > n_rounds - tail:
-                if not tail_sum:
-                    tail_sum.extend(np.zeros(a.shape, dtype=np.float64) for a in arrays)
-                for acc, a in zip(tail_sum, arrays, strict=True):
-                    acc += a
 
         started = time.perf_counter()
         flwr_logger = logging.getLogger("flwr")
@@ -372,17 +359,13 @@ class _Context:
                 seed_model.get_weights(),
                 fed_config,
                 on_round=on_round,
-                on_checkpoint=on_checkpoint,
                 member_names=[t[0] for t in trainers_data],
             )
         finally:
             flwr_logger.setLevel(level)
         model = make()
         model.init_weights(self.n_features)
-        if tail > 1:
-            model.set_weights([(acc / tail).astype(a.dtype) for acc, a in zip(tail_sum, fed.arrays, strict=True)])
-        else:
-            model.set_weights(fed.arrays)
+        model.set_weights(fed.arrays)  # tail-averaged by the federation when fed_config.tail_average > 1
         history = [
             {
                 "round": r.server_round,
@@ -400,11 +383,12 @@ class _Context:
             "client_optimizer": getattr(seed_model, "optimizer", "adam"),
             "client_lr": float(seed_model.learning_rate),
             "client_algorithm": fed_config.client_algorithm,
-            "client_lr_schedule": [shape, floor if shape != "constant" else 1.0],
-            "tail_average": max(tail, 1),
+            "client_lr_schedule": [fed_config.lr_schedule, fed_config.lr_floor],
+            "tail_average": fed.tail_average,
             "rounds": history,
             "bytes_total": int(sum(h["bytes"] for h in history)),
-            "final_hash": fed.weights_hash,
+            "final_hash": fed.weights_hash,  # of the model returned (tail-averaged when tail_average > 1)
+            "last_round_hash": fed.last_round_hash,
             "seconds": time.perf_counter() - started,
         }
         return model, info
