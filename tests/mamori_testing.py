@@ -82,3 +82,14 @@ def write_flow_table(path: Path, n: int = 1500, seed: int = 0, *, url: bool = Tr
         }
     )
     (table if url else table.drop("url")).write_csv(path)
+
+
+def write_simulated_members(out: Path, banks: int = 2, seed: int = 7) -> list[Path]:
+    """Write a day of simulated traffic per bank (1% scale) as ``<bank_id>.parquet`` in ``out``; return the paths."""
+    from mamori.simulate import SimulationConfig, iter_bank_events
+
+    paths = []
+    for profile, events in iter_bank_events(SimulationConfig(banks=banks, days=1, scale=0.01, seed=seed)):
+        paths.append(out / f"{profile.bank_id}.parquet")
+        events.write_parquet(paths[-1])
+    return paths

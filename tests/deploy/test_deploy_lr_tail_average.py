@@ -20,7 +20,7 @@ from mamori.deploy.runtime import write_app_dir
 from mamori.federation import EstimatorTrainer, lr_factor, weights_hash
 from mamori.federation.inprocess import InProcessGrid
 from mamori.store import ModelRegistry, open_store
-from mamori_testing import flower_task_identity
+from mamori_testing import flower_task_identity, write_simulated_members
 
 MODEL = "consortium-attack-classifier"
 
@@ -55,14 +55,7 @@ def test_consortium_toml_rejects_bad_schedule_settings(federation: dict[str, Any
 
 @pytest.fixture(scope="module")
 def member_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    from mamori.simulate import SimulationConfig, iter_bank_events
-
-    out = tmp_path_factory.mktemp("members")
-    paths = []
-    for profile, events in iter_bank_events(SimulationConfig(banks=2, days=1, scale=0.01, seed=7)):
-        paths.append(out / f"{profile.bank_id}.parquet")
-        events.write_parquet(paths[-1])
-    return paths
+    return write_simulated_members(tmp_path_factory.mktemp("members"))
 
 
 @pytest.fixture()

@@ -13,21 +13,14 @@ from mamori.deploy.flowerapp import client_app, secure_client_app, secure_dp_cli
 from mamori.errors import FederationError
 from mamori.federation.inprocess import InProcessGrid
 from mamori.store import AuditLog, ModelRegistry, open_store
-from mamori_testing import flower_task_identity
+from mamori_testing import flower_task_identity, write_simulated_members
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def member_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    from mamori.simulate import SimulationConfig, iter_bank_events
-
-    out = tmp_path_factory.mktemp("members")
-    paths = []
-    for profile, events in iter_bank_events(SimulationConfig(banks=2, days=1, scale=0.01, seed=7)):
-        paths.append(out / f"{profile.bank_id}.parquet")
-        events.write_parquet(paths[-1])
-    return paths
+    return write_simulated_members(tmp_path_factory.mktemp("members"))
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mamori.errors import ConfigError
+from mamori.federation.schedule import check_schedule
 
 __all__ = [
     "ConsortiumConfig",
@@ -90,16 +91,7 @@ class FederationSection(BaseModel):
             raise ValueError(
                 f"min_train_nodes ({self.min_train_nodes}) exceeds min_available_nodes ({self.min_available_nodes})"
             )
-        if self.lr_schedule == "constant" and self.lr_floor != 1.0:
-            raise ValueError(
-                f"lr_floor={self.lr_floor} has no effect with lr_schedule='constant'; set lr_schedule to 'cosine' or "
-                "'linear', or leave lr_floor at 1.0"
-            )
-        if self.tail_average > self.num_rounds:
-            raise ValueError(
-                f"tail_average={self.tail_average} exceeds num_rounds={self.num_rounds}; average at most num_rounds "
-                "rounds (0 or 1: off)"
-            )
+        check_schedule(self.lr_schedule, self.lr_floor, self.tail_average, self.num_rounds)
         if not all(p.strip().isdigit() for p in self.hidden.split(",")):
             raise ValueError(f"hidden must be comma-separated layer sizes like '64,32', got {self.hidden!r}")
         return self

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mamori.federation.privacy import MemberDPConfig, SecureAggregationConfig
 from mamori.federation.robust import RobustConfig
-from mamori.federation.schedule import LR_FACTOR_KEY, LRSchedule, lr_factor
+from mamori.federation.schedule import LR_FACTOR_KEY, LRSchedule, check_schedule, lr_factor
 
 __all__ = ["FederationConfig"]
 
@@ -164,16 +164,10 @@ class FederationConfig(BaseModel):
         return self
 
     def _check_schedule(self) -> None:
-        if self.lr_schedule == "constant" and self.lr_floor != 1.0:
-            raise ValueError(
-                f"FederationConfig: lr_floor={self.lr_floor} has no effect with lr_schedule='constant'; "
-                "set lr_schedule to 'cosine' or 'linear', or leave lr_floor at 1.0."
-            )
-        if self.tail_average > self.num_rounds:
-            raise ValueError(
-                f"FederationConfig: tail_average={self.tail_average} exceeds num_rounds={self.num_rounds}; "
-                "average at most num_rounds rounds (0 or 1: off)."
-            )
+        try:
+            check_schedule(self.lr_schedule, self.lr_floor, self.tail_average, self.num_rounds)
+        except ValueError as exc:
+            raise ValueError(f"FederationConfig: {exc}") from None
 
     def _modes_on(self, *, secure_aggregation: bool) -> list[str]:
         """The aggregation-changing modes that are on, named as the settings are.

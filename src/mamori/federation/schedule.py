@@ -16,7 +16,7 @@ import numpy as np
 
 from mamori.errors import FederationError
 
-__all__ = ["LR_FACTOR_KEY", "LRSchedule", "TailAverage", "lr_factor"]
+__all__ = ["LR_FACTOR_KEY", "LRSchedule", "TailAverage", "check_schedule", "lr_factor"]
 
 #: Train-config key of the round's learning-rate multiplier (present only when the schedule is not constant).
 LR_FACTOR_KEY = "lr_factor"
@@ -58,6 +58,37 @@ def lr_factor(schedule: str, server_round: int, rounds: int, floor: float) -> fl
     if schedule == "linear":
         return 1.0 - (1.0 - floor) * t
     raise ValueError(f"lr_factor: schedule must be 'constant', 'cosine' or 'linear'; got {schedule!r}.")
+
+
+def check_schedule(lr_schedule: str, lr_floor: float, tail_average: int, num_rounds: int) -> None:
+    """Refuse schedule settings that contradict each other (shared by FederationConfig and consortium.toml).
+
+    Parameters
+    ----------
+    lr_schedule : str
+        The schedule's shape.
+    lr_floor : float
+        The last round's multiplier; must stay 1.0 with ``"constant"``.
+    tail_average : int
+        Rounds averaged at the end; at most ``num_rounds``.
+    num_rounds : int
+        Rounds of the run.
+
+    Raises
+    ------
+    ValueError
+        Naming the settings and their values.
+    """
+    if lr_schedule == "constant" and lr_floor != 1.0:
+        raise ValueError(
+            f"lr_floor={lr_floor} has no effect with lr_schedule='constant'; set lr_schedule to 'cosine' or 'linear', "
+            "or leave lr_floor at 1.0."
+        )
+    if tail_average > num_rounds:
+        raise ValueError(
+            f"tail_average={tail_average} exceeds num_rounds={num_rounds}; average at most num_rounds rounds "
+            "(0 or 1: off)."
+        )
 
 
 class TailAverage:
