@@ -34,6 +34,8 @@ __all__ = ["main"]
 logger = logging.getLogger(__name__)
 
 _POLL_S = 0.2
+#: Longest a single Runtime API call keeps retrying before the loop checks that the SuperNode still runs.
+_RETRY_MAX_S = 5.0
 
 
 def _run_task(address: str, token: str) -> None:
@@ -109,10 +111,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     children.discard(pid)
             try:
                 if client is None:
+                    # Flower's invoker retries an unreachable Runtime API forever (max_time None); capped, a call
+                    # gives up after a few seconds and this loop sees a SuperNode that has exited (e.g. refused by
+                    # the SuperLink, exit code 305) instead of waiting on it for ever.
+                    invoker = make_simple_http_retry_invoker()
+                    invoker.max_time = _RETRY_MAX_S
                     client = RuntimeHttpClient.from_server_address(
                         server_address=args.runtime_api_address, insecure=True, root_certificates=None,
                         interceptors=[RuntimeVersionHttpInterceptor(component_name="SuperExec")],
-                        retry_invoker=make_simple_http_retry_invoker(),
+                        retry_invoker=invoker,
                     )
                 res = client.AcquireTask(AcquireTaskRequest(supported_task_types=[TaskType.CLIENT_APP],
                                                             agentapp_fab_hashes=[]))
