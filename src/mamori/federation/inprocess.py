@@ -34,9 +34,24 @@ from flwr.supercore.task_identity import TaskIdentity
 
 from mamori.errors import FederationError
 
-__all__ = ["Delivery", "InProcessGrid", "server_process_state", "transfer_message"]
+__all__ = ["Delivery", "InProcessGrid", "new_run_id", "server_process_state", "transfer_message"]
 
 logger = logging.getLogger(__name__)
+
+
+def new_run_id() -> int:
+    """Return a fresh random run id whose serialized size never varies: a 63-bit number with its top bit set.
+
+    Every message carries the run id as a protobuf varint, and a varint's length depends on the value (one byte
+    less below 2**56, one draw in 128 of ``uuid4().int >> 65``). The bytes a federation reports, and so a bench's
+    results, must not depend on that draw; every value in ``[2**62, 2**63)`` takes 9 bytes.
+
+    Returns
+    -------
+    int
+        In ``[2**62, 2**63)``.
+    """
+    return (1 << 62) | (uuid4().int >> 66)
 
 
 def transfer_message(message: Message) -> tuple[Message, int]:

@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from uuid import uuid4
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
@@ -18,7 +17,7 @@ from flwr.serverapp.strategy import Strategy
 from mamori.errors import ConfigError, FederationError, PrivacyBudgetError
 from mamori.federation.clientapp import NUM_EXAMPLES_KEY, build_client_app
 from mamori.federation.config import FederationConfig
-from mamori.federation.inprocess import Delivery, InProcessGrid, server_process_state
+from mamori.federation.inprocess import Delivery, InProcessGrid, new_run_id, server_process_state
 from mamori.federation.memberdp import member_dp_train_mods, wrap_member_dp
 from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
 from mamori.federation.robust import UpdateCheckCallback
@@ -177,7 +176,7 @@ def run_federation(
     initial = check_arrays(initial_arrays, where="run_federation: initial_arrays")
     node_ids = [_FIRST_NODE_ID + i for i in range(len(trainers))]
     trainer_of = {n: (name, t) for n, name, t in zip(node_ids, names, trainers, strict=True)}
-    run_id = uuid4().int >> 65
+    run_id = new_run_id()
 
     client_app = build_client_app(
         lambda node_id: trainer_of[node_id], seed=config.seed, train_mods=member_dp_train_mods(config) or None

@@ -20,7 +20,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from uuid import uuid4
 
 import flwr.compat.common.recorddict_compat as compat
 import numpy as np
@@ -47,7 +46,7 @@ from flwr.serverapp import Grid, ServerApp
 from mamori.errors import ConfigError, FederationError, PrivacyBudgetError
 from mamori.federation.clientapp import NUM_EXAMPLES_KEY, member_seed
 from mamori.federation.config import FederationConfig
-from mamori.federation.inprocess import Delivery, InProcessGrid, server_process_state
+from mamori.federation.inprocess import Delivery, InProcessGrid, new_run_id, server_process_state
 from mamori.federation.privacy import member_dp_noise, secagg_parameters
 from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
 from mamori.federation.schedule import TailAverage
@@ -439,7 +438,7 @@ def run_secure_federation(
     initial = check_arrays(initial_arrays, where="run_federation: initial_arrays")
     node_ids = [_FIRST_NODE_ID + i for i in range(len(trainers))]
     member_of = {n: (name, t, i) for i, (n, name, t) in enumerate(zip(node_ids, names, trainers, strict=True))}
-    run_id = uuid4().int >> 65
+    run_id = new_run_id()
     grid = InProcessGrid(
         build_secure_client_app(lambda node_id: member_of[node_id], config),
         node_ids,
