@@ -9,6 +9,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mamori.federation import FederationConfig
+from mamori.federation.schedule import LRSchedule
 
 __all__ = ["BenchConfig"]
 
@@ -209,7 +210,7 @@ class BenchConfig(BaseModel):
     client_local_epochs: int | None = Field(default=None, ge=1)
     client_batch_size: int | None = Field(default=None, ge=8)
     client_algorithm: Literal["plain", "scaffold"] | None = None
-    client_lr_schedule: Literal["constant", "cosine", "linear"] | None = None
+    client_lr_schedule: LRSchedule | None = None
     client_lr_floor: float | None = Field(default=None, gt=0.0, le=1.0)
     tail_average: int | None = Field(default=None, ge=0)
 

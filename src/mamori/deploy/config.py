@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mamori.errors import ConfigError
-from mamori.federation.schedule import check_schedule
+from mamori.federation.schedule import LRSchedule, check_schedule
 
 __all__ = [
     "ConsortiumConfig",
@@ -68,7 +68,7 @@ class FederationSection(BaseModel):
     stats_scale: float = Field(default=1e6, gt=0.0)
     # FederationConfig.lr_schedule / lr_floor / tail_average: the members' learning-rate factor per round (sent by
     # the coordinator) and the published model as the mean of the global weights of the last tail_average rounds
-    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
+    lr_schedule: LRSchedule = "constant"
     lr_floor: float = Field(default=1.0, gt=0.0, le=1.0)
     tail_average: int = Field(default=0, ge=0)
 
