@@ -72,6 +72,8 @@ def test_superlink_command_has_tls_auth_and_no_dependency_install(tmp_path: Path
     text = (app / "pyproject.toml").read_text()
     assert 'serverapp = "mamori.deploy.flowerapp:server_app"' in text
     assert "store-url" in text
+    # the ServerApp names the privacy ledger's members from the registrations sync-members keeps
+    assert f'registered-file = "{tmp_path / "state" / "registered.json"}"' in text
 
 
 def test_node_command_needs_its_files(tmp_path: Path) -> None:

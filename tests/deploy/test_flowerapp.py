@@ -29,20 +29,21 @@ def task_identity() -> Iterator[None]:
         yield
 
 
-def _run(paths: list[str], store_url: str, rounds: int, tmp: Path, secure: bool = False,
+def _run(paths: list[str], store_url: str, rounds: int, tmp: Path, secure: bool = False, run_id: int = 1,
          **extra: object) -> None:
     node_ids = [11 + i for i in range(len(paths))]
     app = client_app
     if secure:
         app = secure_dp_client_app if float(extra.get("member-dp-epsilon", 0.0)) > 0 else secure_client_app  # type: ignore[arg-type]
-    grid = InProcessGrid(app, node_ids, run_id=1, default_timeout=60)
+    grid = InProcessGrid(app, node_ids, run_id=run_id, default_timeout=60)
     for i, node_id in enumerate(node_ids):
         grid._contexts[node_id].node_config.update(  # what --node-config gives a SuperNode
             {"data-path": paths[i], "node-name": f"bank-{i}", "model-dir": str(tmp / f"model-{i}")}
         )
     run_config = {"num-rounds": rounds, "store-url": store_url, "hidden": "8", "min-train-nodes": 2,
                   "min-available-nodes": 2, "round-timeout": 60.0, "secure-aggregation": secure, **extra}
-    context = Context(run_id=1, node_id=SUPERLINK_NODE_ID, node_config={}, state=RecordDict(), run_config=run_config)
+    context = Context(run_id=run_id, node_id=SUPERLINK_NODE_ID, node_config={}, state=RecordDict(),
+                      run_config=run_config)
     try:
         server_app(grid, context)
     finally:
@@ -115,16 +116,52 @@ def test_secure_aggregation_survives_a_member_dropping_out_mid_protocol(member_f
     assert [f["no_reply_node_ids"] for f in failed] == [["13"], ["13"]]  # the member without data
 
 
-def test_secure_aggregation_with_member_level_dp(member_files: list[Path], tmp_path: Path) -> None:
+def test_secure_aggregation_with_member_level_dp_writes_each_runs_spend_to_the_privacy_ledger(
+    member_files: list[Path], tmp_path: Path
+) -> None:
+    import json
+
     import numpy as np
 
+    from mamori.federation import MemberDPConfig, central_dp_epsilon, member_dp_noise
+    from mamori.federation.accounting import MECHANISM_CENTRAL
+    from mamori.store import PrivacyLedger
+
+    # Prepare: the coordinator knows node 11 as bank-a (registered.json); node 12 is not in it
     url = f"sqlite:///{tmp_path / 'm.db'}"
-    _run([str(p) for p in member_files], url, 1, tmp_path, secure=True,
-         **{"member-dp-epsilon": 8.0, "member-dp-clip": 0.5, "fraction-evaluate": 0.0, "min-evaluate-nodes": 0})
+    registered = tmp_path / "registered.json"
+    registered.write_text(json.dumps({"bank-a": {"node_id": "11", "fingerprint": "SHA256:ab"}}))
+    dp = {"member-dp-epsilon": 8.0, "member-dp-clip": 0.5, "fraction-evaluate": 0.0, "min-evaluate-nodes": 0,
+          "registered-file": str(registered)}
+    paths = [str(p) for p in member_files]
+    # Execute: run 1 trains rounds 1-2 (noise planned for 2 releases); run 2 resumes and adds round 3
+    _run(paths, url, 2, tmp_path, secure=True, run_id=1, **dp)
+    _run(paths, url, 3, tmp_path, secure=True, run_id=2, **dp)
+    # Assert: the model moved under DP
     store = open_store(url)
     registry = ModelRegistry(store)
-    start, end = (registry.get(r.sha256).arrays() for r in registry.list("consortium-attack-classifier"))
+    versions = {r.version: registry.get(r.sha256).arrays() for r in registry.list("consortium-attack-classifier")}
     starts = [e.details for e in AuditLog(store).entries() if e.action == "federation.run_start"]
+    assert [s["member_dp"] for s in starts] == [True, True]
+    assert any(not np.array_equal(a, b) for a, b in zip(versions[0], versions[3], strict=True))
+    # ...and every round of both runs is in the ledger, per member, under the audit's run id
+    ledger = PrivacyLedger(store)
+    entries = ledger.entries()
+    totals = {t.member: t for t in ledger.totals()}
     store.close()
-    assert starts[0]["member_dp"] is True
-    assert any(not np.array_equal(a, b) for a, b in zip(start, end, strict=True))
+    assert [(e.run_id, e.server_round, e.member) for e in entries] == [
+        ("flower-1", 1, "bank-a"), ("flower-1", 1, "node-12"), ("flower-1", 2, "bank-a"), ("flower-1", 2, "node-12"),
+        ("flower-2", 3, "bank-a"), ("flower-2", 3, "node-12"),
+    ]
+    assert all(e.unit == "member" and e.mechanism == MECHANISM_CENTRAL and e.delta == 1e-5 for e in entries)
+    planned_for_2 = member_dp_noise(MemberDPConfig(epsilon=8.0, clipping_norm=0.5), 2)
+    planned_for_3 = member_dp_noise(MemberDPConfig(epsilon=8.0, clipping_norm=0.5), 3)
+    run1 = [e for e in entries if e.run_id == "flower-1"]
+    assert [e.epsilon for e in run1[:2]] == [pytest.approx(central_dp_epsilon(planned_for_2, 1, 1e-5))] * 2
+    assert all(e.epsilon == pytest.approx(8.0, rel=2e-2) and e.epsilon <= 8.0 * (1 + 1e-6) for e in run1[2:])
+    assert [e.noise_multiplier for e in run1] == [pytest.approx(planned_for_2)] * 4
+    resumed = entries[4]
+    assert resumed.steps == 1 and resumed.epsilon == pytest.approx(central_dp_epsilon(planned_for_3, 1, 1e-5))
+    # extending the run past its plan shows: the total (basic composition over runs) exceeds the 8.0 asked for
+    assert totals["bank-a"].runs == 2 and totals["bank-a"].epsilon == pytest.approx(run1[2].epsilon + resumed.epsilon)
+    assert totals["bank-a"].epsilon > 8.0

@@ -63,6 +63,7 @@ from mamori.federation import (
     weights_hash,
 )
 from mamori.federation.clientapp import build_client_app
+from mamori.federation.privacy import member_dp_spends
 from mamori.federation.schedule import TailAverage
 from mamori.federation.strategy import build_strategy, schedule_train_config
 
@@ -437,7 +438,7 @@ class _Run:
     """What one ServerApp run shares between its rounds: config, store, registry, audit, checkpoints."""
 
     def __init__(self, context: Context) -> None:
-        from mamori.store import AuditLog, ModelRegistry, open_store
+        from mamori.store import AuditLog, ModelRegistry, PrivacyLedger, open_store
 
         rc = context.run_config
         self.run_id = int(context.run_id)
@@ -480,6 +481,9 @@ class _Run:
         self.store = open_store(store_url)
         self.registry = ModelRegistry(self.store)
         self.audit = AuditLog(self.store)
+        self.ledger = PrivacyLedger(self.store)
+        #: the coordinator's registered.json (member name -> Flower node id), to name the ledger's members
+        self.registered_file = str(rc.get("registered-file", ""))
         self.stats_scale = float(rc.get("stats-scale", STATS_SCALE_DEFAULT))
         if not self.stats_scale > 0:
             raise ConfigError(f"mamori server_app: stats-scale must be positive; got {self.stats_scale}.")
@@ -532,6 +536,36 @@ class _Run:
                                 "round_ended_at": now, "standardizer": self.standardizer}, actor="coordinator")
         self.round_start = now
         logger.info("round %d checkpointed (%s)", global_round, digest[:12])
+
+    def member_names(self, node_ids: list[int]) -> list[str]:
+        """The registered member name of each Flower node id (``node-<id>`` where none is known)."""
+        names: dict[int, str] = {}
+        if self.registered_file:
+            try:
+                registered = json.loads(Path(self.registered_file).read_text(encoding="utf-8"))
+                names = {int(v["node_id"]): str(name) for name, v in registered.items()}
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                # the spend is still recorded, under the node id the audit's node.register entries name
+                logger.warning("mamori server_app: cannot read member names from %s (%s); the privacy ledger "
+                               "names members by node id", self.registered_file, exc)
+        return [names.get(n, f"node-{n}") for n in node_ids]
+
+    def record_member_dp(self, server_round: int, node_ids: list[int]) -> None:
+        """Write this run's member-level DP spend after ``server_round`` to the privacy ledger.
+
+        One row per member whose update is in the round's noisy sum, under ledger run ``flower-<run id>``
+        (the run id of the audit's ``federation.run_start``). A run resumed from a checkpoint is a new run
+        in the ledger: its totals add up the runs (basic composition, an upper bound).
+        """
+        member_dp = self.config.member_dp
+        if member_dp is None:
+            return
+        spends = member_dp_spends(member_dp, self.config.num_rounds, server_round, self.member_names(sorted(node_ids)),
+                                  server_round=self.done + server_round)
+        for spend in spends:
+            self.ledger.record(spend.member, spend.server_round, spend.epsilon, spend.delta, spend.mechanism,
+                               run_id=f"flower-{self.run_id}", unit=spend.unit,
+                               noise_multiplier=spend.noise_multiplier, steps=spend.steps)
 
     def fail(self, phase: str, server_round: int, ok: int, failed: int, details: dict[str, Any]) -> None:
         """Audit failed members and stop the run when fewer than the minimum answered."""
@@ -680,6 +714,7 @@ def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.nda
     stats_round: dict[str, Any] = {}  # non-empty while the stats round runs: its fit config
 
     sampled: dict[str, set[int]] = {"train": set()}
+    included: dict[str, list[int]] = {"train": []}  # the members whose update is in the round's sum
 
     class _Quorum(LegacyFedAvg):  # type: ignore[misc]
         def configure_fit(self, server_round: int, parameters: Any, client_manager: Any) -> Any:
@@ -690,6 +725,7 @@ def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.nda
         def aggregate_fit(self, server_round: int, results: list[Any], failures: list[Any]) -> Any:
             if not stats_round:
                 seen["examples"] = max((int(r.num_examples) for _, r in results), default=0)
+                included["train"] = [int(proxy.node_id) for proxy, _ in results]
             # SecAgg+ passes only the members whose masked update was unmasked; the rest dropped out
             # (count by node: Flower may record one dropout as several failures)
             dropped = sorted(sampled["train"] - {int(proxy.node_id) for proxy, _ in results})
@@ -770,6 +806,7 @@ def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.nda
             arrays = [np.asarray(a, dtype=ref.dtype) for a, ref in zip(after.to_numpy_ndarrays(), initial, strict=True)]
             legacy.state.array_records[MAIN_PARAMS_RECORD] = ArrayRecord(arrays)
             run.checkpoint(server_round, arrays)
+            run.record_member_dp(server_round, included["train"])
     finally:
         f_stop.set()
         thread.join(timeout=5)

@@ -370,6 +370,7 @@ model-name = {json.dumps(f.model_name)}
 hidden = {json.dumps(f.hidden)}
 seed = {f.seed}
 store-url = {json.dumps(cfg.resolved_store_url)}
+registered-file = {json.dumps(str(_state(cfg) / "registered.json"))}
 published-name = {json.dumps(f.published_name)}
 secure-aggregation = {json.dumps(f.secure_aggregation)}
 reconstruction-threshold = {f.reconstruction_threshold or 0}

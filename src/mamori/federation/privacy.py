@@ -8,6 +8,7 @@ caller writes them to the store (``mamori.store.PrivacyLedger``) - the federatio
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -235,19 +236,46 @@ def privacy_spends(report: RoundReport, config: FederationConfig | None = None) 
     member_dp = getattr(config, "member_dp", None) if config is not None else None
     if member_dp is not None:
         assert config is not None
-        sigma = member_dp_noise(member_dp, config.num_rounds)
-        epsilon = central_dp_epsilon(sigma, report.server_round, member_dp.delta)
-        for m in report.members:
-            out.append(
-                PrivacySpend(
-                    member=m.member,
-                    server_round=report.server_round,
-                    epsilon=epsilon,
-                    delta=member_dp.delta,
-                    mechanism=MECHANISM_CENTRAL,
-                    unit="member",
-                    noise_multiplier=sigma,
-                    steps=report.server_round,
-                )
-            )
+        out.extend(member_dp_spends(member_dp, config.num_rounds, report.server_round,
+                                    [m.member for m in report.members]))
     return out
+
+
+def member_dp_spends(member_dp: MemberDPConfig, num_rounds: int, releases: int, members: Iterable[str], *,
+                     server_round: int | None = None) -> list[PrivacySpend]:
+    """Privacy-ledger rows of member-level DP: one per member after ``releases`` noisy aggregates.
+
+    Parameters
+    ----------
+    member_dp : MemberDPConfig
+        The run's member-level DP settings.
+    num_rounds : int
+        Rounds the noise was calibrated for (the run's ``num_rounds``).
+    releases : int
+        Noisy aggregates released so far in this run (>= 1).
+    members : iterable of str
+        The members to write a row for.
+    server_round : int or None, default=None
+        The round the rows name, when it differs from ``releases`` (a deployed run resumed after a
+        checkpoint counts its rounds from the model's first round).
+
+    Returns
+    -------
+    list of PrivacySpend
+        Every member has the same spend: the guarantee is about any one member's whole contribution.
+    """
+    sigma = member_dp_noise(member_dp, num_rounds)
+    epsilon = central_dp_epsilon(sigma, releases, member_dp.delta)
+    return [
+        PrivacySpend(
+            member=member,
+            server_round=releases if server_round is None else server_round,
+            epsilon=epsilon,
+            delta=member_dp.delta,
+            mechanism=MECHANISM_CENTRAL,
+            unit="member",
+            noise_multiplier=sigma,
+            steps=releases,
+        )
+        for member in members
+    ]
