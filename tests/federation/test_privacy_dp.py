@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from federation_toys import LogisticEstimator, make_non_iid_task
 
-from mamori.errors import ConfigError, PrivacyBudgetError
+from mamori.errors import ConfigError, FederationError, PrivacyBudgetError
 from mamori.federation import (
     DPSGDTrainer,
     EstimatorTrainer,
@@ -210,3 +210,32 @@ def test_averaging_the_iterates_is_post_processing_same_spend_other_weights() ->
         assert avg_metrics[key] == last_metrics[key]
     assert not np.allclose(np.concatenate([a.ravel() for a in last]), np.concatenate([a.ravel() for a in averaged]))
     assert all(np.isfinite(a).all() for a in averaged)
+
+
+def test_dp_sgd_trains_at_the_coordinators_learning_rate_factor_for_the_same_spend() -> None:
+    # Prepare: one member, one seed; the coordinator's schedule sends lr_factor (FederationConfig.lr_schedule)
+    initial = _model().get_weights()
+
+    def step_size(config: dict[str, Any]) -> tuple[float, dict[str, float]]:
+        weights, _, metrics = _dp_trainers(epsilon=4.0, rounds=1, n=1)[0].fit(initial, config)
+        moved = np.concatenate([(a - b).ravel() for a, b in zip(weights, initial, strict=True)])
+        return float(np.linalg.norm(moved)), metrics
+
+    # Execute
+    full, full_metrics = step_size({"seed": 3})
+    same, _ = step_size({"seed": 3, "lr_factor": 1.0})
+    tenth, tenth_metrics = step_size({"seed": 3, "lr_factor": 0.1})
+    # Assert: factor 1 is the unscheduled run; a tenth of the rate moves the model far less, at the same epsilon
+    assert same == pytest.approx(full)
+    assert tenth < 0.3 * full
+    for key in ("dp_epsilon", "dp_noise_multiplier", "dp_steps"):
+        assert tenth_metrics[key] == full_metrics[key]
+
+
+def test_dp_sgd_refuses_a_malformed_learning_rate_factor_before_spending() -> None:
+    trainer = _dp_trainers(epsilon=4.0, rounds=1, n=1)[0]
+    with pytest.raises(FederationError, match=r"DPSGDTrainer \(member 'bank-0'\): lr_factor must be a number in"):
+        trainer.fit(_model().get_weights(), {"seed": 3, "lr_factor": 1.5})
+    # the refused round spent nothing: the planned round still fits the budget
+    _, _, metrics = trainer.fit(_model().get_weights(), {"seed": 3})
+    assert metrics["dp_epsilon"] == pytest.approx(4.0, rel=2e-2)

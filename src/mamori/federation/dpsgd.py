@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mamori.errors import ConfigError, FederationError
 from mamori.federation.accounting import MECHANISM_DPSGD, GaussianAccountant, calibrate_noise
+from mamori.federation.schedule import received_lr_factor
 from mamori.federation.trainer import ConfigValue, binary_log_loss, ranking_metrics
 
 __all__ = [
@@ -341,7 +342,8 @@ class DPSGDTrainer:
         arrays : list of numpy.ndarray
             Global weights.
         config : mapping
-            Round settings; ``seed`` seeds the sampling and the noise.
+            Round settings; ``seed`` seeds the sampling and the noise; ``lr_factor``
+            (``FederationConfig.lr_schedule``) scales ``RecordDPConfig.learning_rate`` for this round.
 
         Returns
         -------
@@ -358,10 +360,13 @@ class DPSGDTrainer:
             If this round would take the member's epsilon above its budget.
         """
         self._prepare()
+        # checked before the accountant: a refused round spends nothing
+        factor = received_lr_factor(config, f"DPSGDTrainer (member {self.name!r})")
         self.accountant_.check(self.steps_per_round_)
         seed = int(config.get("seed", 0))
         self.estimator.set_weights([a.copy() for a in arrays])
-        self._train(self.steps_per_round_, seed)
+        # the step size is not part of the privacy analysis (noise and clipping are), so scaling it costs nothing
+        self._train(self.steps_per_round_, seed, self.dp.learning_rate * (1.0 if factor is None else factor))
         epsilon = self.accountant_.spend(self.steps_per_round_)
         logits = self.estimator.decision_function(self.X_train)
         weights = [np.asarray(w) for w in self.estimator.get_weights()]
@@ -408,7 +413,7 @@ class DPSGDTrainer:
 
     # --- DP-SGD ---------------------------------------------------------------------------------
 
-    def _train(self, steps: int, seed: int) -> None:
+    def _train(self, steps: int, seed: int, learning_rate: float) -> None:
         from opacus import GradSampleModule
         from opacus.optimizers import DPOptimizer
 
@@ -422,7 +427,7 @@ class DPSGDTrainer:
             gsm = GradSampleModule(work, loss_reduction="sum")
         expected = max(1, round(self.sample_rate_ * self.n_units_))
         optimizer = DPOptimizer(
-            torch.optim.Adam(gsm.parameters(), lr=self.dp.learning_rate),
+            torch.optim.Adam(gsm.parameters(), lr=learning_rate),
             noise_multiplier=self.noise_multiplier_,
             max_grad_norm=self.dp.max_grad_norm,
             expected_batch_size=expected,

@@ -9,14 +9,14 @@ global weights the coordinator holds after each round, never on a member's updat
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
 
 from mamori.errors import FederationError
 
-__all__ = ["LR_FACTOR_KEY", "LRSchedule", "TailAverage", "check_schedule", "lr_factor"]
+__all__ = ["LR_FACTOR_KEY", "LRSchedule", "TailAverage", "check_schedule", "lr_factor", "received_lr_factor"]
 
 #: Train-config key of the round's learning-rate multiplier (present only when the schedule is not constant).
 LR_FACTOR_KEY = "lr_factor"
@@ -58,6 +58,34 @@ def lr_factor(schedule: str, server_round: int, rounds: int, floor: float) -> fl
     if schedule == "linear":
         return 1.0 - (1.0 - floor) * t
     raise ValueError(f"lr_factor: schedule must be 'constant', 'cosine' or 'linear'; got {schedule!r}.")
+
+
+def received_lr_factor(config: Mapping[str, object], where: str) -> float | None:
+    """The learning-rate factor a member's train ``config`` carries, checked; None when there is none.
+
+    Parameters
+    ----------
+    config : mapping
+        The round's train config, as the member received it.
+    where : str
+        Who is reading it (named in the error).
+
+    Returns
+    -------
+    float or None
+        The factor, in ``(0, 1]``; None when the coordinator sent none (``lr_schedule="constant"``).
+
+    Raises
+    ------
+    FederationError
+        If the factor is not a number in ``(0, 1]``.
+    """
+    factor = config.get(LR_FACTOR_KEY)
+    if factor is None:
+        return None
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < float(factor) <= 1:
+        raise FederationError(f"{where}: {LR_FACTOR_KEY} must be a number in (0, 1]; the coordinator sent {factor!r}.")
+    return float(factor)
 
 
 def check_schedule(lr_schedule: str, lr_floor: float, tail_average: int, num_rounds: int) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from mamori.errors import FederationError
-from mamori.federation.schedule import LR_FACTOR_KEY
+from mamori.federation.schedule import LR_FACTOR_KEY, received_lr_factor
 
 __all__ = ["EstimatorTrainer", "FederatedEstimator", "LocalTrainer", "ScaffoldTrainer"]
 
@@ -182,7 +182,7 @@ class EstimatorTrainer:
 
     def _schedule(self, config: Mapping[str, ConfigValue]) -> None:
         """Set this round's learning rate: ``learning_rate_schedule`` and/or the coordinator's ``lr_factor``."""
-        factor = config.get(LR_FACTOR_KEY)
+        factor = received_lr_factor(config, "EstimatorTrainer")
         if self.learning_rate_schedule is None and factor is None:
             return
         if self.learning_rate_schedule is not None:
@@ -198,11 +198,7 @@ class EstimatorTrainer:
         else:
             lr = self._base_learning_rate
         if factor is not None:
-            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < float(factor) <= 1:
-                raise FederationError(
-                    f"EstimatorTrainer: {LR_FACTOR_KEY} must be a number in (0, 1]; the coordinator sent {factor!r}."
-                )
-            lr = lr * float(factor)
+            lr = lr * factor
         # The optimiser is rebuilt from the estimator's learning_rate at the start of every fit_local call.
         self.estimator.learning_rate = lr  # type: ignore[attr-defined]
 
