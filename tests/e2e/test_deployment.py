@@ -80,8 +80,9 @@ def test_secure_rounds_over_tls_with_node_auth_restart_and_intruder(
     port = _free_port()
     cfg = ConsortiumConfig.model_validate({
         "coordinator": {"port": port, "state_dir": tmp_path / "state", "pki_dir": pki},
+        # member-level DP on top of SecAgg+: its spend must reach the privacy ledger under the members' names
         "federation": {"num_rounds": 2, "min_train_nodes": 2, "min_available_nodes": 2, "round_timeout_s": 150,
-                       "hidden": "16"},
+                       "hidden": "16", "member_dp_epsilon": 8.0},
     })
     from mamori.store import AuditLog, open_store
 
@@ -145,6 +146,16 @@ def test_secure_rounds_over_tls_with_node_auth_restart_and_intruder(
     assert actions.count("federation.run_start") == 2
     starts = [e.details for e in audit.entries() if e.action == "federation.run_start"]
     assert [s["resume_from"] for s in starts] == [0, 1]
+    assert all(s["member_dp"] for s in starts)
+    # each run's member-level DP spend is in the ledger: per registered member, under the audited run id
+    from mamori.store import PrivacyLedger
+
+    entries = PrivacyLedger(store).entries()
+    assert [(e.run_id, e.server_round, e.member) for e in entries] == [
+        (f"flower-{starts[0]['run_id']}", 1, members[0]), (f"flower-{starts[0]['run_id']}", 1, members[1]),
+        (f"flower-{starts[1]['run_id']}", 2, members[0]), (f"flower-{starts[1]['run_id']}", 2, members[1]),
+    ]
+    assert all(e.unit == "member" and 0 < e.epsilon <= 8.0 * (1 + 1e-6) for e in entries)
     store.close()
     print(f"one round with 2 nodes: {one_round_s:.1f} s; second run {second.seconds:.1f} s")
 

@@ -560,7 +560,7 @@ class _Run:
         member_dp = self.config.member_dp
         if member_dp is None:
             return
-        spends = member_dp_spends(member_dp, self.config.num_rounds, server_round, self.member_names(sorted(node_ids)),
+        spends = member_dp_spends(member_dp, self.config.num_rounds, server_round, sorted(self.member_names(node_ids)),
                                   server_round=self.done + server_round)
         for spend in spends:
             self.ledger.record(spend.member, spend.server_round, spend.epsilon, spend.delta, spend.mechanism,
