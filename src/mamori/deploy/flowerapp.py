@@ -805,8 +805,9 @@ def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.nda
                 default_evaluate_workflow(grid, legacy)
             arrays = [np.asarray(a, dtype=ref.dtype) for a, ref in zip(after.to_numpy_ndarrays(), initial, strict=True)]
             legacy.state.array_records[MAIN_PARAMS_RECORD] = ArrayRecord(arrays)
-            run.checkpoint(server_round, arrays)
+            # spend first: a crash between the two re-runs the round on resume (counted twice, never missed)
             run.record_member_dp(server_round, included["train"])
+            run.checkpoint(server_round, arrays)
     finally:
         f_stop.set()
         thread.join(timeout=5)
