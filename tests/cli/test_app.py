@@ -1,3 +1,7 @@
+import subprocess
+import sys
+
+import pytest
 from typer.testing import CliRunner
 
 from mamori import __version__
@@ -22,3 +26,23 @@ def test_every_command_has_help() -> None:
         sub = runner.invoke(app, [name, "--help"])
         assert sub.exit_code == 0, f"mamori {name} --help failed: {sub.output}"
         assert "Usage" in sub.output
+
+
+@pytest.mark.parametrize(("flags", "chatter_shown"), [([], False), (["-v"], True)], ids=["default", "-v"])
+def test_flowers_per_round_log_lines_reach_the_terminal_only_when_asked(flags: list[str], chatter_shown: bool) -> None:
+    # `mamori demo` printed ~270 Flower DEBUG/INFO lines (every SecAgg+ stage of every round) through its progress
+    # bars: Flower's logger is at DEBUG with its own handler, and its records also reach the CLI's root handler.
+    script = (
+        "import logging\n"
+        "from mamori.cli import app\n"
+        f"app({[*flags, 'version']!r}, standalone_mode=False)\n"
+        "from flwr.common.logger import log\n"
+        "log(logging.DEBUG, 'Node 1001: starting stage 3...')\n"
+        "log(logging.INFO, 'aggregate_fit: received 5 results')\n"
+        "log(logging.WARNING, 'flower warning for the operator')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    shown = done.stdout + done.stderr
+    assert "flower warning for the operator" in shown
+    assert ("aggregate_fit: received 5 results" in shown) is chatter_shown
+    assert "starting stage 3" not in shown

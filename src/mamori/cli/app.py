@@ -26,6 +26,26 @@ app = typer.Typer(
 err_console = Console(stderr=True)
 
 
+class _FlowerVerbosity(logging.Filter):
+    """Drops Flower's records below the CLI's verbosity.
+
+    Flower sets its ``flwr`` logger to DEBUG with a console handler of its own when it is imported, and its records
+    also reach the root handler: ``mamori demo`` printed every SecAgg+ stage of every round (about 550 lines) through
+    its progress bars. A filter on that logger, added before Flower is imported (which keeps it), applies ``-v`` to
+    both handlers. Flower's own processes (SuperLink, SuperNodes, ClientApps) do not run through this CLI and keep
+    their logs.
+    """
+
+    threshold = logging.WARNING
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep records at or above the threshold."""
+        return record.levelno >= self.threshold
+
+
+_FLOWER_FILTER = _FlowerVerbosity()
+
+
 def _version_callback(value: bool) -> None:
     if value:
         typer.echo(f"mamori {__version__}")
@@ -42,6 +62,10 @@ def _root(
     """Federated threat intelligence for financial institutions."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _FLOWER_FILTER.threshold = level
+    flower_logger = logging.getLogger("flwr")
+    if _FLOWER_FILTER not in flower_logger.filters:
+        flower_logger.addFilter(_FLOWER_FILTER)
 
 
 def register_commands() -> None:
