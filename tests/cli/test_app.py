@@ -40,9 +40,12 @@ def test_flowers_per_round_log_lines_reach_the_terminal_only_when_asked(flags: l
         "log(logging.DEBUG, 'Node 1001: starting stage 3...')\n"
         "log(logging.INFO, 'aggregate_fit: received 5 results')\n"
         "log(logging.WARNING, 'flower warning for the operator')\n"
+        "log(logging.WARNING, 'fraction_evaluate is set to 0.0. Federated evaluation will be skipped.')\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     shown = done.stdout + done.stderr
-    assert "flower warning for the operator" in shown
-    assert ("aggregate_fit: received 5 results" in shown) is chatter_shown
+    assert shown.count("flower warning for the operator") == 1  # by Flower's handler, not repeated by ours
+    assert shown.count("aggregate_fit: received 5 results") == int(chatter_shown)
     assert "starting stage 3" not in shown
+    # mamori's train-only federations skip evaluation on purpose: Flower's notice only with -v
+    assert shown.count("Federated evaluation will be skipped") == int(chatter_shown)

@@ -40,10 +40,21 @@ class _FlowerVerbosity(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Keep records at or above the threshold."""
-        return record.levelno >= self.threshold
+        if record.levelno < self.threshold:
+            return False
+        # Flower warns whenever a strategy is built with fraction_evaluate=0; mamori's train-only federations
+        # (the assessment's poisoning runs, secure rounds without evaluation) choose that on purpose, and
+        # `mamori assess` printed it once per federation. Shown again with -v.
+        return self.threshold < logging.WARNING or "Federated evaluation will be skipped" not in record.getMessage()
 
 
 _FLOWER_FILTER = _FlowerVerbosity()
+
+
+def _not_printed_by_flower(record: logging.LogRecord) -> bool:
+    """False for Flower's INFO and above: Flower's own console handler prints those (ours would repeat them)."""
+    flower = record.name == "flwr" or record.name.startswith("flwr.")
+    return not flower or record.levelno < logging.INFO
 
 
 def _version_callback(value: bool) -> None:
@@ -61,7 +72,11 @@ def _root(
 ) -> None:
     """Federated threat intelligence for financial institutions."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    root = logging.getLogger()
+    created = not root.handlers  # basicConfig leaves a logging setup it finds (an embedding program's) alone
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if created:
+        root.handlers[0].addFilter(_not_printed_by_flower)
     _FLOWER_FILTER.threshold = level
     flower_logger = logging.getLogger("flwr")
     if _FLOWER_FILTER not in flower_logger.filters:
