@@ -30,7 +30,7 @@ class _FlowerVerbosity(logging.Filter):
     """Drops Flower's records below the CLI's verbosity.
 
     Flower sets its ``flwr`` logger to DEBUG with a console handler of its own when it is imported, and its records
-    also reach the root handler: ``mamori demo`` printed every SecAgg+ stage of every round (about 550 lines) through
+    also reach the root handler: ``mamori demo`` printed every SecAgg+ stage of every round (about 600 lines) through
     its progress bars. A filter on that logger, added before Flower is imported (which keeps it), applies ``-v`` to
     both handlers. Flower's own processes (SuperLink, SuperNodes, ClientApps) do not run through this CLI and keep
     their logs.
