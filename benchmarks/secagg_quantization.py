@@ -8,7 +8,10 @@ mamori encodes the first round at 1e6 and later rounds at 4x the largest example
 dominates. This trains the same seeded members (a synthetic binary task split in four, mamori's AttackClassifier)
 with plain FedAvg once and with SecAgg+ ``--repeats`` times per weight range, and prints the largest absolute weight
 difference (max and median over the repeats) next to the bound ``members * step * max_weight / total examples`` -
-the figure tests/federation/test_secagg.py uses as its tolerance. Prints versions, seeds and the load average.
+the figure tests/federation/test_secagg.py uses as its tolerance. Two grids: Flower's default (2**22 levels, masks
+modulo 2**32) and mamori's default since SecureAggregationConfig moved to 2**30 levels modulo 2**42 (256 times finer;
+members hand SecAgg+ float64 updates, since float32 would round the scaled update to 24 bits first). Prints versions,
+seeds and the load average.
 """
 
 from __future__ import annotations
@@ -59,16 +62,19 @@ def main() -> None:
     base = FederationConfig(num_rounds=args.rounds, min_train_nodes=MEMBERS, seed=args.seed, fraction_evaluate=0.0,
                             evaluate_initial=False)
     plain = run_federation(_trainers(args.seed), initial, base).arrays
-    print(f"{'max_weight':>12} {'bound (round 1)':>16} {'max diff':>10} {'median diff':>12}")
-    for max_weight in (None, 1000.0):
-        secagg = SecureAggregationConfig(max_weight=max_weight)
-        config = base.model_copy(update={"secure_aggregation": True, "secagg": secagg})
-        step = 2 * secagg.clipping_range / secagg.quantization_range
-        bound = MEMBERS * step * (max_weight or _FIRST_MAX_WEIGHT) / total
-        diffs = [_largest_difference(plain, run_federation(_trainers(args.seed), initial, config).arrays)
-                 for _ in range(args.repeats)]
-        label = "None (1e6)" if max_weight is None else f"{max_weight:g}"
-        print(f"{label:>12} {bound:16.3g} {max(diffs):10.3g} {float(np.median(diffs)):12.3g}")
+    print(f"{'grid':>22} {'max_weight':>12} {'bound (round 1)':>16} {'max diff':>10} {'median diff':>12}")
+    grids = {"Flower 2**22 / 2**32": {"quantization_range": 2**22, "modulus_range": 2**32},
+             "mamori 2**30 / 2**42": {}}
+    for grid, ranges in grids.items():
+        for max_weight in (None, 1000.0):
+            secagg = SecureAggregationConfig(max_weight=max_weight, **ranges)
+            config = base.model_copy(update={"secure_aggregation": True, "secagg": secagg})
+            step = 2 * secagg.clipping_range / secagg.quantization_range
+            bound = MEMBERS * step * (max_weight or _FIRST_MAX_WEIGHT) / total
+            diffs = [_largest_difference(plain, run_federation(_trainers(args.seed), initial, config).arrays)
+                     for _ in range(args.repeats)]
+            label = "None (1e6)" if max_weight is None else f"{max_weight:g}"
+            print(f"{grid:>22} {label:>12} {bound:16.3g} {max(diffs):10.3g} {float(np.median(diffs)):12.3g}")
 
 
 if __name__ == "__main__":

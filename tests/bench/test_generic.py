@@ -178,3 +178,31 @@ def test_cli_table_renders_single_and_aggregated_results() -> None:
     }
     assert _table(single, "t", unseen=True).row_count == 1
     assert _table(agg, "t", unseen=False).row_count == 1
+
+
+@pytest.mark.slow
+def test_cli_bench_secure_aggregation_trains_the_weight_federations_under_secagg(tmp_path: Path) -> None:
+    # Prepare: the same split and settings with and without SecAgg+, SCAFFOLD on (its deltas are masked too)
+    write_flow_table(tmp_path / "flows.csv", n=600)
+    mapping = _mapping(tmp_path, TABLE_MAPPING)
+    common = {"institutions": 3, "alpha": 1.0, "rounds": 2, "local_epochs": 1, "references": False}
+    plain = run_bench(load_generic(mapping, split_seed=0),
+                      BenchConfig(**common, local_anomaly=False, client_algorithm="scaffold"))
+    out = tmp_path / "out"
+    # Execute
+    result = CliRunner().invoke(
+        app,
+        ["bench", "generic", "--mapping", str(mapping), "--institutions", "3", "--alpha", "1.0", "--rounds", "2",
+         "--local-epochs", "1", "--no-references", "--no-local-anomaly", "--client-algorithm", "scaffold",
+         "--secure-aggregation", "--out", str(out)],
+    )
+    # Assert: both weight federations ran under SecAgg+ and score like the plain run (quantization only)
+    assert result.exit_code == 0, result.output
+    assert "SecAgg+" in result.output
+    run = json.loads((out / "results-flows.json").read_text())["runs"][0]
+    fed = run["federation"]
+    assert fed["classifier"]["secure_aggregation"] and fed["autoencoder"]["secure_aggregation"]
+    assert not plain["federation"]["classifier"]["secure_aggregation"]
+    assert fed["classifier"]["client_algorithm"] == "scaffold"
+    for key in ("classifier/federated", "autoencoder/federated"):
+        assert run["results"][key]["roc_auc"] == pytest.approx(plain["results"][key]["roc_auc"], abs=0.02)

@@ -129,7 +129,8 @@ def test_scaffold_needs_members_that_apply_the_correction() -> None:
 @pytest.mark.parametrize(
     "clash",
     [
-        {"secure_aggregation": True},
+        {"member_dp": {"epsilon": 4.0}},
+        {"secure_aggregation": True, "member_dp": {"epsilon": 4.0}},
         {"strategy": "fedprox", "proximal_mu": 0.1},
     ],
 )

@@ -135,7 +135,7 @@ def test_the_coordinator_only_sees_masked_vectors(monkeypatch: pytest.MonkeyPatc
     )
     # Execute
     result = run_federation(trainers, TorchMLP(hidden=32).init_weights(N_FEATURES).get_weights(), config)
-    # Assert: no reply carries model arrays; the masked vectors look uniform on [0, 2^32) and are
+    # Assert: no reply carries model arrays; the masked vectors look uniform on [0, modulus) and are
     # uncorrelated with what each member computed
     assert all(len(arr) == 0 for r in seen for arr in r.content.array_records.values())
     masked = [
@@ -153,8 +153,9 @@ def test_the_coordinator_only_sees_masked_vectors(monkeypatch: pytest.MonkeyPatc
         # random, so a fixed bound like 0.15 on the correlation failed about once in 200 runs); unmasked
         # values would correlate with the update at ~1.
         spread = 5 / np.sqrt(values.size)
-        assert abs(values.mean() / 2**32 - 0.5) < spread * 12 ** -0.5  # uniform on [0, 2^32): mean 2^31
-        assert abs(values.std() / 2**32 - 12 ** -0.5) < 0.05  # std 2^32 / sqrt(12) (its standard error: 0.006)
+        modulus = config.secagg.modulus_range
+        assert abs(values.mean() / modulus - 0.5) < spread * 12 ** -0.5  # uniform on [0, modulus): mean modulus / 2
+        assert abs(values.std() / modulus - 12 ** -0.5) < 0.05  # std modulus / sqrt(12) (its standard error: 0.006)
         assert abs(np.corrcoef(values, raw)[0, 1]) < spread
     # ...while their sum, unmasked, is the members' weighted mean
     weights = np.array([len(m.X_train) for m in members], dtype=np.float64)

@@ -174,6 +174,12 @@ class BenchConfig(BaseModel):
         its weights after each of its last ``tail_average * local_epochs`` epochs (the same share of the passes).
         0 or 1: the final weights. None: 10 of the 40 rounds for ``csic`` (chosen on validation rows over twenty
         split seeds, docs/benchmarks.md), else 0.
+    secure_aggregation : bool, default=False
+        Run every federation of model weights (the federated classifier and autoencoder) under SecAgg+
+        (``FederationConfig.secure_aggregation``, default ``SecureAggregationConfig``): the coordinator only
+        sees the masked sum of the members' updates - with SCAFFOLD, of their control-variate deltas too. The
+        consortium statistics are a secure sum either way; the federated isolation forest's trees and the trust
+        model's centroids are shared in clear (docs/benchmarks.md).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -213,6 +219,7 @@ class BenchConfig(BaseModel):
     client_lr_schedule: LRSchedule | None = None
     client_lr_floor: float | None = Field(default=None, gt=0.0, le=1.0)
     tail_average: int | None = Field(default=None, ge=0)
+    secure_aggregation: bool = False
 
     @model_validator(mode="after")
     def _check_server_optimizer(self) -> Self:

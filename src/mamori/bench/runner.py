@@ -343,6 +343,7 @@ class _Context:
             lr_schedule=shape,  # type: ignore[arg-type]
             lr_floor=floor if shape != "constant" else 1.0,
             tail_average=min(max(int(tail_average), 0), n_rounds),
+            secure_aggregation=c.secure_aggregation,
             **(c.server_step(self.text, self.dataset.name) if server_optimizer else {}),  # type: ignore[arg-type]
         )
 
@@ -383,6 +384,7 @@ class _Context:
             "client_optimizer": getattr(seed_model, "optimizer", "adam"),
             "client_lr": float(seed_model.learning_rate),
             "client_algorithm": fed_config.client_algorithm,
+            "secure_aggregation": fed_config.secure_aggregation,
             "client_lr_schedule": [fed_config.lr_schedule, fed_config.lr_floor],
             "tail_average": fed.tail_average,
             "rounds": history,

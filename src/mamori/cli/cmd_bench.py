@@ -197,6 +197,12 @@ def bench_command(
         help="Also write every model's raw score on each test row, with the test labels and categories, to "
         "scores-<dataset>-seed<N>.npz in --out (for error analysis; mamori.bench.load_test_scores reads it).",
     ),
+    secure_aggregation: bool = typer.Option(
+        False,
+        "--secure-aggregation",
+        help="Train the federated classifier and autoencoder under SecAgg+: the coordinator sees only the masked "
+        "sum of the members' updates (with SCAFFOLD, of their control-variate deltas too).",
+    ),
 ) -> None:
     """Split a labelled dataset among institutions; compare local-only, federated, centralized and references."""
     from mamori.bench import BenchConfig, load_dataset, run_bench, run_bench_seeds, save_test_scores
@@ -223,6 +229,7 @@ def bench_command(
             client_lr_schedule=client_lr_schedule,
             client_lr_floor=client_lr_floor,
             tail_average=tail_average,
+            secure_aggregation=secure_aggregation,
             ae_noise=ae_noise,
             ae_local_epochs=ae_local_epochs,
             hybrid_forest=hybrid_forest,
@@ -251,6 +258,11 @@ def bench_command(
         console.print(
             f"{info['unseen_test_attacks']:,} test attacks belong to {len(info['unseen_test_categories'])} "
             "categories never seen in training"
+        )
+    if config.secure_aggregation:
+        console.print(
+            "federated classifier and autoencoder train under SecAgg+: the coordinator sees only masked sums of "
+            "the members' updates"
         )
     with stage_progress() as progress:
         if len(seed_list) == 1:

@@ -87,8 +87,9 @@ class FederationConfig(BaseModel):
         its round as its new ``c_i`` and returns ``c_i(new) - c_i(old)`` with its weights; the server adds the
         example-weighted mean of these deltas, scaled by the share of members sampled, to ``c``. Twice the
         traffic per round. Every trainer must implement ``fit_scaffold`` (:class:`EstimatorTrainer` does).
-        Composes with ``server_optimizer``; not combinable with ``strategy="fedprox"``, ``robust``,
-        ``secure_aggregation`` or ``member_dp`` (their wrappers see one ArrayRecord per reply).
+        Composes with ``server_optimizer`` and with ``secure_aggregation`` (under SecAgg+ each member's delta is
+        masked with its weights, so the coordinator only learns the weighted sum of the deltas); not combinable
+        with ``strategy="fedprox"``, ``robust`` or ``member_dp`` (their wrappers see one ArrayRecord per reply).
     lr_schedule : {"constant", "cosine", "linear"}, default="constant"
         How the members' learning rate changes over the rounds (:func:`~mamori.federation.lr_factor`): from the
         member's own rate in round 1 down to ``rate * lr_floor`` in round ``num_rounds``, half a cosine or a straight
@@ -169,15 +170,11 @@ class FederationConfig(BaseModel):
         except ValueError as exc:
             raise ValueError(f"FederationConfig: {exc}") from None
 
-    def _modes_on(self, *, secure_aggregation: bool) -> list[str]:
-        """The aggregation-changing modes that are on, named as the settings are.
-
-        FedProx, robust aggregation and member-level DP; with ``secure_aggregation`` SecAgg+ too.
-        """
+    def _modes_on(self) -> list[str]:
+        """The aggregation-changing modes that are on, named as the settings are: FedProx, robust, member-level DP."""
         modes = [
             ("strategy='fedprox'", self.strategy == "fedprox"),
             ("robust", self.robust is not None),
-            ("secure_aggregation", secure_aggregation and self.secure_aggregation),
             ("member_dp", self.member_dp is not None),
         ]
         return [what for what, on in modes if on]
@@ -185,9 +182,11 @@ class FederationConfig(BaseModel):
     def _check_client_algorithm(self) -> None:
         if self.client_algorithm == "plain":
             return
-        # SCAFFOLD adds a second ArrayRecord to every train message and reply: Flower's SecAgg+, DP and robust
-        # wrappers expect exactly one; FedProx is another drift remedy with its own Flower strategy.
-        clashes = self._modes_on(secure_aggregation=True)
+        # SCAFFOLD adds a second ArrayRecord to every train message and reply: Flower's DP and robust wrappers
+        # expect exactly one, and member-level DP would clip and noise the control variate with the weights;
+        # FedProx is another drift remedy with its own Flower strategy. Under SecAgg+ the control variate rides
+        # in the one masked vector instead (mamori.federation.secagg), so secure_aggregation is allowed.
+        clashes = self._modes_on()
         if clashes:
             raise ValueError(
                 f"FederationConfig: client_algorithm={self.client_algorithm!r} cannot be combined with "
@@ -206,7 +205,7 @@ class FederationConfig(BaseModel):
         # The server step is computed from the coordinator's previous global weights and the plain mean: FedProx
         # needs its own Flower strategy, robust rules replace the mean, and member-level DP's noise is calibrated
         # for the mean itself (a step of server_lr * momentum-sum would rescale the noise and the sensitivity).
-        clashes = self._modes_on(secure_aggregation=False)
+        clashes = self._modes_on()
         if clashes:
             raise ValueError(
                 f"FederationConfig: server_optimizer={name!r} cannot be combined with {', '.join(clashes)}; "

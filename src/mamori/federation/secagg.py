@@ -16,6 +16,7 @@ metrics and example count (in clear), and key shares that unmask the *sum* only.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +27,7 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.client import NumPyClient
 from flwr.clientapp import ClientApp
-from flwr.common import Scalar, ndarrays_to_parameters
+from flwr.common import Scalar, ndarrays_to_parameters, parameters_to_ndarrays
 from flwr.common.constant import SUPERLINK_NODE_ID
 from flwr.server import LegacyContext, ServerConfig
 from flwr.server.client_manager import SimpleClientManager
@@ -50,7 +51,7 @@ from mamori.federation.inprocess import Delivery, InProcessGrid, new_run_id, ser
 from mamori.federation.privacy import member_dp_noise, secagg_parameters
 from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
 from mamori.federation.schedule import TailAverage
-from mamori.federation.trainer import ConfigValue, LocalTrainer
+from mamori.federation.trainer import ConfigValue, LocalTrainer, ScaffoldTrainer
 from mamori.federation.weights import check_arrays, weights_hash
 
 __all__ = ["SecureMember", "build_secure_client_app", "run_secure_federation", "secure_workflow"]
@@ -81,6 +82,13 @@ class SecureMember(NumPyClient):
         Report weight 1 instead of the example count (member-level DP needs equal weights).
     max_weight : float, default=1e6
         Largest weight SecAgg+ can encode (``SecureAggregationConfig.max_weight``).
+    scaffold : bool, default=False
+        SCAFFOLD (``FederationConfig.client_algorithm="scaffold"``): the train message's parameters are the
+        global weights followed by the server's control variate ``c``, and the member returns its weights
+        followed by ``c_i(new) - c_i(old)`` from ``trainer.fit_scaffold``, so both are masked together.
+    clipping_range : float or None, default=None
+        SecAgg+'s clipping range (``SecureAggregationConfig.clipping_range``): values beyond it are clipped
+        before masking, which a warning names. None: no check.
     """
 
     def __init__(
@@ -92,6 +100,8 @@ class SecureMember(NumPyClient):
         *,
         uniform_weight: bool = False,
         max_weight: float = 1e6,
+        scaffold: bool = False,
+        clipping_range: float | None = None,
     ) -> None:
         self.name = name
         self.trainer = trainer
@@ -99,6 +109,8 @@ class SecureMember(NumPyClient):
         self.seed = seed
         self.uniform_weight = uniform_weight
         self.max_weight = max_weight
+        self.scaffold = scaffold
+        self.clipping_range = clipping_range
 
     def _config(self, config: Mapping[str, Scalar]) -> dict[str, ConfigValue]:
         out: dict[str, ConfigValue] = {}
@@ -118,22 +130,80 @@ class SecureMember(NumPyClient):
     def fit(
         self, parameters: list[np.ndarray], config: dict[str, Scalar]
     ) -> tuple[list[np.ndarray], int, dict[str, Scalar]]:
-        """Train locally; return weights, aggregation weight and metrics (``num-examples`` among them)."""
+        """Train locally; return weights, aggregation weight and metrics (``num-examples`` among them).
+
+        With ``scaffold`` the returned vector is the weights followed by the control-variate delta.
+        """
         where = f"member {self.name!r} (train)"
         arrays = [np.asarray(p) for p in parameters]
-        new_arrays, num_examples, metrics = self.trainer.fit(arrays, self._config(config))
-        new_arrays = check_arrays(new_arrays, where=where)
-        if [a.shape for a in new_arrays] != [a.shape for a in arrays]:
-            raise FederationError(
-                f"{where}: fit returned arrays of shapes {[a.shape for a in new_arrays]}, expected "
-                f"{[a.shape for a in arrays]} (the global model's shapes)."
-            )
+        if self.scaffold:
+            new_arrays, num_examples, metrics = self._fit_scaffold(arrays, self._config(config), where)
+        else:
+            new_arrays, num_examples, metrics = self.trainer.fit(arrays, self._config(config))
+            new_arrays = self._checked(new_arrays, [a.shape for a in arrays], where, "fit returned arrays")
         if int(num_examples) <= 0:
             raise FederationError(f"{where}: reported {num_examples} examples; at least one is needed.")
+        self._warn_clipped(new_arrays, config)
         out: dict[str, Scalar] = {k: float(v) for k, v in metrics.items()}
         out[NUM_EXAMPLES_KEY] = int(num_examples)
         weight = 1 if self.uniform_weight else int(min(int(num_examples), self.max_weight))
-        return [np.asarray(a, dtype=np.float32) for a in new_arrays], weight, out
+        # float64: Flower scales the update by examples / max_weight and adds the clipping range before quantizing
+        # in the arrays' own dtype; in float32 that sum keeps 24 bits, so the grid would be 2**24 levels, not
+        # quantization_range (the masked vector is int64 on the wire either way).
+        return [np.asarray(a, dtype=np.float64) for a in new_arrays], weight, out
+
+    def _fit_scaffold(
+        self, vector: list[np.ndarray], config: dict[str, ConfigValue], where: str
+    ) -> tuple[list[np.ndarray], int, dict[str, float]]:
+        """SCAFFOLD's member step on a vector of weights followed by ``c``; returns weights followed by the delta."""
+        if len(vector) % 2:
+            raise FederationError(
+                f"{where}: a SCAFFOLD train message holds the weights followed by the control variate, so an even "
+                f"number of arrays; got {len(vector)}."
+            )
+        half = len(vector) // 2
+        arrays, control = vector[:half], vector[half:]
+        shapes = [a.shape for a in arrays]
+        if [c.shape for c in control] != shapes:
+            raise FederationError(
+                f"{where}: the control variate's shapes {[c.shape for c in control]} differ from the weights' "
+                f"{shapes}."
+            )
+        if not isinstance(self.trainer, ScaffoldTrainer):
+            raise FederationError(
+                f"{where}: the run uses SCAFFOLD (client_algorithm='scaffold') but {type(self.trainer).__name__} "
+                "has no fit_scaffold(arrays, control, config); wrap an estimator in EstimatorTrainer."
+            )
+        new_arrays, delta, num_examples, metrics = self.trainer.fit_scaffold(arrays, control, config)
+        new_arrays = self._checked(new_arrays, shapes, where, "fit_scaffold returned weights")
+        delta = self._checked(delta, shapes, where, "fit_scaffold returned a control delta")
+        return [*new_arrays, *delta], num_examples, metrics
+
+    @staticmethod
+    def _checked(
+        arrays: list[np.ndarray], shapes: list[tuple[int, ...]], where: str, what: str
+    ) -> list[np.ndarray]:
+        arrays = check_arrays(arrays, where=where)
+        if [a.shape for a in arrays] != shapes:
+            raise FederationError(
+                f"{where}: {what} of shapes {[a.shape for a in arrays]}, expected {shapes} (the global model's "
+                "shapes)."
+            )
+        return arrays
+
+    def _warn_clipped(self, vector: list[np.ndarray], config: Mapping[str, Scalar]) -> None:
+        # SecAgg+ clips every value to [-clipping_range, clipping_range] before quantizing, silently; the sum
+        # would then differ from the plain mean, so a member whose update leaves the range says so.
+        if self.clipping_range is None:
+            return
+        outside = sum(int(np.count_nonzero(np.abs(a) > self.clipping_range)) for a in vector)
+        if outside:
+            logger.warning(
+                "member %r, round %s: %d of %d values of its update lie outside SecAgg+'s clipping range "
+                "±%g and are clipped before masking; raise SecureAggregationConfig.clipping_range.",
+                self.name, config.get("server-round", "?"), outside, sum(a.size for a in vector),
+                self.clipping_range,
+            )
 
     def evaluate(
         self, parameters: list[np.ndarray], config: dict[str, Scalar]
@@ -177,6 +247,8 @@ def build_secure_client_app(
             config.seed,
             uniform_weight=config.member_dp is not None,
             max_weight=1.0 if config.member_dp is not None else float(config.secagg.max_weight or 1e12),
+            scaffold=config.client_algorithm == "scaffold",
+            clipping_range=config.secagg.clipping_range,
         )
         return member.to_client()
 
@@ -211,34 +283,83 @@ class _QuorumFedYogi(_LegacyQuorumMixin, LegacyFedYogi):
     """Flower's older FedYogi on the unmasked mean."""
 
 
-def _legacy_server_optimizer(
-    config: FederationConfig, initial: list[np.ndarray], common: dict[str, Any]
-) -> _LegacyQuorumMixin:
-    """The older-API strategy for ``config.server_optimizer`` (not "fedavg"), started from ``initial``."""
-    server_lr, server_momentum = config.server_settings()
-    params = ndarrays_to_parameters([np.ascontiguousarray(a) for a in initial])
-    if config.server_optimizer == "fedavgm":
-        return _QuorumFedAvgM(
-            initial_parameters=params, server_learning_rate=server_lr, server_momentum=server_momentum, **common
-        )
-    cls = _QuorumFedAdam if config.server_optimizer == "fedadam" else _QuorumFedYogi
-    return cls(initial_parameters=params, eta=server_lr, beta_1=server_momentum, **common)
-
-
-class _QuorumFedAvg(LegacyFedAvg):
+class _QuorumFedAvg(_LegacyQuorumMixin, LegacyFedAvg):
     """Flower's older FedAvg plus mamori's quorum check on the (already unmasked) results."""
 
-    quorum: Callable[[str, int, int], None] | None = None
+
+class _LegacyScaffoldMixin:
+    """SCAFFOLD's server side under SecAgg+, in front of an older-API Flower strategy.
+
+    The plain path sends the control variate as a second ArrayRecord (``mamori.federation.strategy``), but
+    SecAgg+ masks exactly one parameter vector per member, and a member's delta in clear would reveal its mean
+    gradient. So the control variate rides inside that vector: each train message's parameters are the global
+    weights followed by ``c``, each member masks its weights followed by ``c_i(new) - c_i(old)``, and SecAgg+'s
+    example-weighted mean yields the mean weights (handed to the wrapped strategy as usual) and
+    ``sum_i w_i delta_i``, of which ``sampled / members`` is added to ``c`` - the plain path's update.
+    """
+
+    control: list[np.ndarray] | None = None
+    num_members: int = 0
+
+    def configure_fit(self, server_round: int, parameters: Any, client_manager: Any) -> Any:
+        weights = parameters_to_ndarrays(parameters)
+        if self.control is None:
+            self.control = [np.zeros_like(a, dtype=np.float32) for a in weights]
+        vector = [np.ascontiguousarray(a) for a in (*weights, *self.control)]
+        return super().configure_fit(server_round, ndarrays_to_parameters(vector), client_manager)  # type: ignore[misc]
 
     def aggregate_fit(self, server_round: int, results: list[Any], failures: list[Any]) -> Any:
-        if self.quorum is not None:
-            self.quorum("train", server_round, len(results))
-        return super().aggregate_fit(server_round, results, failures)
+        if results and self.control is not None:
+            k = len(self.control)
+            vector = parameters_to_ndarrays(results[0][1].parameters)  # SecAgg+ gives every result the mean
+            if len(vector) != 2 * k:
+                raise FederationError(
+                    f"SCAFFOLD under SecAgg+, round {server_round}: the unmasked mean holds {len(vector)} arrays, "
+                    f"expected {2 * k} (the weights followed by the control-variate deltas)."
+                )
+            weights = ndarrays_to_parameters(vector[:k])
+            for _, fitres in results:
+                fitres.parameters = weights
+            scale = len(results) / max(self.num_members, len(results))
+            self.control = [
+                np.asarray(c + scale * d, dtype=np.float32) for c, d in zip(self.control, vector[k:], strict=True)
+            ]
+        return super().aggregate_fit(server_round, results, failures)  # type: ignore[misc]
 
-    def aggregate_evaluate(self, server_round: int, results: list[Any], failures: list[Any]) -> Any:
-        if self.quorum is not None:
-            self.quorum("evaluate", server_round, len(results))
-        return super().aggregate_evaluate(server_round, results, failures)
+
+@functools.cache
+def _legacy_scaffold_class(cls: type[_LegacyQuorumMixin]) -> type[_LegacyQuorumMixin]:
+    """``cls`` with SCAFFOLD's control variate layered over its aggregation (one class per strategy)."""
+    return type(f"_Scaffold{cls.__name__}", (_LegacyScaffoldMixin, cls), {"__doc__": f"SCAFFOLD over {cls.__name__}."})
+
+
+def _legacy_strategy(
+    config: FederationConfig, initial: list[np.ndarray], common: dict[str, Any], num_members: int
+) -> _LegacyQuorumMixin:
+    """The older-API strategy of a SecAgg+ run.
+
+    FedAvg or ``config.server_optimizer`` (started from ``initial``), with SCAFFOLD's control variate layered
+    over it when ``config.client_algorithm`` is ``"scaffold"``.
+    """
+    server_lr, server_momentum = config.server_settings()
+    kwargs: dict[str, Any] = dict(common)
+    cls: type[_LegacyQuorumMixin]
+    if config.server_optimizer == "fedavg":
+        cls = _QuorumFedAvg
+    else:
+        kwargs["initial_parameters"] = ndarrays_to_parameters([np.ascontiguousarray(a) for a in initial])
+        if config.server_optimizer == "fedavgm":
+            cls = _QuorumFedAvgM
+            kwargs.update(server_learning_rate=server_lr, server_momentum=server_momentum)
+        else:
+            cls = _QuorumFedAdam if config.server_optimizer == "fedadam" else _QuorumFedYogi
+            kwargs.update(eta=server_lr, beta_1=server_momentum)
+    if config.client_algorithm == "scaffold":
+        cls = _legacy_scaffold_class(cls)
+    strategy = cls(**kwargs)
+    if isinstance(strategy, _LegacyScaffoldMixin):
+        strategy.num_members = num_members
+    return strategy
 
 
 def _reply_fit(reply: Message | None) -> tuple[int, dict[str, float]] | None:
@@ -498,11 +619,7 @@ def run_secure_federation(
         "fit_metrics_aggregation_fn": lambda _: {},
         "evaluate_metrics_aggregation_fn": lambda _: {},
     }
-    inner: _QuorumFedAvg | _LegacyQuorumMixin
-    if config.server_optimizer == "fedavg":
-        inner = _QuorumFedAvg(**common)
-    else:
-        inner = _legacy_server_optimizer(config, initial, common)
+    inner = _legacy_strategy(config, initial, common, len(trainers))
     inner.quorum = quorum
     strategy, workflow = secure_workflow(inner, config,  # type: ignore[arg-type]
                                          max_weight=float(config.secagg.max_weight or _FIRST_MAX_WEIGHT))
