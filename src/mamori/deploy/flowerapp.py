@@ -410,8 +410,10 @@ def _secure_client_fn(member_dp: bool) -> Any:
         node = dict(context.node_config)
         name = str(node.get("node-name", "member"))
         seed = int(context.run_config.get("seed", 1))
+        # consortium.toml does not change SecAgg+'s clipping range: the default is what the coordinator sends
         member = _Member(name, _NodeTrainer(node, seed), _member_index(name), seed,
-                         uniform_weight=member_dp, max_weight=1.0 if member_dp else 1e12)
+                         uniform_weight=member_dp, max_weight=1.0 if member_dp else 1e12,
+                         clipping_range=SecureAggregationConfig().clipping_range)
         return member.to_client()
 
     return client_fn
