@@ -108,3 +108,32 @@ def test_secure_aggregation_is_on_by_default_and_picks_the_secagg_client_app(tmp
         ConsortiumConfig.model_validate({"federation": {"min_train_nodes": 1}})
     with pytest.raises(ValidationError, match="secure-aggregation path"):
         ConsortiumConfig.model_validate({"federation": {"secure_aggregation": False, "member_dp_epsilon": 1.0}})
+
+
+def test_server_optimizer_and_scaffold_reach_the_run_config_and_follow_the_federations_rules(tmp_path: Path) -> None:
+    import tomllib
+
+    # Prepare
+    p = tmp_path / "consortium.toml"
+    p.write_text(f'[coordinator]\nstate_dir = "{tmp_path / "state"}"\n[federation]\nserver_optimizer = "fedavgm"\n'
+                 'server_momentum = 0.8\nclient_algorithm = "scaffold"\n')
+    # Execute
+    cfg = load_consortium_config(p)
+    run_config = tomllib.loads((write_app_dir(cfg) / "pyproject.toml").read_text())["tool"]["flwr"]["app"]["config"]
+    # Assert: what the coordinator's ServerApp reads; an unset server_lr is absent (TOML has no null)
+    assert (run_config["server-optimizer"], run_config["server-momentum"], run_config["client-algorithm"]) == (
+        "fedavgm", 0.8, "scaffold")
+    assert "server-lr" not in run_config
+    defaults = tomllib.loads((write_app_dir(ConsortiumConfig.model_validate(
+        {"coordinator": {"state_dir": tmp_path / "s2"}})) / "pyproject.toml").read_text())["tool"]["flwr"]["app"]
+    assert (defaults["config"]["server-optimizer"], defaults["config"]["client-algorithm"]) == ("fedavg", "plain")
+    # member-level DP's noise is calibrated for the plain mean, without a control variate: refused, named
+    p.write_text('[federation]\nclient_algorithm = "scaffold"\nmember_dp_epsilon = 4.0\n')
+    with pytest.raises(ConfigError, match="client_algorithm='scaffold' cannot be combined with member_dp"):
+        load_consortium_config(p)
+    p.write_text("[federation]\nserver_momentum = 0.9\n")
+    with pytest.raises(ConfigError, match="server_momentum/server_lr need a server optimizer"):
+        load_consortium_config(p)
+    p.write_text('[federation]\nclient_algorithm = "fedprox"\n')
+    with pytest.raises(ConfigError, match="client_algorithm"):
+        load_consortium_config(p)

@@ -71,6 +71,12 @@ class FederationSection(BaseModel):
     lr_schedule: LRSchedule = "constant"
     lr_floor: float = Field(default=1.0, gt=0.0, le=1.0)
     tail_average: int = Field(default=0, ge=0)
+    # FederationConfig.server_optimizer / server_momentum / server_lr / client_algorithm (docs/federation.md): the
+    # coordinator's step after each aggregation, and SCAFFOLD control variates against client drift
+    server_optimizer: Literal["fedavg", "fedavgm", "fedadam", "fedyogi"] = "fedavg"
+    server_momentum: float | None = Field(default=None, ge=0.0, lt=1.0)
+    server_lr: float | None = Field(default=None, gt=0.0)
+    client_algorithm: Literal["plain", "scaffold"] = "plain"
 
     @property
     def published_name(self) -> str:
@@ -92,9 +98,30 @@ class FederationSection(BaseModel):
                 f"min_train_nodes ({self.min_train_nodes}) exceeds min_available_nodes ({self.min_available_nodes})"
             )
         check_schedule(self.lr_schedule, self.lr_floor, self.tail_average, self.num_rounds)
+        self._check_aggregation()
         if not all(p.strip().isdigit() for p in self.hidden.split(",")):
             raise ValueError(f"hidden must be comma-separated layer sizes like '64,32', got {self.hidden!r}")
         return self
+
+
+    def _check_aggregation(self) -> None:
+        """The federation's own rules for the server optimizer and SCAFFOLD (e.g. not with member-level DP)."""
+        from mamori.federation import FederationConfig, MemberDPConfig
+
+        try:
+            FederationConfig(
+                min_train_nodes=self.min_train_nodes,
+                min_available_nodes=self.min_available_nodes,
+                secure_aggregation=self.secure_aggregation,
+                member_dp=MemberDPConfig(epsilon=self.member_dp_epsilon) if self.member_dp_epsilon > 0 else None,
+                server_optimizer=self.server_optimizer,
+                server_momentum=self.server_momentum,
+                server_lr=self.server_lr,
+                client_algorithm=self.client_algorithm,
+            )
+        except ValidationError as exc:
+            # FederationConfig's message names the fields as they are spelled here
+            raise ValueError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from None
 
 
 class ScheduleSection(BaseModel):

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.client.mod import fixedclipping_mod, secaggplus_mod
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
@@ -84,6 +84,8 @@ logger = logging.getLogger(__name__)
 
 _HIDDEN_DEFAULT = "64,32"
 _STATS_PHASE = "stats"
+#: Where a member keeps its SCAFFOLD control variate c_i in its Flower run state (new run: c_i starts at zero again)
+_CONTROL_STATE_KEY = "mamori.scaffold-control"
 #: Public divisor of the members' statistics vectors in the stats round (SecAgg+ clips values to +-8).
 STATS_SCALE_DEFAULT = 1e6
 _STATS_QRANGE = 2**30  # SecAgg+ quantization of the stats round (see _secure_rounds)
@@ -300,11 +302,16 @@ def _save_global(model_dir: str, arrays: list[np.ndarray], server_round: int, st
 
 
 class _NodeTrainer:
-    """Adapter: resolves the member's data from the SuperNode's node config on each call."""
+    """Adapter: resolves the member's data from the SuperNode's node config on each call.
 
-    def __init__(self, node_config: dict[str, Any], seed: int) -> None:
+    ``state`` is the node's Flower context state for the run (it outlives each message's process): SCAFFOLD
+    keeps the member's control variate ``c_i`` there between rounds.
+    """
+
+    def __init__(self, node_config: dict[str, Any], seed: int, state: RecordDict | None = None) -> None:
         self.node_config = node_config
         self.seed = seed
+        self.state = state
 
     def _trainer(self, config: dict[str, Any]) -> EstimatorTrainer:
         path = self.node_config.get("data-path")
@@ -366,6 +373,24 @@ class _NodeTrainer:
         self._timing("train", config, started, loaded)
         return out
 
+    def fit_scaffold(self, arrays: list[np.ndarray], control: list[np.ndarray], config: dict[str, Any]
+                     ) -> tuple[list[np.ndarray], list[np.ndarray], int, dict[str, float]]:
+        """SCAFFOLD's member step, with ``c_i`` read from and written back to the run's node state."""
+        started = time.time()
+        if self.state is None:
+            raise FederationError("mamori client_app: SCAFFOLD needs the node's run state to keep its control "
+                                  "variate between rounds, and this message came without one.")
+        trainer = self._trainer(config)
+        loaded = time.time()
+        kept = self.state.array_records.get(_CONTROL_STATE_KEY)
+        # the trainer object is cached per process (_member), so c_i comes from the run state alone: none kept
+        # means this run's first round for the member (c_i = 0), whatever an earlier run left on the object
+        trainer.control_ = kept.to_numpy_ndarrays() if kept is not None else None  # type: ignore[assignment]
+        weights, delta, num_examples, metrics = trainer.fit_scaffold(arrays, control, config)
+        self.state.array_records[_CONTROL_STATE_KEY] = ArrayRecord([np.ascontiguousarray(c) for c in trainer.control_])
+        self._timing("train", config, started, loaded)
+        return weights, delta, num_examples, metrics
+
     def evaluate(self, arrays: list[np.ndarray], config: dict[str, Any]) -> tuple[float, int, dict[str, float]]:
         started = time.time()
         self._pull(arrays, config)
@@ -377,17 +402,19 @@ class _NodeTrainer:
 
 
 _NODE: dict[str, Any] = {}
+_NODE_STATE: dict[str, RecordDict] = {}
 
 
 def _bind_node_config(message: Message, context: Context, call_next: Any) -> Message:
-    """Flower mod: make the SuperNode's ``--node-config`` visible to the trainer of this message."""
+    """Flower mod: make the SuperNode's ``--node-config`` and run state visible to the trainer of this message."""
     _NODE.clear()
     _NODE.update(context.node_config)
+    _NODE_STATE["state"] = context.state
     return call_next(message, context)  # type: ignore[no-any-return]
 
 
 def _trainer_for_node(_node_id: int) -> tuple[str, _NodeTrainer]:
-    return str(_NODE.get("node-name", "member")), _NodeTrainer(_NODE, 1)
+    return str(_NODE.get("node-name", "member")), _NodeTrainer(_NODE, 1, _NODE_STATE.get("state"))
 
 
 def _member_index(name: str) -> int:
@@ -411,7 +438,7 @@ def _secure_client_fn(member_dp: bool) -> Any:
         name = str(node.get("node-name", "member"))
         seed = int(context.run_config.get("seed", 1))
         # consortium.toml does not change SecAgg+'s clipping range: the default is what the coordinator sends
-        member = _Member(name, _NodeTrainer(node, seed), _member_index(name), seed,
+        member = _Member(name, _NodeTrainer(node, seed, context.state), _member_index(name), seed,
                          uniform_weight=member_dp, max_weight=1.0 if member_dp else 1e12,
                          clipping_range=SecureAggregationConfig().clipping_range)
         return member.to_client()
@@ -479,6 +506,10 @@ class _Run:
             lr_schedule=lr_schedule,  # type: ignore[arg-type]  # validated by FederationConfig
             lr_floor=float(rc.get("lr-floor", 1.0)) if lr_schedule != "constant" else 1.0,
             tail_average=tail_average,
+            server_optimizer=str(rc.get("server-optimizer", "fedavg")),  # type: ignore[arg-type]
+            server_momentum=float(rc["server-momentum"]) if "server-momentum" in rc else None,
+            server_lr=float(rc["server-lr"]) if "server-lr" in rc else None,
+            client_algorithm=str(rc.get("client-algorithm", "plain")),  # type: ignore[arg-type]
         )
         self.store = open_store(store_url)
         self.registry = ModelRegistry(self.store)
@@ -626,7 +657,6 @@ def _stats_content(run: _Run, limit: float = 0.0) -> tuple[list[np.ndarray], dic
 
 def _plain_stats(grid: Grid, run: _Run) -> None:
     """The stats round over Flower's message API: the members' vectors are summed (as FedAvg sees weights)."""
-    from flwr.app import RecordDict
     from flwr.common import MessageType
 
     config = run.config
@@ -709,7 +739,7 @@ def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.nda
     from flwr.server.workflow.constant import Key as WorkflowKey
     from flwr.server.workflow.default_workflows import default_evaluate_workflow
 
-    from mamori.federation.secagg import secure_workflow
+    from mamori.federation.secagg import legacy_strategy_class, secure_workflow
 
     config = run.config
     seen: dict[str, int] = {}
@@ -718,9 +748,16 @@ def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.nda
     sampled: dict[str, set[int]] = {"train": set()}
     included: dict[str, list[int]] = {"train": []}  # the members whose update is in the round's sum
 
-    class _Quorum(LegacyFedAvg):  # type: ignore[misc]
+    # FedAvg or the server optimizer, with SCAFFOLD's control variate in the masked vector when configured (one
+    # implementation with the in-process run); the stats round below bypasses both and takes the plain mean.
+    base, optimizer_kwargs = legacy_strategy_class(config, initial)
+
+    class _Quorum(base):  # type: ignore[misc, valid-type]
         def configure_fit(self, server_round: int, parameters: Any, client_manager: Any) -> Any:
-            pairs = super().configure_fit(server_round, parameters, client_manager)
+            if stats_round:
+                pairs = LegacyFedAvg.configure_fit(self, server_round, parameters, client_manager)
+            else:
+                pairs = super().configure_fit(server_round, parameters, client_manager)
             sampled["train"] = {int(proxy.node_id) for proxy, _ in pairs}
             return pairs
 
@@ -735,6 +772,8 @@ def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.nda
             run.fail("stats" if stats_round else "train", max(1, server_round), len(results), len(dropped),
                      {"errors": sorted({str(f)[:200] for f in failures}),
                       "no_reply_node_ids": [str(n) for n in dropped]})
+            if stats_round:
+                return LegacyFedAvg.aggregate_fit(self, server_round, results, failures)
             return super().aggregate_fit(server_round, results, failures)
 
         def aggregate_evaluate(self, server_round: int, results: list[Any], failures: list[Any]) -> Any:
@@ -755,6 +794,7 @@ def _secure_rounds(grid: Grid, context: Context, run: _Run, initial: list[np.nda
         accept_failures=True,
         fit_metrics_aggregation_fn=lambda _: {},
         evaluate_metrics_aggregation_fn=lambda _: {},
+        **optimizer_kwargs,
     )
     strategy, workflow = secure_workflow(inner, config, max_weight=1e6)
     threshold = workflow.reconstruction_threshold  # for the error messages
@@ -823,7 +863,9 @@ def _server_main(grid: Grid, context: Context) -> None:
         remaining = run.num_rounds - run.done
         run.audit.append("coordinator", "federation.run_start", f"model:{run.model_name}",
                          {"run_id": run.run_id, "resume_from": run.done, "rounds": max(0, remaining),
-                          "secure_aggregation": run.secure, "member_dp": run.config.member_dp is not None})
+                          "secure_aggregation": run.secure, "member_dp": run.config.member_dp is not None,
+                          "server_optimizer": run.config.server_optimizer,
+                          "client_algorithm": run.config.client_algorithm})
         if remaining <= 0:
             logger.info("%s already has %d rounds; nothing to do", run.model_name, run.done)
         elif run.secure:

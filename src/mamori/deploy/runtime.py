@@ -28,7 +28,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from mamori.deploy.config import ConsortiumConfig, NodeConfig
+from mamori.deploy.config import ConsortiumConfig, FederationSection, NodeConfig
 from mamori.deploy.pki import PKIPaths, load_members
 from mamori.errors import ConfigError, FederationError
 
@@ -319,6 +319,13 @@ def audit_refusals(cfg: ConsortiumConfig, audit: object | None = None) -> list[s
     return found
 
 
+def _optional_keys(f: FederationSection) -> str:
+    """Run-config lines for the settings whose default is "unset" (TOML has no null: an absent key is unset)."""
+    lines = [f"{key} = {value}" for key, value in (("server-momentum", f.server_momentum), ("server-lr", f.server_lr))
+             if value is not None]
+    return "".join(line + "\n" for line in lines)
+
+
 def write_app_dir(cfg: ConsortiumConfig) -> Path:
     """Write the Flower app directory (``pyproject.toml`` naming mamori's apps) into the state directory.
 
@@ -381,7 +388,9 @@ stats-scale = {f.stats_scale}
 lr-schedule = {json.dumps(f.lr_schedule)}
 lr-floor = {f.lr_floor}
 tail-average = {f.tail_average}
-""",
+server-optimizer = {json.dumps(f.server_optimizer)}
+client-algorithm = {json.dumps(f.client_algorithm)}
+{_optional_keys(f)}""",
         encoding="utf-8",
     )
     return app

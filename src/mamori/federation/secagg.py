@@ -54,13 +54,21 @@ from mamori.federation.schedule import TailAverage
 from mamori.federation.trainer import ConfigValue, LocalTrainer, ScaffoldTrainer
 from mamori.federation.weights import check_arrays, weights_hash
 
-__all__ = ["SecureMember", "build_secure_client_app", "run_secure_federation", "secure_workflow"]
+__all__ = [
+    "SecureMember",
+    "build_secure_client_app",
+    "legacy_strategy_class",
+    "run_secure_federation",
+    "secure_workflow",
+]
 
 logger = logging.getLogger(__name__)
 
 _FIRST_NODE_ID = 1001
 _FIRST_MAX_WEIGHT = 1e6  # SecAgg+ weight range of the first round when max_weight adapts
 _RENAMES = {"server-round": "server_round", "proximal-mu": "proximal_mu", "local-epochs": "local_epochs"}
+#: Train-config key of a SCAFFOLD round under SecAgg+: its parameters hold the weights followed by ``c``.
+CLIENT_ALGORITHM_KEY = "client-algorithm"
 _RoundCallback = Callable[[RoundReport], None]
 _CheckpointCallback = Callable[[int, list[np.ndarray], str], None]
 
@@ -82,10 +90,6 @@ class SecureMember(NumPyClient):
         Report weight 1 instead of the example count (member-level DP needs equal weights).
     max_weight : float, default=1e6
         Largest weight SecAgg+ can encode (``SecureAggregationConfig.max_weight``).
-    scaffold : bool, default=False
-        SCAFFOLD (``FederationConfig.client_algorithm="scaffold"``): the train message's parameters are the
-        global weights followed by the server's control variate ``c``, and the member returns its weights
-        followed by ``c_i(new) - c_i(old)`` from ``trainer.fit_scaffold``, so both are masked together.
     clipping_range : float or None, default=None
         SecAgg+'s clipping range (``SecureAggregationConfig.clipping_range``): values beyond it are clipped
         before masking, which a warning names. None: no check.
@@ -100,7 +104,6 @@ class SecureMember(NumPyClient):
         *,
         uniform_weight: bool = False,
         max_weight: float = 1e6,
-        scaffold: bool = False,
         clipping_range: float | None = None,
     ) -> None:
         self.name = name
@@ -109,7 +112,6 @@ class SecureMember(NumPyClient):
         self.seed = seed
         self.uniform_weight = uniform_weight
         self.max_weight = max_weight
-        self.scaffold = scaffold
         self.clipping_range = clipping_range
 
     def _config(self, config: Mapping[str, Scalar]) -> dict[str, ConfigValue]:
@@ -132,11 +134,13 @@ class SecureMember(NumPyClient):
     ) -> tuple[list[np.ndarray], int, dict[str, Scalar]]:
         """Train locally; return weights, aggregation weight and metrics (``num-examples`` among them).
 
-        With ``scaffold`` the returned vector is the weights followed by the control-variate delta.
+        In a SCAFFOLD round (the coordinator's config says ``client-algorithm = "scaffold"``) the parameters are
+        the global weights followed by the server's control variate ``c``, and the returned vector is the weights
+        followed by ``c_i(new) - c_i(old)`` from ``trainer.fit_scaffold``, so both are masked together.
         """
         where = f"member {self.name!r} (train)"
         arrays = [np.asarray(p) for p in parameters]
-        if self.scaffold:
+        if config.get(CLIENT_ALGORITHM_KEY) == "scaffold":
             new_arrays, num_examples, metrics = self._fit_scaffold(arrays, self._config(config), where)
         else:
             new_arrays, num_examples, metrics = self.trainer.fit(arrays, self._config(config))
@@ -247,7 +251,6 @@ def build_secure_client_app(
             config.seed,
             uniform_weight=config.member_dp is not None,
             max_weight=1.0 if config.member_dp is not None else float(config.secagg.max_weight or 1e12),
-            scaffold=config.client_algorithm == "scaffold",
             clipping_range=config.secagg.clipping_range,
         )
         return member.to_client()
@@ -299,14 +302,18 @@ class _LegacyScaffoldMixin:
     """
 
     control: list[np.ndarray] | None = None
-    num_members: int = 0
+    num_members: int = 0  # the consortium's size N (the largest number of members seen available)
 
     def configure_fit(self, server_round: int, parameters: Any, client_manager: Any) -> Any:
+        self.num_members = max(self.num_members, int(client_manager.num_available()))
         weights = parameters_to_ndarrays(parameters)
         if self.control is None:
             self.control = [np.zeros_like(a, dtype=np.float32) for a in weights]
         vector = [np.ascontiguousarray(a) for a in (*weights, *self.control)]
-        return super().configure_fit(server_round, ndarrays_to_parameters(vector), client_manager)  # type: ignore[misc]
+        pairs = super().configure_fit(server_round, ndarrays_to_parameters(vector), client_manager)  # type: ignore[misc]
+        for _, fit_ins in pairs:
+            fit_ins.config[CLIENT_ALGORITHM_KEY] = "scaffold"  # tells SecureMember how to read the vector
+        return pairs
 
     def aggregate_fit(self, server_round: int, results: list[Any], failures: list[Any]) -> Any:
         if results and self.control is not None:
@@ -333,16 +340,27 @@ def _legacy_scaffold_class(cls: type[_LegacyQuorumMixin]) -> type[_LegacyQuorumM
     return type(f"_Scaffold{cls.__name__}", (_LegacyScaffoldMixin, cls), {"__doc__": f"SCAFFOLD over {cls.__name__}."})
 
 
-def _legacy_strategy(
-    config: FederationConfig, initial: list[np.ndarray], common: dict[str, Any], num_members: int
-) -> _LegacyQuorumMixin:
-    """The older-API strategy of a SecAgg+ run.
+def legacy_strategy_class(config: FederationConfig, initial: list[np.ndarray]) -> tuple[type, dict[str, Any]]:
+    """The older-API Flower strategy class of a SecAgg+ run, and the arguments it needs besides the common ones.
 
-    FedAvg or ``config.server_optimizer`` (started from ``initial``), with SCAFFOLD's control variate layered
-    over it when ``config.client_algorithm`` is ``"scaffold"``.
+    FedAvg or ``config.server_optimizer`` (started from ``initial``), with mamori's quorum check and, when
+    ``config.client_algorithm`` is ``"scaffold"``, SCAFFOLD's control variate layered over it. Shared by the
+    in-process run and the deployment's ServerApp (which subclasses it for its statistics round).
+
+    Parameters
+    ----------
+    config : FederationConfig
+        ``server_optimizer``, ``server_momentum``, ``server_lr`` and ``client_algorithm``.
+    initial : list of numpy.ndarray
+        The run's initial global weights (a server optimizer steps from them).
+
+    Returns
+    -------
+    tuple of (type, dict)
+        The class and its extra keyword arguments (``initial_parameters`` and the optimizer's settings).
     """
     server_lr, server_momentum = config.server_settings()
-    kwargs: dict[str, Any] = dict(common)
+    kwargs: dict[str, Any] = {}
     cls: type[_LegacyQuorumMixin]
     if config.server_optimizer == "fedavg":
         cls = _QuorumFedAvg
@@ -356,10 +374,7 @@ def _legacy_strategy(
             kwargs.update(eta=server_lr, beta_1=server_momentum)
     if config.client_algorithm == "scaffold":
         cls = _legacy_scaffold_class(cls)
-    strategy = cls(**kwargs)
-    if isinstance(strategy, _LegacyScaffoldMixin):
-        strategy.num_members = num_members
-    return strategy
+    return cls, kwargs
 
 
 def _reply_fit(reply: Message | None) -> tuple[int, dict[str, float]] | None:
@@ -619,7 +634,8 @@ def run_secure_federation(
         "fit_metrics_aggregation_fn": lambda _: {},
         "evaluate_metrics_aggregation_fn": lambda _: {},
     }
-    inner = _legacy_strategy(config, initial, common, len(trainers))
+    cls, extra = legacy_strategy_class(config, initial)
+    inner = cls(**common, **extra)
     inner.quorum = quorum
     strategy, workflow = secure_workflow(inner, config,  # type: ignore[arg-type]
                                          max_weight=float(config.secagg.max_weight or _FIRST_MAX_WEIGHT))
