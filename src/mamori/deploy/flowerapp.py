@@ -699,9 +699,16 @@ def _plain_rounds(grid: Grid, run: _Run, initial: list[np.ndarray], remaining: i
     configure = {"train": strategy.configure_train, "evaluate": strategy.configure_evaluate}
 
     def _recording(phase: str) -> Any:
-        def wrapped(*args: Any, **kwargs: Any) -> list[Message]:
-            messages = list(configure[phase](*args, **kwargs))
+        def wrapped(server_round: int, *args: Any, **kwargs: Any) -> list[Message]:
+            messages = list(configure[phase](server_round, *args, **kwargs))
             sent[phase] = {m.metadata.dst_node_id for m in messages}
+            # Flower numbers this run's rounds from 1; members see the consortium's round, counted over resumed
+            # runs as the checkpoints, the SecAgg+ path and the lr schedule count it (it labels the node's
+            # global.npz and derives the member's per-round seed)
+            for message in messages:
+                round_config = message.content.config_records.get("config")
+                if round_config is not None:
+                    round_config["server-round"] = run.done + server_round
             return messages
 
         return wrapped
