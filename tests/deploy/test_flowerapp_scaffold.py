@@ -4,6 +4,7 @@ their Flower run state between rounds, and the coordinator's control variate is 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,10 @@ def test_scaffold_with_server_momentum_keeps_control_variates_across_rounds(
     # a resumed run is a new Flower run: c and every c_i start again from zero (documented)
     assert len(resumed) == 2 and all(not row["before"] for row in resumed)
     assert all(np.all(c == 0) for row in resumed for c in row["control"])
+    # the node's own diagnostics say which round's c_i each step started from (0: zeros)
+    timings = [json.loads(line) for line in (tmp_path / "model-0" / "timings.jsonl").read_text().splitlines()]
+    assert [(t["round"], t["scaffold_control_from_round"]) for t in timings if t["phase"] == "train"] == [
+        (1, 0), (2, 1), (3, 2), (4, 0)]
     store = open_store(url)
     starts = [e.details for e in AuditLog(store).entries() if e.action == "federation.run_start"]
     assert [(s["client_algorithm"], s["server_optimizer"], s["secure_aggregation"]) for s in starts] == [

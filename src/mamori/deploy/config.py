@@ -103,7 +103,6 @@ class FederationSection(BaseModel):
             raise ValueError(f"hidden must be comma-separated layer sizes like '64,32', got {self.hidden!r}")
         return self
 
-
     def _check_aggregation(self) -> None:
         """The federation's own rules for the server optimizer and SCAFFOLD (e.g. not with member-level DP)."""
         from mamori.federation import FederationConfig, MemberDPConfig

@@ -86,6 +86,7 @@ _HIDDEN_DEFAULT = "64,32"
 _STATS_PHASE = "stats"
 #: Where a member keeps its SCAFFOLD control variate c_i in its Flower run state (new run: c_i starts at zero again)
 _CONTROL_STATE_KEY = "mamori.scaffold-control"
+_CONTROL_ROUND_KEY = "mamori.scaffold-control-round"  # a RecordDict holds one record per name, of any type
 #: Public divisor of the members' statistics vectors in the stats round (SecAgg+ clips values to +-8).
 STATS_SCALE_DEFAULT = 1e6
 _STATS_QRANGE = 2**30  # SecAgg+ quantization of the stats round (see _secure_rounds)
@@ -349,8 +350,9 @@ class _NodeTrainer:
             _save_global(str(model_dir), arrays, int(config.get("server_round", 0)),
                          str(config.get("standardizer", "")))
 
-    def _timing(self, phase: str, config: dict[str, Any], started: float, loaded: float) -> None:
-        """Append this message's timings to ``model-dir/timings.jsonl`` (node-local diagnostics)."""
+    def _timing(self, phase: str, config: dict[str, Any], started: float, loaded: float,
+                extra: dict[str, Any] | None = None) -> None:
+        """Append this message's timings (and ``extra``) to ``model-dir/timings.jsonl`` (node-local diagnostics)."""
         model_dir = self.node_config.get("model-dir")
         if not model_dir:
             return
@@ -358,7 +360,8 @@ class _NodeTrainer:
         # a fork of the warm worker (mamori.deploy.worker) inherits the imports: ready when it starts
         imported = max(_IMPORTED_AT, process_start) if process_start == process_start else _IMPORTED_AT
         row = {"phase": phase, "round": int(config.get("server_round", 0)), "process_start": process_start,
-               "imported": imported, "handler_start": started, "data_loaded": loaded, "end": time.time()}
+               "imported": imported, "handler_start": started, "data_loaded": loaded, "end": time.time(),
+               **(extra or {})}
         Path(str(model_dir)).mkdir(parents=True, exist_ok=True)
         with open(Path(str(model_dir)) / "timings.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
@@ -383,12 +386,15 @@ class _NodeTrainer:
         trainer = self._trainer(config)
         loaded = time.time()
         kept = self.state.array_records.get(_CONTROL_STATE_KEY)
+        kept_round = self.state.config_records.get(_CONTROL_ROUND_KEY, {}).get("round", 0)
         # the trainer object is cached per process (_member), so c_i comes from the run state alone: none kept
         # means this run's first round for the member (c_i = 0), whatever an earlier run left on the object
         trainer.control_ = kept.to_numpy_ndarrays() if kept is not None else None  # type: ignore[assignment]
         weights, delta, num_examples, metrics = trainer.fit_scaffold(arrays, control, config)
         self.state.array_records[_CONTROL_STATE_KEY] = ArrayRecord([np.ascontiguousarray(c) for c in trainer.control_])
-        self._timing("train", config, started, loaded)
+        self.state.config_records[_CONTROL_ROUND_KEY] = ConfigRecord({"round": int(config.get("server_round", 0))})
+        # which round's c_i this step started from (0: zeros), for the node's own diagnostics
+        self._timing("train", config, started, loaded, {"scaffold_control_from_round": int(kept_round)})
         return weights, delta, num_examples, metrics
 
     def evaluate(self, arrays: list[np.ndarray], config: dict[str, Any]) -> tuple[float, int, dict[str, float]]:
