@@ -291,3 +291,20 @@ def test_default_neighbourhoods_and_threshold_survive_dropouts_down_to_the_minim
     assert secure.history[-1].failed_members == ["member-2", "member-3"]
     for a, b in zip(plain.arrays, secure.arrays, strict=True):
         np.testing.assert_allclose(a, b, atol=2e-3)
+
+
+def test_secagg_ranges_that_would_wrap_the_masked_sum_are_refused_up_front() -> None:
+    # Flower would only fail when a round starts; a modulus that is not a power of two, or not above the grid,
+    # is a configuration error
+    with pytest.raises(ValueError, match="modulus_range must be a power of two above quantization_range"):
+        SecureAggregationConfig(modulus_range=3 * 2**40)
+    with pytest.raises(ValueError, match="modulus_range must be a power of two"):
+        SecureAggregationConfig(quantization_range=2**22, modulus_range=2**22)
+    with pytest.raises(ValueError, match="quantization_range"):
+        SecureAggregationConfig(quantization_range=2**31)  # beyond what Flower's int32 rounding holds
+    assert SecureAggregationConfig().max_members() == 4095
+    # four members' quantized values (each up to 2**22) would wrap a 2**24 modulus
+    tight = SecureAggregationConfig(quantization_range=2**22, modulus_range=2**24)
+    config = FederationConfig(num_rounds=1, min_train_nodes=2, secure_aggregation=True, secagg=tight)
+    with pytest.raises(ConfigError, match="4 members exceed .* \\(3 members\\)"):
+        run_federation(_trainers(4), _initial(), config)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mamori.federation.accounting import (
     MECHANISM_CENTRAL,
@@ -64,8 +64,8 @@ class SecureAggregationConfig(BaseModel):
         enough to cost a small consortium's model 0.06-0.24 ROC-AUC (docs/privacy.md).
     modulus_range : int, default=2**42
         Range of the masks: a power of two above ``members * quantization_range`` so that the masked sum cannot
-        wrap around (2**42 holds up to 4,096 members at 2**30 levels; Flower's masks and sums are int64, the
-        grid the deployment's statistics round has always used).
+        wrap around: 2**42 holds up to 4,095 members at 2**30 levels (:meth:`max_members`; a run with more is
+        refused). Flower's masks and sums are int64; it is the grid the deployment's statistics round always used.
     max_weight : float or None, default=None
         Largest aggregation weight (number of examples) SecAgg+ encodes; the precision of the
         aggregate degrades with ``max_weight / total examples``. None adapts it: 1e6 in the first round,
@@ -80,6 +80,20 @@ class SecureAggregationConfig(BaseModel):
     quantization_range: int = Field(default=2**30, gt=0, le=2**30)
     modulus_range: int = Field(default=2**42, gt=0)
     max_weight: float | None = Field(default=None, gt=0.0)
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> SecureAggregationConfig:
+        # Flower checks these only when a round starts; a wrong modulus would fail every run, so say it here.
+        if self.modulus_range & (self.modulus_range - 1) or self.modulus_range <= self.quantization_range:
+            raise ValueError(
+                f"SecureAggregationConfig: modulus_range must be a power of two above quantization_range "
+                f"({self.quantization_range}); got {self.modulus_range}."
+            )
+        return self
+
+    def max_members(self) -> int:
+        """The most members whose masked sum fits the modulus (``modulus_range // quantization_range - 1``)."""
+        return self.modulus_range // self.quantization_range - 1
 
 
 @dataclass(frozen=True)

@@ -441,6 +441,13 @@ def _check_inputs(
         raise ConfigError(
             f"run_federation: secure aggregation supports strategy 'fedavg' or 'fedprox', got {config.strategy!r}."
         )
+    if len(trainers) > config.secagg.max_members():
+        # each member's quantized values reach quantization_range: a larger sum would wrap around the modulus
+        raise ConfigError(
+            f"run_federation: {len(trainers)} members exceed what SecAgg+'s masked sum can hold with "
+            f"quantization_range={config.secagg.quantization_range} and modulus_range={config.secagg.modulus_range} "
+            f"({config.secagg.max_members()} members); raise modulus_range or lower quantization_range."
+        )
     if len(trainers) < 2 or config.min_train_nodes < 2:
         raise ConfigError(
             "run_federation: secure aggregation needs at least 2 members and min_train_nodes >= 2 "
