@@ -57,6 +57,23 @@ def _node(root: Path, name: str, port: int, data: Path) -> NodeConfig:
     )
 
 
+def _registered_members(root: Path, banks: int, seed: int) -> tuple[list[str], dict[str, Path], Path]:
+    """Simulated traffic of ``banks`` members, a CA and server certificate, and every member's key registered."""
+    from mamori.simulate import SimulationConfig, iter_bank_events
+
+    data = {}
+    for profile, events in iter_bank_events(SimulationConfig(banks=banks, days=1, scale=0.01, seed=seed)):
+        data[profile.bank_id] = root / f"{profile.bank_id}.parquet"
+        events.write_parquet(data[profile.bank_id])
+    pki = root / "pki"
+    init_ca(pki)
+    issue_server_cert(pki)
+    for n in sorted(data):
+        _, pub = issue_node_key(root / "keys", n)
+        register_node_key(pki, n, pub)
+    return sorted(data), data, pki
+
+
 def test_secure_rounds_over_tls_with_node_auth_restart_and_intruder(
     tmp_path: Path, procs: list[subprocess.Popen[bytes]]
 ) -> None:
@@ -165,20 +182,9 @@ def test_a_node_killed_mid_round_does_not_fail_the_round(
 ) -> None:
     import threading
 
-    from mamori.simulate import SimulationConfig, iter_bank_events
     from mamori.store import AuditLog, open_store
 
-    data = {}
-    for profile, events in iter_bank_events(SimulationConfig(banks=3, days=1, scale=0.01, seed=4)):
-        data[profile.bank_id] = tmp_path / f"{profile.bank_id}.parquet"
-        events.write_parquet(data[profile.bank_id])
-    names = sorted(data)
-    pki = tmp_path / "pki"
-    init_ca(pki)
-    issue_server_cert(pki)
-    for n in names:
-        _, pub = issue_node_key(tmp_path / "keys", n)
-        register_node_key(pki, n, pub)
+    names, data, pki = _registered_members(tmp_path, banks=3, seed=4)
     port = _free_port()
     cfg = ConsortiumConfig.model_validate({
         "coordinator": {"port": port, "state_dir": tmp_path / "state", "pki_dir": pki},
@@ -212,6 +218,44 @@ def test_a_node_killed_mid_round_does_not_fail_the_round(
     assert completed_rounds(cfg) == 1
     assert [f["phase"] for f in failed] == ["train"] and failed[0]["ok"] == 2 and failed[0]["failed"] == 1
     print(f"round with one of 3 nodes killed mid-round: {result.seconds:.1f} s; audited failures: {failed}")  # type: ignore[attr-defined]
+
+
+def test_scaffold_control_variates_survive_between_rounds_in_separate_processes(
+    tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    """SCAFFOLD with server momentum under SecAgg+: each message runs in its own ClientApp process, so a member's
+    control variate survives between rounds only through the run state its SuperNode keeps."""
+    from mamori.store import AuditLog, open_store
+
+    # Prepare: two members with simulated traffic, keys registered with the coordinator
+    names, data, pki = _registered_members(tmp_path, banks=2, seed=6)
+    port = _free_port()
+    cfg = ConsortiumConfig.model_validate({
+        "coordinator": {"port": port, "state_dir": tmp_path / "state", "pki_dir": pki},
+        "federation": {"num_rounds": 2, "min_train_nodes": 2, "min_available_nodes": 2, "min_evaluate_nodes": 0,
+                       "fraction_evaluate": 0.0, "round_timeout_s": 60, "hidden": "16",
+                       "client_algorithm": "scaffold", "server_optimizer": "fedavgm", "server_momentum": 0.5},
+    })
+    assert cfg.federation.secure_aggregation  # the default: SecAgg+
+    procs.append(start_superlink(cfg))
+    sync_members(cfg)
+    for n in names:
+        procs.append(start_node(_node(tmp_path, n, port, data[n]), tmp_path / f"{n}.log"))
+    # Execute
+    result = run_federated(cfg, timeout_s=240)
+    # Assert: both rounds trained, and round 2 of each member started from the c_i it kept after round 1
+    assert result.ok, result.log
+    assert completed_rounds(cfg) == 2
+    for n in names:
+        rows = [json.loads(line) for line in (tmp_path / n / "model" / "timings.jsonl").read_text().splitlines()]
+        steps = [(r["round"], r["scaffold_control_from_round"]) for r in rows if r["phase"] == "train"]
+        assert steps == [(1, 0), (2, 1)], (n, steps)
+    store = open_store(cfg.resolved_store_url)
+    starts = [e.details for e in AuditLog(store).entries() if e.action == "federation.run_start"]
+    store.close()
+    assert [(s["client_algorithm"], s["server_optimizer"], s["secure_aggregation"]) for s in starts] == [
+        ("scaffold", "fedavgm", True)]
+    print(f"2 SecAgg+ SCAFFOLD rounds over 2 member processes: {result.seconds:.1f} s")
 
 
 def _get(url: str, auth: tuple[str, str] | None = None) -> Any:

@@ -4,6 +4,7 @@ of mamori.models, and a synthetic non-IID binary task split across members."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -100,3 +101,33 @@ def make_non_iid_task(
         members.append(MemberData(X_tr, y_tr, X_ev, y_ev))
     X_test, y_test = sample(600, list(range(n_members)), 40, np.zeros(n_features))  # noqa: N806
     return members, X_test, y_test
+
+
+def record_secure_replies(monkeypatch: Any) -> list[Any]:
+    """Record every reply the in-process SecAgg+ coordinator receives (its grid, patched for the test)."""
+    from mamori.federation import secagg as secagg_module
+    from mamori.federation.inprocess import InProcessGrid
+
+    seen: list[Any] = []
+
+    class SpyGrid(InProcessGrid):
+        def pull_messages(self, message_ids):  # type: ignore[no-untyped-def]
+            replies = list(super().pull_messages(message_ids))
+            seen.extend(replies)
+            return replies
+
+    monkeypatch.setattr(secagg_module, "InProcessGrid", SpyGrid)
+    return seen
+
+
+def masked_vectors(replies: list[Any]) -> list[np.ndarray]:
+    """The SecAgg+ masked vectors among ``replies``, flattened (element 0 is the masked weight factor)."""
+    from flwr.common import bytes_to_ndarray
+    from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key
+
+    return [
+        np.concatenate([bytes_to_ndarray(b).ravel() for b in r.content.config_records[RECORD_KEY_CONFIGS][
+            Key.MASKED_PARAMETERS]])
+        for r in replies
+        if Key.MASKED_PARAMETERS in r.content.config_records.get(RECORD_KEY_CONFIGS, {})
+    ]

@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from federation_toys import LogisticEstimator, make_non_iid_task
-from flwr.common import bytes_to_ndarray
+from federation_toys import LogisticEstimator, make_non_iid_task, masked_vectors, record_secure_replies
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key, Stage
 from privacy_toys import TorchMLP
 
@@ -23,7 +22,6 @@ from mamori.federation import (
     run_federation,
 )
 from mamori.federation import secagg as secagg_module
-from mamori.federation.inprocess import InProcessGrid
 from mamori.federation.privacy import secagg_parameters
 
 N_FEATURES = 12
@@ -111,15 +109,7 @@ def test_secure_aggregation_gives_the_plain_fedavg_model_and_the_same_reports() 
 
 def test_the_coordinator_only_sees_masked_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
     # Prepare: record every reply the coordinator's grid receives, and every update members compute
-    seen: list[Any] = []
-
-    class SpyGrid(InProcessGrid):
-        def pull_messages(self, message_ids):  # type: ignore[no-untyped-def]
-            replies = list(super().pull_messages(message_ids))
-            seen.extend(replies)
-            return replies
-
-    monkeypatch.setattr(secagg_module, "InProcessGrid", SpyGrid)
+    seen = record_secure_replies(monkeypatch)
     members, _, _ = make_non_iid_task(4, N_FEATURES, seed=1)
     trainers = [
         Recording(EstimatorTrainer(TorchMLP(hidden=32).init_weights(N_FEATURES), m.X_train, m.y_train, m.X_eval,
@@ -138,12 +128,7 @@ def test_the_coordinator_only_sees_masked_vectors(monkeypatch: pytest.MonkeyPatc
     # Assert: no reply carries model arrays; the masked vectors look uniform on [0, modulus) and are
     # uncorrelated with what each member computed
     assert all(len(arr) == 0 for r in seen for arr in r.content.array_records.values())
-    masked = [
-        np.concatenate([bytes_to_ndarray(b).ravel() for b in r.content.config_records[RECORD_KEY_CONFIGS][
-            Key.MASKED_PARAMETERS]])
-        for r in seen
-        if Key.MASKED_PARAMETERS in r.content.config_records.get(RECORD_KEY_CONFIGS, {})
-    ]
+    masked = masked_vectors(seen)
     assert len(masked) == 4
     for vector, trainer in zip(masked, trainers, strict=True):
         raw = np.concatenate([w.ravel() for w in trainer.sent[0]])

@@ -10,14 +10,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from federation_toys import LogisticEstimator, make_non_iid_task
-from flwr.common import bytes_to_ndarray
-from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key
+from federation_toys import LogisticEstimator, make_non_iid_task, masked_vectors, record_secure_replies
 
 from mamori.errors import FederationError
 from mamori.federation import EstimatorTrainer, FederationConfig, SecureAggregationConfig, run_federation
-from mamori.federation import secagg as secagg_module
-from mamori.federation.inprocess import InProcessGrid
 from mamori.models import AttackClassifier
 
 
@@ -117,15 +113,7 @@ def test_the_coordinator_sees_each_members_weights_and_control_delta_only_masked
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Prepare: record every reply the coordinator's grid receives
-    seen: list[Any] = []
-
-    class SpyGrid(InProcessGrid):
-        def pull_messages(self, message_ids):  # type: ignore[no-untyped-def]
-            replies = list(super().pull_messages(message_ids))
-            seen.extend(replies)
-            return replies
-
-    monkeypatch.setattr(secagg_module, "InProcessGrid", SpyGrid)
+    seen = record_secure_replies(monkeypatch)
     members, n_features = _members()
     # Execute: two rounds, so the second round's deltas are those of a non-zero c
     run_federation(members, _classifier().init_weights(n_features).get_weights(),
@@ -133,12 +121,7 @@ def test_the_coordinator_sees_each_members_weights_and_control_delta_only_masked
     # Assert: no reply carries arrays in clear; each masked vector holds weights and delta (one value per
     # parameter of each, plus the weight factor) and is uncorrelated with what the member computed
     assert all(len(arr) == 0 for r in seen for arr in r.content.array_records.values())
-    masked = [
-        np.concatenate([bytes_to_ndarray(b).ravel() for b in r.content.config_records[RECORD_KEY_CONFIGS][
-            Key.MASKED_PARAMETERS]]).astype(np.float64)[1:]
-        for r in seen
-        if Key.MASKED_PARAMETERS in r.content.config_records.get(RECORD_KEY_CONFIGS, {})
-    ]
+    masked = [vector.astype(np.float64)[1:] for vector in masked_vectors(seen)]
     assert len(masked) == 8
     sent = [np.concatenate([a.ravel() for a in m.sent[r]]) for r in (1, 2) for m in members]
     for values in masked:
