@@ -206,3 +206,17 @@ def test_cli_bench_secure_aggregation_trains_the_weight_federations_under_secagg
     assert fed["classifier"]["client_algorithm"] == "scaffold"
     for key in ("classifier/federated", "autoencoder/federated"):
         assert run["results"][key]["roc_auc"] == pytest.approx(plain["results"][key]["roc_auc"], abs=0.02)
+
+
+def test_secure_aggregation_notes_name_the_shared_models_secagg_does_not_cover() -> None:
+    from mamori.cli.cmd_bench import _secure_aggregation_notes
+
+    assert _secure_aggregation_notes(BenchConfig(), "nsl-kdd") == []
+    on = BenchConfig(secure_aggregation=True)
+    # NSL-KDD's hybrid adds a federated isolation forest and a k-means trust model: their trees and centroids
+    # are shared in clear, and the run says so
+    nsl = _secure_aggregation_notes(on, "nsl-kdd")
+    assert len(nsl) == 2 and "SecAgg+" in nsl[0]
+    assert "isolation forest's trees" in nsl[1] and "k-means centroids" in nsl[1]
+    assert "centroids" not in _secure_aggregation_notes(on.model_copy(update={"hybrid_trust": False}), "nsl-kdd")[1]
+    assert len(_secure_aggregation_notes(on, "csic")) == 1

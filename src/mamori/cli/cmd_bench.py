@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from pydantic import ValidationError
@@ -15,6 +15,9 @@ from rich.table import Table
 from mamori.cli.app import app
 from mamori.cli.progress import stage_progress
 from mamori.errors import ConfigError
+
+if TYPE_CHECKING:  # the bench (torch, scikit-learn) is imported when the command runs, not with the CLI
+    from mamori.bench import BenchConfig
 
 _LABELS = {
     "classifier": "classifier (MLP)",
@@ -60,6 +63,23 @@ def _table(results: dict[str, Any], title: str, unseen: bool) -> Table:
                 row += [_fmt(r.get(g, {}).get("tpr_at_1pct_fpr")) for g in ("seen", "unseen")]
         table.add_row(*row)
     return table
+
+
+def _secure_aggregation_notes(config: BenchConfig, dataset: str) -> list[str]:
+    """What ``--secure-aggregation`` protects in this run, and which shared models it does not cover."""
+    if not config.secure_aggregation:
+        return []
+    notes = ["federated classifier and autoencoder train under SecAgg+: the coordinator sees only masked sums of "
+             "the members' updates"]
+    clear = []
+    if config.hybrid_step(dataset)[0]:
+        clear.append("the federated isolation forest's trees")
+    if config.hybrid_trust_step(dataset):
+        clear.append("the trust model's k-means centroids")
+    if clear:
+        notes.append(f"not under SecAgg+: {' and '.join(clear)} are shared with the coordinator in clear "
+                     "(--no-hybrid-forest and --no-hybrid-trust leave them out)")
+    return notes
 
 
 @app.command("bench")
@@ -259,11 +279,8 @@ def bench_command(
             f"{info['unseen_test_attacks']:,} test attacks belong to {len(info['unseen_test_categories'])} "
             "categories never seen in training"
         )
-    if config.secure_aggregation:
-        console.print(
-            "federated classifier and autoencoder train under SecAgg+: the coordinator sees only masked sums of "
-            "the members' updates"
-        )
+    for line in _secure_aggregation_notes(config, ds.name):
+        console.print(line)
     with stage_progress() as progress:
         if len(seed_list) == 1:
             runs = [run_bench(ds, config, progress=progress, keep_test_scores=save_scores)]
