@@ -293,3 +293,25 @@ def test_secagg_ranges_that_would_wrap_the_masked_sum_are_refused_up_front() -> 
     config = FederationConfig(num_rounds=1, min_train_nodes=2, secure_aggregation=True, secagg=tight)
     with pytest.raises(ConfigError, match="4 members exceed .* \\(3 members\\)"):
         run_federation(_trainers(4), _initial(), config)
+
+
+def test_a_secure_run_repeats_and_member_dp_noise_stays_unseeded() -> None:
+    # Prepare
+    config = FederationConfig(num_rounds=2, min_train_nodes=3, secure_aggregation=True, seed=7)
+    dp = config.model_copy(update={"member_dp": MemberDPConfig(epsilon=4.0, clipping_norm=0.5)})
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    # Execute
+    first = run_federation(_trainers(), _initial(), config)
+    after = np.random.get_state()[1].copy()
+    second = run_federation(_trainers(), _initial(), config)
+    other_seed = run_federation(_trainers(), _initial(), config.model_copy(update={"seed": 8}))
+    noisy = [run_federation(_trainers(), _initial(), dp) for _ in range(2)]
+    # Assert: SecAgg+'s stochastic rounding follows the run's seed, so the same config gives the same model
+    for a, b in zip(first.arrays, second.arrays, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert first.weights_hash == second.weights_hash != other_seed.weights_hash
+    # the caller's NumPy generator is put back as it was
+    np.testing.assert_array_equal(before, after)
+    # member-level DP's noise is never derived from the configured seed: the same config gives two models
+    assert noisy[0].weights_hash != noisy[1].weights_hash
