@@ -172,7 +172,7 @@ def train_federated(
         else:
             trainers.append(DPSGDTrainer(model, b["Z"][keep], b["y"][keep], b["units"][keep], b["Z_test"], b["y_test"],
                                          RecordDPConfig(epsilon=epsilon, **DP_OVERRIDES), num_rounds=c.rounds,
-                                         name=b["name"]))
+                                         name=b["name"], reproducible_noise=True))  # the figures must repeat
     config = FederationConfig(
         num_rounds=c.rounds, local_epochs=c.local_epochs, min_train_nodes=len(banks), min_available_nodes=len(banks),
         min_evaluate_nodes=len(banks), seed=c.seed, secure_aggregation=secure, evaluate_initial=False,
@@ -250,7 +250,7 @@ def audit(demo: DemoConfig, model: AttackClassifier, pop: dict[str, np.ndarray],
             return model.fit(Xs, ys).decision_function
         units = np.array([unit_of.get(row.tobytes(), -1) for row in Xs])
         trainer = DPSGDTrainer(model, Xs, ys, units, Xs[:1], ys[:1], RecordDPConfig(epsilon=epsilon, **DP_OVERRIDES),
-                               num_rounds=c.rounds, name="shadow")
+                               num_rounds=c.rounds, name="shadow", reproducible_noise=True)
         weights = model.get_weights()
         for r in range(c.rounds):
             weights, _, _ = trainer.fit(weights, {"seed": s * 100 + r})

@@ -33,7 +33,7 @@ def _model() -> AttackClassifier:
     return AttackClassifier(hidden_layers=(16,), dropout=0.0, seed=0).init_weights(N_FEATURES)
 
 
-def _dp_trainers(epsilon: float, rounds: int, n: int = 2) -> list[DPSGDTrainer]:
+def _dp_trainers(epsilon: float, rounds: int, n: int = 2, *, reproducible_noise: bool = True) -> list[DPSGDTrainer]:
     members, _, _ = make_non_iid_task(n, N_FEATURES, seed=0)
     return [
         DPSGDTrainer(
@@ -46,6 +46,7 @@ def _dp_trainers(epsilon: float, rounds: int, n: int = 2) -> list[DPSGDTrainer]:
             RecordDPConfig(epsilon=epsilon, expected_batch_units=32, epochs_per_round=1),
             num_rounds=rounds,
             name=f"bank-{i}",
+            reproducible_noise=reproducible_noise,
         )
         for i, m in enumerate(members)
     ]
@@ -199,7 +200,7 @@ def test_averaging_the_iterates_is_post_processing_same_spend_other_weights() ->
     def trainer(ema_decay: float | None) -> DPSGDTrainer:
         dp = RecordDPConfig(epsilon=4.0, expected_batch_units=32, epochs_per_round=2, ema_decay=ema_decay)
         return DPSGDTrainer(_model(), m.X_train, m.y_train, np.arange(len(m.X_train)) // 2, m.X_eval, m.y_eval,
-                            dp, num_rounds=1)
+                            dp, num_rounds=1, reproducible_noise=True)
 
     initial = _model().get_weights()
     # Execute
@@ -239,3 +240,17 @@ def test_dp_sgd_refuses_a_malformed_learning_rate_factor_before_spending() -> No
     # the refused round spent nothing: the planned round still fits the budget
     _, _, metrics = trainer.fit(_model().get_weights(), {"seed": 3})
     assert metrics["dp_epsilon"] == pytest.approx(4.0, rel=2e-2)
+
+
+def test_the_noise_cannot_be_regenerated_from_the_round_seed_the_coordinator_sends() -> None:
+    # Prepare: the same member data, model and round config, built twice
+    initial = _model().get_weights()
+    config = {"seed": 3}
+    # Execute
+    secret = [_dp_trainers(4.0, 1, n=1, reproducible_noise=False)[0].fit(initial, config)[0] for _ in range(2)]
+    seeded = [_dp_trainers(4.0, 1, n=1)[0].fit(initial, config)[0] for _ in range(2)]
+    # Assert: by default each member mixes in its own secret, so knowing the round's seed (the coordinator and
+    # every member do) does not reproduce its noise or its sampled customers; reproducible_noise=True does
+    assert not np.allclose(secret[0][0], secret[1][0])
+    for a, b in zip(seeded[0], seeded[1], strict=True):
+        np.testing.assert_array_equal(a, b)

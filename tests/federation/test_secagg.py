@@ -306,12 +306,17 @@ def test_a_secure_run_repeats_and_member_dp_noise_stays_unseeded() -> None:
     after = np.random.get_state()[1].copy()
     second = run_federation(_trainers(), _initial(), config)
     other_seed = run_federation(_trainers(), _initial(), config.model_copy(update={"seed": 8}))
-    noisy = [run_federation(_trainers(), _initial(), dp) for _ in range(2)]
+    noisy = []
+    for secure in (True, True, False, False):
+        np.random.seed(5)  # a caller that seeds NumPy must not make member-level DP noise predictable
+        noisy.append(run_federation(_trainers(), _initial(), dp.model_copy(update={"secure_aggregation": secure})))
     # Assert: SecAgg+'s stochastic rounding follows the run's seed, so the same config gives the same model
     for a, b in zip(first.arrays, second.arrays, strict=True):
         np.testing.assert_array_equal(a, b)
     assert first.weights_hash == second.weights_hash != other_seed.weights_hash
     # the caller's NumPy generator is put back as it was
     np.testing.assert_array_equal(before, after)
-    # member-level DP's noise is never derived from the configured seed: the same config gives two models
+    # member-level DP's noise is never derived from the configured seed or the caller's: the same config, run
+    # twice from the same NumPy state, gives two models, under SecAgg+ and without it
     assert noisy[0].weights_hash != noisy[1].weights_hash
+    assert noisy[2].weights_hash != noisy[3].weights_hash

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import secrets
 import warnings
 from collections.abc import Mapping
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -243,6 +244,14 @@ class DPSGDTrainer:
         None uses ``dp.epochs_per_round``.
     name : str, default="member"
         Used in error messages and logs.
+    reproducible_noise : bool, default=False
+        Where each round's Poisson sampling and Gaussian noise come from. False (the default, and the only setting
+        for real data): the round's ``seed`` mixed with a secret the member draws from the operating system when
+        it is built and never sends. DP-SGD's guarantee assumes nobody else can predict the noise or which
+        customers a step sampled, and the round's ``seed`` comes from the coordinator and is known to every member:
+        noise derived from it alone could be regenerated and subtracted. True derives both from the round's
+        ``seed`` alone, so runs repeat (experiments, tests, the documented benchmarks) - and voids the guarantee
+        against anyone who knows the run's seed.
 
     Notes
     -----
@@ -264,6 +273,7 @@ class DPSGDTrainer:
         num_rounds: int,
         local_epochs: int | None = None,
         name: str = "member",
+        reproducible_noise: bool = False,
     ) -> None:
         self.estimator = estimator
         self.X_train = X_train
@@ -275,6 +285,9 @@ class DPSGDTrainer:
         self.num_rounds = num_rounds
         self.local_epochs = local_epochs
         self.name = name
+        self.reproducible_noise = reproducible_noise
+        # drawn once per member: the rounds' randomness stays unpredictable to the coordinator and the others
+        self._noise_key = None if reproducible_noise else secrets.randbits(63)
 
     # --- set-up ---------------------------------------------------------------------------------
 
@@ -342,7 +355,8 @@ class DPSGDTrainer:
         arrays : list of numpy.ndarray
             Global weights.
         config : mapping
-            Round settings; ``seed`` seeds the sampling and the noise; ``lr_factor``
+            Round settings; ``seed`` (mixed with the member's secret unless ``reproducible_noise``) seeds the
+            sampling and the noise; ``lr_factor``
             (``FederationConfig.lr_schedule``) scales ``RecordDPConfig.learning_rate`` for this round.
 
         Returns
@@ -364,6 +378,9 @@ class DPSGDTrainer:
         factor = received_lr_factor(config, f"DPSGDTrainer (member {self.name!r})")
         self.accountant_.check(self.steps_per_round_)
         seed = int(config.get("seed", 0))
+        if self._noise_key is not None:
+            mixed = np.random.SeedSequence([self._noise_key, seed & (2**63 - 1)]).generate_state(1, np.uint64)
+            seed = int(mixed[0] >> 1)  # below 2**63: torch's manual_seed and NumPy's default_rng take it
         self.estimator.set_weights([a.copy() for a in arrays])
         # the step size is not part of the privacy analysis (noise and clipping are), so scaling it costs nothing
         self._train(self.steps_per_round_, seed, self.dp.learning_rate * (1.0 if factor is None else factor))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import cast
 from uuid import uuid4
 
+import numpy as np
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.common.constant import SUPERLINK_NODE_ID, ErrorCode
@@ -301,22 +302,32 @@ class InProcessGrid(Grid):
 
 
 @contextmanager
-def server_process_state(run_id: int, seed: int) -> Iterator[None]:
-    """Set Flower's process-wide task identity and seed ``random`` for one in-process server run; restore both.
+def server_process_state(run_id: int, seed: int, *, private_noise: bool = False) -> Iterator[None]:
+    """Set Flower's process-wide task identity and seed ``random`` and NumPy for one in-process server run.
 
     Flower's ServerApp reads its identity from class attributes of ``TaskIdentity`` and samples members (and
     SecAgg+ neighbours) with the global ``random`` module, so one run at a time per process, and the caller's
-    state is put back afterwards.
+    state is put back afterwards. Flower also draws SecAgg+'s stochastic rounding and its DP wrappers' Gaussian
+    noise from NumPy's global generator: seeded from ``seed``, a run repeats on one machine. With
+    ``private_noise`` (member-level DP) NumPy's generator is instead reseeded from the operating system's entropy
+    for the run, whatever the caller seeded: noise derived from a configured seed could be recomputed and
+    subtracted by anyone who knows it.
     """
     saved_identity = {k: vars(TaskIdentity).get(k) for k in ("_task_id", "_run_id", "_node_id")}
     saved_random = random.getstate()
+    saved_numpy = np.random.get_state()
     try:
         TaskIdentity.task_id = 1
         TaskIdentity.run_id = run_id
         TaskIdentity.node_id = SUPERLINK_NODE_ID
         random.seed(seed)
+        if private_noise:
+            np.random.seed(None)
+        else:
+            np.random.seed(np.random.SeedSequence([seed, 0x5ECA66]).generate_state(1)[0])
         yield
     finally:
         random.setstate(saved_random)
+        np.random.set_state(saved_numpy)
         for key, value in saved_identity.items():
             setattr(TaskIdentity, key, value)

@@ -285,7 +285,7 @@ def run_federation(
         config.local_epochs,
     )
     try:
-        with server_process_state(run_id, config.seed):
+        with server_process_state(run_id, config.seed, private_noise=config.member_dp is not None):
             server_app(grid, server_context)
     except (InconsistentMessageReplies, AggregationError) as exc:
         raise FederationError(

@@ -16,11 +16,10 @@ metrics and example count (in clear), and key shares that unmask the *sum* only.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import flwr.compat.common.recorddict_compat as compat
@@ -540,27 +539,6 @@ def secure_workflow(inner: LegacyStrategy, config: FederationConfig, *,
     return strategy, workflow
 
 
-@contextlib.contextmanager
-def _seeded_rounding(config: FederationConfig) -> Iterator[None]:
-    """Seed NumPy's global generator for the run, so that an in-process SecAgg+ run repeats; restore it after.
-
-    Flower's SecAgg+ rounds each member's update stochastically with the global ``np.random``; seeded from
-    ``config.seed``, a secure run gives the same model every time on one machine, as a plain run does (members run
-    one at a time by default; with ``max_parallel_members > 1`` their draws interleave as the threads do). Never
-    with member-level DP: Flower draws the coordinator's Gaussian noise from the same generator, and noise
-    derived from a configured seed could be recomputed and subtracted by anyone who knows the seed.
-    """
-    if config.member_dp is not None:
-        yield
-        return
-    saved = np.random.get_state()
-    np.random.seed(np.random.SeedSequence([config.seed, 0x5ECA66]).generate_state(1)[0])
-    try:
-        yield
-    finally:
-        np.random.set_state(saved)
-
-
 def run_secure_federation(
     trainers: Sequence[LocalTrainer],
     initial_arrays: list[np.ndarray],
@@ -756,7 +734,7 @@ def run_secure_federation(
         secagg_parameters(config.secagg, len(trainers), config.min_train_nodes),
     )
     try:
-        with server_process_state(run_id, config.seed), _seeded_rounding(config):
+        with server_process_state(run_id, config.seed, private_noise=config.member_dp is not None):
             server_app(grid, server_context)
     finally:
         grid.close()
