@@ -58,10 +58,16 @@ def main() -> None:
     total = sum(len(t.X_train) for t in _trainers(args.seed))
     print(f"mamori {version('mamori')}, flwr {version('flwr')}, torch {version('torch')}, numpy {np.__version__}; "
           f"{MEMBERS} members, {total} training rows, {args.rounds} rounds, seed {args.seed}, "
-          f"{args.repeats} SecAgg+ runs per weight range; load average {os.getloadavg()[0]:.2f}")
+          f"{args.repeats} SecAgg+ runs per weight range (federation seeds {args.seed}.."
+          f"{args.seed + args.repeats - 1}); "
+          f"load average {os.getloadavg()[0]:.2f}")
     base = FederationConfig(num_rounds=args.rounds, min_train_nodes=MEMBERS, seed=args.seed, fraction_evaluate=0.0,
                             evaluate_initial=False)
-    plain = run_federation(_trainers(args.seed), initial, base).arrays
+    # A SecAgg+ run's rounding follows the federation's seed (server_process_state), so each repeat is a run with
+    # its own federation seed, compared with the plain run of that seed (the members' data stay the same).
+    seeds = [args.seed + r for r in range(args.repeats)]
+    plain = {s: run_federation(_trainers(args.seed), initial, base.model_copy(update={"seed": s})).arrays
+             for s in seeds}
     print(f"{'grid':>22} {'max_weight':>12} {'bound (round 1)':>16} {'max diff':>10} {'median diff':>12}")
     grids = {"Flower 2**22 / 2**32": {"quantization_range": 2**22, "modulus_range": 2**32},
              "mamori 2**30 / 2**42": {}}
@@ -71,8 +77,9 @@ def main() -> None:
             config = base.model_copy(update={"secure_aggregation": True, "secagg": secagg})
             step = 2 * secagg.clipping_range / secagg.quantization_range
             bound = MEMBERS * step * (max_weight or _FIRST_MAX_WEIGHT) / total
-            diffs = [_largest_difference(plain, run_federation(_trainers(args.seed), initial, config).arrays)
-                     for _ in range(args.repeats)]
+            diffs = [_largest_difference(plain[s], run_federation(_trainers(args.seed), initial,
+                                                                 config.model_copy(update={"seed": s})).arrays)
+                     for s in seeds]
             label = "None (1e6)" if max_weight is None else f"{max_weight:g}"
             print(f"{grid:>22} {label:>12} {bound:16.3g} {max(diffs):10.3g} {float(np.median(diffs)):12.3g}")
 
