@@ -348,7 +348,7 @@ def main() -> None:
     for name in ("credential_stuffing", "password_spraying"):
         print(f"  {name:27s} IPs flagged (ever)         {share(fl, fam[name])}")
     for eps in args.dp_epsilon:
-        r = run_analytics(cons.events, key, config.model_copy(update={"dp_epsilon": eps}))
+        r = run_analytics(cons.events, key, config.model_copy(update={"dp_epsilon": eps, "reproducible_noise": True}))
         f2 = set(r.flagged("ip"))
         print(f"  with DP epsilon={eps}/window: campaign {share(f2, camp)}  legit {share(f2, legit)}")
     live = IndicatorIndex.from_objects(serialize(o) for o in objs).campaign_hits(events)

@@ -49,7 +49,11 @@ class AnalyticsConfig(BaseModel):
     valid_hours : float, default=72.0
         ``valid_until`` of published indicators, after the window in which they were flagged.
     seed : int, default=0
-        Seed of the DP noise and of the secure-sum masks in simulation.
+        Seed of the simulation's reproducible parts.
+    reproducible_noise : bool, default=False
+        Draw the DP noise from ``seed`` so that a run repeats (experiments, the documented benchmarks). False
+        (the default, and the only setting for real data) draws it from the operating system's entropy: noise
+        that anyone knowing the seed can regenerate voids the guarantee, since it could be subtracted.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -69,3 +73,4 @@ class AnalyticsConfig(BaseModel):
     dp_delta: float = Field(1e-6, gt=0, lt=1)
     valid_hours: float = Field(72.0, gt=0)
     seed: int = Field(0, ge=0)
+    reproducible_noise: bool = False

@@ -260,7 +260,8 @@ def run_analytics(
         m.agree(pubs, channels)
     coordinator = SecureSumCoordinator()
     sigma = dp_sigma(config)
-    rng = np.random.default_rng(config.seed)
+    # the members' DP noise: from OS entropy unless the run is an experiment that must repeat (AnalyticsConfig)
+    rng = np.random.default_rng(config.seed if config.reproducible_noise else None)
     rows = np.arange(config.depth)
     for w, t_end in enumerate(ends):
         started = time.perf_counter()
