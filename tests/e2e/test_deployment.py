@@ -225,7 +225,7 @@ def test_scaffold_control_variates_survive_between_rounds_in_separate_processes(
 ) -> None:
     """SCAFFOLD with server momentum under SecAgg+: each message runs in its own ClientApp process, so a member's
     control variate survives between rounds only through the run state its SuperNode keeps."""
-    from mamori.store import AuditLog, open_store
+    from mamori.store import AuditLog, ModelRegistry, open_store
 
     # Prepare: two members with simulated traffic, keys registered with the coordinator
     names, data, pki = _registered_members(tmp_path, banks=2, seed=6)
@@ -252,7 +252,11 @@ def test_scaffold_control_variates_survive_between_rounds_in_separate_processes(
         assert steps == [(1, 0), (2, 1)], (n, steps)
     store = open_store(cfg.resolved_store_url)
     starts = [e.details for e in AuditLog(store).entries() if e.action == "federation.run_start"]
+    published = ModelRegistry(store).get("latest", name=cfg.federation.published_name).arrays()
     store.close()
+    # every process masked with the same generator (mamori.federation.secagg_masks), so the masks cancelled and the
+    # published model is a model: a sum left with a member's self-mask unmasks to weights in the tens or more
+    assert all(np.isfinite(w).all() and float(np.abs(w).max()) < 8.0 for w in published)
     assert [(s["client_algorithm"], s["server_optimizer"], s["secure_aggregation"]) for s in starts] == [
         ("scaffold", "fedavgm", True)]
     print(f"2 SecAgg+ SCAFFOLD rounds over 2 member processes: {result.seconds:.1f} s")

@@ -65,6 +65,7 @@ from mamori.federation import (
 from mamori.federation.clientapp import build_client_app
 from mamori.federation.privacy import member_dp_spends
 from mamori.federation.schedule import TailAverage
+from mamori.federation.secagg_masks import install as install_secure_masks
 from mamori.federation.strategy import build_strategy, schedule_train_config
 
 __all__ = [
@@ -81,6 +82,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# every SecAgg+ party - this module is the ServerApp and the ClientApps - masks with AES-CTR, not Flower's 32-bit seeds
+install_secure_masks()
 
 _HIDDEN_DEFAULT = "64,32"
 _STATS_PHASE = "stats"
@@ -446,7 +450,7 @@ def _secure_client_fn(member_dp: bool) -> Any:
         # consortium.toml does not change SecAgg+'s clipping range: the default is what the coordinator sends
         member = _Member(name, _NodeTrainer(node, seed, context.state), _member_index(name), seed,
                          uniform_weight=member_dp, max_weight=1.0 if member_dp else 1e12,
-                         clipping_range=SecureAggregationConfig().clipping_range)
+                         clipping_range=SecureAggregationConfig().clipping_range, node_state=context.state)
         return member.to_client()
 
     return client_fn

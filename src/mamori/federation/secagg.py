@@ -29,6 +29,7 @@ from flwr.client import NumPyClient
 from flwr.clientapp import ClientApp
 from flwr.common import Scalar, ndarrays_to_parameters, parameters_to_ndarrays
 from flwr.common.constant import SUPERLINK_NODE_ID
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_STATE
 from flwr.server import LegacyContext, ServerConfig
 from flwr.server.client_manager import SimpleClientManager
 from flwr.server.client_proxy import ClientProxy
@@ -51,6 +52,7 @@ from mamori.federation.inprocess import Delivery, InProcessGrid, new_run_id, ser
 from mamori.federation.privacy import member_dp_noise, secagg_parameters
 from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
 from mamori.federation.schedule import TailAverage
+from mamori.federation.secagg_masks import install as install_secure_masks
 from mamori.federation.trainer import ConfigValue, LocalTrainer, ScaffoldTrainer
 from mamori.federation.weights import check_arrays, weights_hash
 
@@ -64,7 +66,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+install_secure_masks()  # Flower's own masks come from 32-bit seeds (mamori.federation.secagg_masks)
+
 _FIRST_NODE_ID = 1001
+_SECAGG_STATE_KEY = RECORD_KEY_STATE  # where secaggplus_mod keeps its round state (max_weight among it)
 _FIRST_MAX_WEIGHT = 1e6  # SecAgg+ weight range of the first round when max_weight adapts
 _RENAMES = {"server-round": "server_round", "proximal-mu": "proximal_mu", "local-epochs": "local_epochs"}
 #: Train-config key of a SCAFFOLD round under SecAgg+: its parameters hold the weights followed by ``c``.
@@ -91,8 +96,12 @@ class SecureMember(NumPyClient):
     max_weight : float, default=1e6
         Largest weight SecAgg+ can encode (``SecureAggregationConfig.max_weight``).
     clipping_range : float or None, default=None
-        SecAgg+'s clipping range (``SecureAggregationConfig.clipping_range``): values beyond it are clipped
-        before masking, which a warning names. None: no check.
+        SecAgg+'s clipping range (``SecureAggregationConfig.clipping_range``). SecAgg+ clips each value of the update
+        *scaled by* ``weight / max_weight`` to it before masking, silently; a warning names a member whose scaled
+        update leaves it. None: no check.
+    node_state : RecordDict or None, default=None
+        The member's Flower context state, where ``secaggplus_mod`` keeps the round's ``max_weight`` (needed for the
+        clipping check).
     """
 
     def __init__(
@@ -105,6 +114,7 @@ class SecureMember(NumPyClient):
         uniform_weight: bool = False,
         max_weight: float = 1e6,
         clipping_range: float | None = None,
+        node_state: RecordDict | None = None,
     ) -> None:
         self.name = name
         self.trainer = trainer
@@ -113,6 +123,7 @@ class SecureMember(NumPyClient):
         self.uniform_weight = uniform_weight
         self.max_weight = max_weight
         self.clipping_range = clipping_range
+        self.node_state = node_state
 
     def _config(self, config: Mapping[str, Scalar]) -> dict[str, ConfigValue]:
         out: dict[str, ConfigValue] = {}
@@ -147,10 +158,10 @@ class SecureMember(NumPyClient):
             new_arrays = self._checked(new_arrays, [a.shape for a in arrays], where, "fit returned arrays")
         if int(num_examples) <= 0:
             raise FederationError(f"{where}: reported {num_examples} examples; at least one is needed.")
-        self._warn_clipped(new_arrays, config)
         out: dict[str, Scalar] = {k: float(v) for k, v in metrics.items()}
         out[NUM_EXAMPLES_KEY] = int(num_examples)
         weight = 1 if self.uniform_weight else int(min(int(num_examples), self.max_weight))
+        self._warn_clipped(new_arrays, weight, config)
         # float64: Flower scales the update by examples / max_weight and adds the clipping range before quantizing
         # in the arrays' own dtype; in float32 that sum keeps 24 bits, so the grid would be 2**24 levels, not
         # quantization_range (the masked vector is int64 on the wire either way).
@@ -195,18 +206,25 @@ class SecureMember(NumPyClient):
             )
         return arrays
 
-    def _warn_clipped(self, vector: list[np.ndarray], config: Mapping[str, Scalar]) -> None:
-        # SecAgg+ clips every value to [-clipping_range, clipping_range] before quantizing, silently; the sum
-        # would then differ from the plain mean, so a member whose update leaves the range says so.
-        if self.clipping_range is None:
+    def _warn_clipped(self, vector: list[np.ndarray], weight: int, config: Mapping[str, Scalar]) -> None:
+        # secaggplus_mod scales the update by weight / max_weight and clips it to the clipping range before
+        # quantizing, silently; the mean would then differ from the plain mean, so a member whose scaled update
+        # leaves the range says so. max_weight is in the mod's state for the round (set at its setup stage).
+        if self.clipping_range is None or self.node_state is None:
             return
-        outside = sum(int(np.count_nonzero(np.abs(a) > self.clipping_range)) for a in vector)
+        secagg_state = self.node_state.config_records.get(_SECAGG_STATE_KEY)
+        max_weight = float(secagg_state.get("max_weight", 0.0)) if secagg_state is not None else 0.0
+        if max_weight <= 0:
+            return
+        ratio = weight / max_weight
+        outside = sum(int(np.count_nonzero(np.abs(a) * ratio > self.clipping_range)) for a in vector)
         if outside:
             logger.warning(
-                "member %r, round %s: %d of %d values of its update lie outside SecAgg+'s clipping range "
-                "±%g and are clipped before masking; raise SecureAggregationConfig.clipping_range.",
-                self.name, config.get("server-round", "?"), outside, sum(a.size for a in vector),
-                self.clipping_range,
+                "member %r, round %s: %d of %d values of its update, scaled by its weight %d / %g, lie outside "
+                "SecAgg+'s clipping range ±%g and are clipped before masking; raise "
+                "SecureAggregationConfig.clipping_range.",
+                self.name, config.get("server-round", "?"), outside, sum(a.size for a in vector), weight,
+                max_weight, self.clipping_range,
             )
 
     def evaluate(
@@ -252,6 +270,7 @@ def build_secure_client_app(
             uniform_weight=config.member_dp is not None,
             max_weight=1.0 if config.member_dp is not None else float(config.secagg.max_weight or 1e12),
             clipping_range=config.secagg.clipping_range,
+            node_state=context.state,
         )
         return member.to_client()
 
