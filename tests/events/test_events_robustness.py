@@ -239,3 +239,14 @@ def test_csic_hostile_records(junk: list[bytes], records: list[tuple[str, bytes]
         assert frame.get_column("labels.is_attack").to_list() == [False] * good
         posts = frame.filter(pl.col("http.request.method") == "POST")
         assert posts.get_column("http.request.body.content").str.starts_with("id=").all()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_unicode_line_breaks_in_a_bad_line_keep_its_quarantine_record_on_one_line(fmt: str, tmp_path: Path) -> None:
+    # Found by hypothesis in CI: a line holding U+0085 (NEL) - and likewise U+2028 / U+2029 - was written raw into
+    # the JSONL quarantine, and a reader splitting it with str.splitlines() cut the record in two
+    lines = [("random", b"\xc2\x85\x00"), ("random", "x\u2028y\u2029z".encode())]
+    summary, records, _ = _run(fmt, lines, tmp_path)
+    assert summary.quarantined == len(records) == 2
+    text = (tmp_path / "q.jsonl").read_text(encoding="utf-8")
+    assert len(text.splitlines()) == 2 and "\u2028" not in text and "\x85" not in text

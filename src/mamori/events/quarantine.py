@@ -45,6 +45,24 @@ REASONS: dict[str, str] = {
 }
 
 
+#: Characters that str.splitlines() (and other line readers) treat as line breaks but JSON leaves raw inside a
+#: string when ensure_ascii=False; control characters below 0x20 JSON escapes itself.
+_LINE_BREAKS_JSON_KEEPS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _one_line_json(record: dict[str, Any]) -> str:
+    """``record`` as JSON on one line for any line reader: readable UTF-8, with Unicode line breaks escaped.
+
+    A quarantined log line may hold U+0085 or U+2028 (hostile or corrupt input); written raw, a reader splitting the
+    JSONL file with ``str.splitlines()`` would cut that record in two. Inside a JSON string the escape is the same
+    character, so ``json.loads`` reads the record back unchanged.
+    """
+    text = json.dumps(record, ensure_ascii=False)
+    for char, escape in _LINE_BREAKS_JSON_KEEPS.items():
+        text = text.replace(char, escape)
+    return text
+
+
 class Quarantine:
     """Collects lines that did not parse, writing them as JSON lines and counting them by reason.
 
@@ -95,7 +113,7 @@ class Quarantine:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("a" if self._opened else "w", encoding="utf-8")
             self._opened = True
-        self._fh.write(json.dumps(record, ensure_ascii=False))
+        self._fh.write(_one_line_json(record))
         self._fh.write("\n")
 
     def add(self, source: str, line: int, raw: bytes | str, reason: str, detail: str, *, raw_bytes: int = -1) -> None:
