@@ -129,7 +129,7 @@ def test_server_optimizer_and_scaffold_reach_the_run_config_and_follow_the_feder
     assert (defaults["config"]["server-optimizer"], defaults["config"]["client-algorithm"]) == ("fedavg", "plain")
     # member-level DP's noise is calibrated for the plain mean, without a control variate: refused, named
     p.write_text('[federation]\nclient_algorithm = "scaffold"\nmember_dp_epsilon = 4.0\n')
-    with pytest.raises(ConfigError, match="client_algorithm='scaffold' cannot be combined with member_dp"):
+    with pytest.raises(ConfigError, match="client_algorithm='scaffold' cannot be combined with member_dp_epsilon > 0"):
         load_consortium_config(p)
     p.write_text("[federation]\nserver_momentum = 0.9\n")
     with pytest.raises(ConfigError, match="server_momentum/server_lr need a server optimizer"):

@@ -119,8 +119,10 @@ class FederationSection(BaseModel):
                 client_algorithm=self.client_algorithm,
             )
         except ValidationError as exc:
-            # FederationConfig's message names the fields as they are spelled here
-            raise ValueError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from None
+            # FederationConfig's messages, with its member_dp spelled as this file spells it
+            messages = (str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+            raise ValueError("; ".join(m.replace("with member_dp", "with member_dp_epsilon > 0")
+                                       .replace(", member_dp", ", member_dp_epsilon > 0") for m in messages)) from None
 
 
 class ScheduleSection(BaseModel):
