@@ -6,6 +6,7 @@ and :func:`load_node_config`. Every option has a default, so an empty file is va
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -120,9 +121,8 @@ class FederationSection(BaseModel):
             )
         except ValidationError as exc:
             # FederationConfig's messages, with its member_dp spelled as this file spells it
-            messages = (str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
-            raise ValueError("; ".join(m.replace("with member_dp", "with member_dp_epsilon > 0")
-                                       .replace(", member_dp", ", member_dp_epsilon > 0") for m in messages)) from None
+            message = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+            raise ValueError(re.sub(r"\bmember_dp\b", "member_dp_epsilon > 0", message)) from None
 
 
 class ScheduleSection(BaseModel):

@@ -15,7 +15,7 @@ from mamori.errors import FederationError
 from mamori.federation.trainer import ConfigValue, LocalTrainer, ScaffoldTrainer
 from mamori.federation.weights import check_arrays
 
-__all__ = ["CONTROL_KEY", "NUM_EXAMPLES_KEY", "build_client_app", "member_seed"]
+__all__ = ["CONTROL_KEY", "NUM_EXAMPLES_KEY", "build_client_app", "checked_update", "member_seed", "scaffold_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,78 @@ def _metrics(where: str, num_examples: int, metrics: Mapping[str, float], extra:
         record[key] = number
     record[NUM_EXAMPLES_KEY] = int(num_examples)
     return MetricRecord(record)
+
+
+def checked_update(
+    arrays: list[np.ndarray], shapes: list[tuple[int, ...]], where: str, what: str
+) -> list[np.ndarray]:
+    """``arrays`` a member computed, checked (finite numbers) and shaped like the global model.
+
+    Parameters
+    ----------
+    arrays : list of numpy.ndarray
+        What the trainer returned.
+    shapes : list of tuple of int
+        The global model's array shapes.
+    where : str
+        The member and phase, for the error.
+    what : str
+        What the arrays are, for the error (e.g. ``"fit returned arrays"``).
+
+    Returns
+    -------
+    list of numpy.ndarray
+
+    Raises
+    ------
+    FederationError
+        If an array is malformed or shaped otherwise.
+    """
+    arrays = check_arrays(arrays, where=where)
+    if [a.shape for a in arrays] != shapes:
+        raise FederationError(
+            f"{where}: {what} of shapes {[a.shape for a in arrays]}, expected {shapes} (the global model's shapes)."
+        )
+    return arrays
+
+
+def scaffold_step(
+    trainer: LocalTrainer, arrays: list[np.ndarray], control: list[np.ndarray], config: Mapping[str, ConfigValue],
+    where: str,
+) -> tuple[list[np.ndarray], list[np.ndarray], int, dict[str, float]]:
+    """One member's SCAFFOLD round, whatever carries it (Flower messages, or SecAgg+'s masked vector).
+
+    Parameters
+    ----------
+    trainer : LocalTrainer
+        Must implement :class:`ScaffoldTrainer`.
+    arrays, control : list of numpy.ndarray
+        The global weights and the server's control variate ``c``.
+    config : mapping
+        The round's trainer config.
+    where : str
+        The member and phase, for errors.
+
+    Returns
+    -------
+    weights, control_delta, num_examples, metrics
+        As :meth:`ScaffoldTrainer.fit_scaffold`, both array lists checked against the global model's shapes.
+
+    Raises
+    ------
+    FederationError
+        If the trainer cannot apply the correction or returns malformed arrays.
+    """
+    if not isinstance(trainer, ScaffoldTrainer):
+        raise FederationError(
+            f"{where}: the run uses SCAFFOLD (client_algorithm='scaffold') but {type(trainer).__name__} has no "
+            "fit_scaffold(arrays, control, config); wrap an estimator in EstimatorTrainer."
+        )
+    shapes = [a.shape for a in arrays]
+    weights, delta, num_examples, metrics = trainer.fit_scaffold(arrays, control, config)
+    weights = checked_update(weights, shapes, where, "fit_scaffold returned weights")
+    delta = checked_update(delta, shapes, f"{where} control variate", "fit_scaffold returned a control delta")
+    return weights, delta, num_examples, metrics
 
 
 def build_client_app(
@@ -105,32 +177,16 @@ def build_client_app(
         control_delta: list[np.ndarray] | None = None
         if control_record is None:
             new_arrays, num_examples, metrics = trainer.fit(arrays, config)
-        elif isinstance(trainer, ScaffoldTrainer):
-            control = control_record.to_numpy_ndarrays()
-            new_arrays, control_delta, num_examples, metrics = trainer.fit_scaffold(arrays, control, config)
+            new_arrays = checked_update(new_arrays, [a.shape for a in arrays], where, "fit returned arrays")
         else:
-            raise FederationError(
-                f"{where}: the run uses SCAFFOLD (client_algorithm='scaffold') but {type(trainer).__name__} has no "
-                "fit_scaffold(arrays, control, config); wrap an estimator in EstimatorTrainer."
-            )
-        new_arrays = check_arrays(new_arrays, where=where)
-        shapes = [a.shape for a in arrays]
-        if [a.shape for a in new_arrays] != shapes:
-            raise FederationError(
-                f"{where}: fit returned arrays of shapes {[a.shape for a in new_arrays]}, expected {shapes} "
-                "(the global model's shapes)."
+            new_arrays, control_delta, num_examples, metrics = scaffold_step(
+                trainer, arrays, control_record.to_numpy_ndarrays(), config, where
             )
         records: dict[str, ArrayRecord | MetricRecord] = {
             "arrays": ArrayRecord([np.ascontiguousarray(a) for a in new_arrays]),
             "metrics": _metrics(where, num_examples, metrics, {}),
         }
         if control_delta is not None:
-            control_delta = check_arrays(control_delta, where=f"{where} control variate")
-            if [a.shape for a in control_delta] != shapes:
-                raise FederationError(
-                    f"{where}: fit_scaffold returned a control delta of shapes {[a.shape for a in control_delta]}, "
-                    f"expected {shapes}."
-                )
             records[CONTROL_KEY] = ArrayRecord([np.ascontiguousarray(a) for a in control_delta])
         return Message(content=RecordDict(records), reply_to=message)
 

@@ -46,14 +46,14 @@ from flwr.server.workflow.default_workflows import default_evaluate_workflow
 from flwr.serverapp import Grid, ServerApp
 
 from mamori.errors import ConfigError, FederationError, PrivacyBudgetError
-from mamori.federation.clientapp import NUM_EXAMPLES_KEY, member_seed
+from mamori.federation.clientapp import NUM_EXAMPLES_KEY, checked_update, member_seed, scaffold_step
 from mamori.federation.config import FederationConfig
 from mamori.federation.inprocess import Delivery, InProcessGrid, new_run_id, server_process_state
 from mamori.federation.privacy import member_dp_noise, secagg_parameters
 from mamori.federation.report import FederationResult, MemberRound, RoundReport, weighted_mean
 from mamori.federation.schedule import TailAverage
 from mamori.federation.secagg_masks import install as install_secure_masks
-from mamori.federation.trainer import ConfigValue, LocalTrainer, ScaffoldTrainer
+from mamori.federation.trainer import ConfigValue, LocalTrainer
 from mamori.federation.weights import check_arrays, weights_hash
 
 __all__ = [
@@ -155,7 +155,7 @@ class SecureMember(NumPyClient):
             new_arrays, num_examples, metrics = self._fit_scaffold(arrays, self._config(config), where)
         else:
             new_arrays, num_examples, metrics = self.trainer.fit(arrays, self._config(config))
-            new_arrays = self._checked(new_arrays, [a.shape for a in arrays], where, "fit returned arrays")
+            new_arrays = checked_update(new_arrays, [a.shape for a in arrays], where, "fit returned arrays")
         if int(num_examples) <= 0:
             raise FederationError(f"{where}: reported {num_examples} examples; at least one is needed.")
         out: dict[str, Scalar] = {k: float(v) for k, v in metrics.items()}
@@ -184,27 +184,8 @@ class SecureMember(NumPyClient):
                 f"{where}: the control variate's shapes {[c.shape for c in control]} differ from the weights' "
                 f"{shapes}."
             )
-        if not isinstance(self.trainer, ScaffoldTrainer):
-            raise FederationError(
-                f"{where}: the run uses SCAFFOLD (client_algorithm='scaffold') but {type(self.trainer).__name__} "
-                "has no fit_scaffold(arrays, control, config); wrap an estimator in EstimatorTrainer."
-            )
-        new_arrays, delta, num_examples, metrics = self.trainer.fit_scaffold(arrays, control, config)
-        new_arrays = self._checked(new_arrays, shapes, where, "fit_scaffold returned weights")
-        delta = self._checked(delta, shapes, where, "fit_scaffold returned a control delta")
+        new_arrays, delta, num_examples, metrics = scaffold_step(self.trainer, arrays, control, config, where)
         return [*new_arrays, *delta], num_examples, metrics
-
-    @staticmethod
-    def _checked(
-        arrays: list[np.ndarray], shapes: list[tuple[int, ...]], where: str, what: str
-    ) -> list[np.ndarray]:
-        arrays = check_arrays(arrays, where=where)
-        if [a.shape for a in arrays] != shapes:
-            raise FederationError(
-                f"{where}: {what} of shapes {[a.shape for a in arrays]}, expected {shapes} (the global model's "
-                "shapes)."
-            )
-        return arrays
 
     def _warn_clipped(self, vector: list[np.ndarray], weight: int, config: Mapping[str, Scalar]) -> None:
         # secaggplus_mod scales the update by weight / max_weight and clips it to the clipping range before
