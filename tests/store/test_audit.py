@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
+import pytest
 from sqlalchemy import delete, update
 from typer.testing import CliRunner
 
 from mamori.cli import app
-from mamori.store import GENESIS_HASH, Store, StoreConfig
+from mamori.errors import StoreError
+from mamori.store import GENESIS_HASH, Store, StoreConfig, open_store
 from mamori.store.tables import AuditRow
 
 
@@ -99,3 +102,25 @@ def test_cli_audit_verify(store_config: StoreConfig, store: Store) -> None:
     assert "row 4" in bad.output
     shown = runner.invoke(app, ["audit", "show", "--db", db, "-n", "2"])
     assert shown.exit_code == 0 and "taxii.add" in shown.output
+
+
+@pytest.mark.parametrize("command", [["audit", "verify"], ["audit", "show"], ["privacy", "ledger"],
+                                     ["intel", "members", "list"], ["intel", "collections", "list"]],
+                         ids=" ".join)
+def test_commands_that_read_a_store_refuse_a_missing_sqlite_file(tmp_path: Path, command: list[str]) -> None:
+    # `mamori audit verify --db <typo>` created an empty database (and its folders) and reported the audit log intact
+    missing = tmp_path / "typo" / "mamori.db"
+    result = CliRunner().invoke(app, [*command, "--db", f"sqlite:///{missing}"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, StoreError)
+    assert f"no database at '{missing}'" in str(result.exception)
+    assert not missing.parent.exists()  # nothing created
+
+
+def test_open_store_creates_a_missing_sqlite_file_unless_it_must_exist(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "mamori.db"
+    with pytest.raises(StoreError, match="no database at"):
+        open_store(f"sqlite:///{path}", must_exist=True)
+    open_store(f"sqlite:///{path}").close()  # the default still creates it, folders included
+    with open_store(path, must_exist=True) as store:  # and now it exists
+        assert store.audit.count() == 0

@@ -7,6 +7,7 @@ import os
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from mamori import __version__
 from mamori.errors import MamoriError
@@ -24,6 +25,35 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err_console = Console(stderr=True)
+
+
+def print_error(message: object, console: Console | None = None) -> None:
+    """Print ``error: message`` in bold red on stderr, the message shown literally.
+
+    Messages name what the user gave: TOML tables (``[federation]``), paths and values that may hold square
+    brackets, which rich would otherwise read as markup and drop from the line.
+    """
+    (console or err_console).print(f"[bold red]error:[/] {escape(str(message))}")
+
+
+def option_errors(exc: ValueError) -> str:
+    """Say which command-line options a settings model refused and why, one clause per option.
+
+    A pydantic ``ValidationError`` becomes ``--banks 0: Input should be greater than or equal to 1`` (the field's
+    name as its option, the value given, pydantic's reason) instead of its multi-line report with a documentation
+    link; any other ``ValueError`` is returned as its text.
+    """
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    clauses = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        option = f"--{field.replace('_', '-')}" if field else "options"
+        given = f" {error['input']!r}" if field and not isinstance(error.get("input"), dict) else ""
+        clauses.append(f"{option}{given}: {error['msg']}")
+    return "; ".join(clauses)
 
 
 class _FlowerVerbosity(logging.Filter):
@@ -100,5 +130,5 @@ def main() -> None:
     try:
         app()
     except MamoriError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        print_error(exc)
         raise SystemExit(2) from exc

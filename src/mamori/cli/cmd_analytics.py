@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 import polars as pl
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from mamori.cli.app import app
+from mamori.cli.app import app, option_errors
 from mamori.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def run_command(
         config = AnalyticsConfig(min_banks=min_banks, horizon_hours=horizon_hours, window_minutes=window_minutes,
                                  dp_epsilon=dp_epsilon, seed=seed)
     except ValueError as exc:
-        raise ConfigError(f"analytics run: invalid option: {exc}") from exc
+        raise ConfigError(f"analytics run: invalid option: {option_errors(exc)}") from exc
     key = ConsortiumKey.from_hex(key_hex) if key_hex else ConsortiumKey(np.random.default_rng(seed).bytes(32))
     with console.status("secure-summing sketches window by window"):
         result = run_analytics(frames, key, config)
@@ -122,7 +123,7 @@ def _closed_loop(frames: dict[str, pl.DataFrame], result: AnalyticsResult, conso
         with console.status("training the next period's detector without and with the campaign feature"):
             rep = evaluate_closed_loop(frames, result.findings.values(), split=split)
     except ConfigError as exc:
-        console.print(f"closed loop: not evaluated: {exc}")
+        console.print(f"closed loop: not evaluated: {escape(str(exc))}")
         return
     family = "credential_stuffing_low_slow"
     table = Table(title=f"Closed loop: trained before {split:%Y-%m-%d %H:%M}, scored after ({rep.test_rows} events; "

@@ -6,6 +6,7 @@ import json
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mamori.cli.app import app
@@ -21,13 +22,14 @@ DB_OPTION = typer.Option(DEFAULT_URL, "--db", envvar="MAMORI_DB",
 @audit_app.command("verify")
 def verify_command(db: str = DB_OPTION) -> None:
     """Recompute the hash chain; exit 1 and name the first tampered row if it is broken."""
-    with open_store(db) as store:
+    with open_store(db, must_exist=True) as store:
         report = store.audit.verify()
     console = Console()
     if report.ok:
         console.print(f"[green]audit log intact[/]: {report.rows_checked} rows, head {report.head_hash}")
         return
-    Console(stderr=True).print(f"[bold red]audit log TAMPERED[/] at row {report.first_bad_id}: {report.reason} "
+    reason = escape(str(report.reason))  # shown literally: a tampered row's text may hold markup brackets
+    Console(stderr=True).print(f"[bold red]audit log TAMPERED[/] at row {report.first_bad_id}: {reason} "
                                f"({report.rows_checked} rows read; last good hash {report.head_hash})")
     raise typer.Exit(1)
 
@@ -38,7 +40,7 @@ def show_command(
     last: int = typer.Option(20, "--last", "-n", min=1, help="Show this many of the newest rows."),
 ) -> None:
     """Show the newest rows of the audit log."""
-    with open_store(db) as store:
+    with open_store(db, must_exist=True) as store:
         total = store.audit.count()
         entries = store.audit.entries(since_id=max(0, total - last))
     table = Table("id", "at", "actor", "action", "subject", "details", "hash")

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from mamori.cli.app import app
+from mamori.cli.app import app, option_errors
 from mamori.cli.progress import stage_progress
 from mamori.errors import ConfigError
 
@@ -80,6 +80,31 @@ def _secure_aggregation_notes(config: BenchConfig, dataset: str) -> list[str]:
         notes.append(f"not under SecAgg+: {' and '.join(clear)} are shared with the coordinator in clear "
                      "(--no-hybrid-forest and --no-hybrid-trust leave them out)")
     return notes
+
+
+def _parse_seeds(text: str) -> list[int]:
+    """The seeds of ``--seeds``: comma-separated whole numbers, each once (``"0,1,2"`` -> ``[0, 1, 2]``).
+
+    Raises
+    ------
+    ConfigError
+        Naming the option and the item that is not a whole number, a seed given twice (its run would count twice
+        in the mean ± std), or an empty list.
+    """
+    seeds: list[int] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        try:
+            value = int(item)
+        except ValueError:
+            raise ConfigError(f"--seeds {text!r}: {item!r} is not a whole number; give e.g. --seeds 0,1,2.") from None
+        if value in seeds:
+            raise ConfigError(f"--seeds {text!r}: seed {value} is given twice; each seed runs once.")
+        seeds.append(value)
+    if not seeds:
+        raise ConfigError(f"--seeds {text!r}: no seed given; give e.g. --seeds 0,1,2 (or --seed N for one run).")
+    return seeds
 
 
 @app.command("bench")
@@ -228,7 +253,7 @@ def bench_command(
     from mamori.bench import BenchConfig, load_dataset, run_bench, run_bench_seeds, save_test_scores
 
     console = Console()
-    seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else [seed]
+    seed_list = _parse_seeds(seeds) if seeds is not None else [seed]
     try:
         config = BenchConfig(
             institutions=institutions,
@@ -259,7 +284,7 @@ def bench_command(
             clf_mode_swap=clf_mode_swap,
         )
     except ValidationError as exc:
-        raise ConfigError(f"invalid bench options: {exc}") from exc
+        raise ConfigError(f"mamori bench: invalid option: {option_errors(exc)}") from exc
     ds = load_dataset(dataset, data_dir=data_dir, mapping=mapping, split_seed=split_seed, max_train=max_train)
     info = ds.describe()
     console.print(

@@ -29,7 +29,7 @@ def dashboard_command(
     """Serve the dashboard; log in with a TAXII member name and API key (admins get the operator view)."""
     from mamori.web import DashboardConfig, serve_dashboard
 
-    store = open_store(db)
+    store = open_store(db, must_exist=True)
     config = DashboardConfig(results_dir=results, alerts_dir=alerts, api_root=api_root, secure_cookies=secure_cookies,
                              label_window_seconds=label_window)
     Console().print(f"dashboard on [bold]http://{host}:{port}/[/] (members: `mamori intel members add`)")

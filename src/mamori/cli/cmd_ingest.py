@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mamori.cli.app import app
+from mamori.cli.app import app, print_error
 from mamori.errors import MamoriError, SchemaError
 from mamori.events import READ_FORMATS, Quarantine, ReadSummary, empty_events, iter_event_batches
 from mamori.events._source import is_zip
@@ -45,13 +45,11 @@ def ingest_command(
     """
     console = Console(stderr=True)
     if fmt != "auto" and fmt not in READ_FORMATS:
-        console.print(
-            f"[bold red]error:[/] unknown --format {fmt!r}; expected auto or one of {', '.join(READ_FORMATS)}."
-        )
+        print_error(f"unknown --format {fmt!r}; expected auto or one of {', '.join(READ_FORMATS)}.", console)
         raise typer.Exit(2)
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
-        console.print(f"[bold red]error:[/] no such file: {', '.join(missing)}.")
+        print_error(f"no such file: {', '.join(missing)}.", console)
         raise typer.Exit(2)
     schema = empty_events().to_arrow(compat_level=pl.CompatLevel.oldest()).schema
     summaries: list[ReadSummary] = []
@@ -96,12 +94,12 @@ def ingest_command(
         tmp.replace(out)
     except MamoriError as exc:
         tmp.unlink(missing_ok=True)
-        console.print(f"[bold red]error:[/] {exc}")
+        print_error(exc, console)
         raise typer.Exit(2) from exc
     except (pa.ArrowException, OSError) as exc:
         tmp.unlink(missing_ok=True)
         err = SchemaError(f"ingest: cannot write '{out}': {exc}")
-        console.print(f"[bold red]error:[/] {err}")
+        print_error(err, console)
         raise typer.Exit(2) from exc
     _print_summary(summaries, out, quarantine_path, total_events)
 

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mamori.cli.app import app
+from mamori.cli.app import app, option_errors
 from mamori.errors import IntelError
 from mamori.store import DEFAULT_URL, open_store
 
@@ -47,7 +47,7 @@ def serve_command(
         config = TaxiiConfig(api_root=api_root, validation=validation,  # type: ignore[arg-type]
                              max_content_length=max_content_length)
     except ValueError as exc:
-        raise IntelError(f"intel serve: invalid option: {exc}") from exc
+        raise IntelError(f"intel serve: invalid option: {option_errors(exc)}") from exc
     store = open_store(db)
     Console(stderr=True).print(f"TAXII 2.1 on http://{host}:{port}/taxii2/ (store {store.url})")
     serve(store, config, host=host, port=port, certfile=certfile, keyfile=keyfile)
@@ -80,7 +80,7 @@ def members_list(db: str = DB_OPTION) -> None:
     """List members (never their keys)."""
     from mamori.intel.taxii import list_members
 
-    with open_store(db) as store:
+    with open_store(db, must_exist=True) as store:
         members = list_members(store)
     table = Table("name", "organization", "read", "write", "rate/min", "admin", "revoked", "added")
     for m in members:
@@ -94,7 +94,7 @@ def members_revoke(name: str = typer.Argument(..., help="Member name."), db: str
     """Revoke a member's API key."""
     from mamori.intel.taxii import revoke_member
 
-    with open_store(db) as store:
+    with open_store(db, must_exist=True) as store:
         revoke_member(store, name)
     Console().print(f"member {name} revoked")
 
@@ -120,7 +120,7 @@ def collections_list(db: str = DB_OPTION) -> None:
     """List the collections in the store."""
     from mamori.intel.taxii import list_collections
 
-    with open_store(db) as store:
+    with open_store(db, must_exist=True) as store:
         cols = list_collections(store)
     table = Table("id", "alias", "title", "api root")
     for c in cols:

@@ -23,7 +23,7 @@ def ledger_command(
     budget: float | None = typer.Option(None, "--budget", min=0.0, help="Lifetime epsilon budget: show what is left."),
 ) -> None:
     """Show each member's total epsilon and delta per unit (customer-level, member-level) over all runs."""
-    with open_store(db) as store:
+    with open_store(db, must_exist=True) as store:
         ledger = PrivacyLedger(store)
         if member is not None:
             table = Table("run", "round", "unit", "mechanism", "epsilon", "delta", "noise", "steps", "recorded")

@@ -14,7 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mamori.cli.allocators import batch_allocators, batch_blas_threads
-from mamori.cli.app import app
+from mamori.cli.app import app, option_errors
 from mamori.detect import (
     CAMPAIGN_FEATURE,
     JsonlAlertSink,
@@ -87,7 +87,7 @@ def score_command(
     try:
         config = ScoringConfig(horizon=horizon, max_state_events=max_state_events, dedup_window=dedup_window)
     except ValueError as exc:
-        raise ConfigError(f"mamori score: invalid option: {exc}") from exc
+        raise ConfigError(f"mamori score: invalid option: {option_errors(exc)}") from exc
     bundle, _registry = resolve_model(model, db=db, name=name)
     index = load_indicators(indicators, taxii_url=taxii_url if taxii_collection else None, member=taxii_member,
                             api_key=taxii_key, collection=taxii_collection)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from mamori.cli.app import app
+from mamori.cli.app import app, option_errors
 from mamori.detect import JsonlAlertSink, Scorer, ScoringConfig, WebhookAlertSink
 from mamori.detect.api import ServiceConfig, create_app, serve
 from mamori.detect.loading import load_indicators, resolve_model
@@ -47,7 +47,7 @@ def serve_command(
                                incremental=incremental, max_entities=max_entities)
         service_config = ServiceConfig(max_body_bytes=max_body_bytes, reload_interval=reload_interval)
     except ValueError as exc:
-        raise ConfigError(f"mamori serve: invalid option: {exc}") from exc
+        raise ConfigError(f"mamori serve: invalid option: {option_errors(exc)}") from exc
     bundle, registry = resolve_model(model, db=db, name=name)
     sinks: list[JsonlAlertSink | WebhookAlertSink] = []
     if alerts is not None:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mamori.cli.app import app
+from mamori.cli.app import app, option_errors
 from mamori.errors import ConfigError
 
 #: ``--quick``: a consortium small enough for CI (seconds, tens of thousands of events).
@@ -50,7 +50,7 @@ def simulate_command(
             banks=banks, days=days, seed=seed, scale=scale, attack_scale=attack_scale, start=start_date, waves=waves
         )
     except ValidationError as exc:
-        raise ConfigError(f"invalid simulate options: {exc}") from exc
+        raise ConfigError(f"mamori simulate: invalid option: {option_errors(exc)}") from exc
 
     console = Console()
     t0 = time.perf_counter()

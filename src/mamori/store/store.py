@@ -272,7 +272,7 @@ def _migrate(engine: Engine, schema: str | None) -> None:
         command.upgrade(cfg, "head")
 
 
-def open_store(url: str | os.PathLike[str] | StoreConfig | None = None) -> Store:
+def open_store(url: str | os.PathLike[str] | StoreConfig | None = None, *, must_exist: bool = False) -> Store:
     """Open (and create or migrate to the newest schema) the mamori database.
 
     Parameters
@@ -280,6 +280,9 @@ def open_store(url: str | os.PathLike[str] | StoreConfig | None = None) -> Store
     url : str, path, StoreConfig or None, default=None
         A URL (``sqlite:///path.db``, ``postgresql://user@host/db``, or a bare SQLite file path), a full
         :class:`StoreConfig`, or None for the default SQLite file ``mamori.db`` in the working directory.
+    must_exist : bool, default=False
+        Refuse a SQLite file that does not exist instead of creating it: for commands that only read or check a
+        store (``mamori audit verify`` must not report a mistyped path as an intact, empty audit log).
 
     Returns
     -------
@@ -289,7 +292,8 @@ def open_store(url: str | os.PathLike[str] | StoreConfig | None = None) -> Store
     Raises
     ------
     StoreError
-        When the URL is malformed, the database is unreachable, or the migrations fail.
+        When the URL is malformed, the database is unreachable, the migrations fail, or ``must_exist`` is set and
+        the SQLite file is missing.
 
     Examples
     --------
@@ -308,7 +312,11 @@ def open_store(url: str | os.PathLike[str] | StoreConfig | None = None) -> Store
     kwargs: dict[str, Any] = {"echo": config.echo, "future": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(parsed.database).expanduser()
+            if must_exist and not path.is_file():
+                raise StoreError(f"open_store: no database at '{path}' ({config.url}); check the --db URL or path "
+                                 "(this command reads a store and does not create one).")
+            path.parent.mkdir(parents=True, exist_ok=True)
         else:  # one shared in-memory database for every session
             from sqlalchemy.pool import StaticPool
 
