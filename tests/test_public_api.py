@@ -17,6 +17,7 @@ PUBLIC_API = {
         'PrivacyBudgetError',
         'SchemaError',
         'StoreError',
+        'TruncatedInputError',
     ],
     'mamori.events': [
         'AUTH_ACTIONS',

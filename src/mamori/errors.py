@@ -5,6 +5,7 @@
     MamoriError
     ├── ConfigError(ValueError)        a setting or option is invalid
     ├── SchemaError(ValueError)        an input frame or file does not match its schema
+    │   └── TruncatedInputError        a compressed file ends or breaks before its end of stream
     ├── NotFittedError(AttributeError) an estimator was used before ``fit``
     ├── FederationError                a federated run could not complete
     ├── PrivacyBudgetError             the privacy budget would be exceeded
@@ -26,6 +27,7 @@ __all__ = [
     "PrivacyBudgetError",
     "SchemaError",
     "StoreError",
+    "TruncatedInputError",
 ]
 
 
@@ -39,6 +41,19 @@ class ConfigError(MamoriError, ValueError):
 
 class SchemaError(MamoriError, ValueError):
     """An input frame or file does not match the schema it must follow."""
+
+
+class TruncatedInputError(SchemaError):
+    """A compressed input file breaks off (truncated upload, corrupt block) after ``offset`` readable bytes.
+
+    Raised after the lines before the damage were handed over, so a reader that keeps going (``mamori ingest``)
+    keeps them.
+    """
+
+    def __init__(self, message: str, *, source: str, offset: int) -> None:
+        super().__init__(message)
+        self.source = source
+        self.offset = offset
 
 
 class NotFittedError(MamoriError, AttributeError):

@@ -86,3 +86,49 @@ def test_ingest_help() -> None:
     result = runner.invoke(app, ["ingest", "--help"])
     assert result.exit_code == 0
     assert "--quarantine" in result.output and "--mapping" in result.output
+
+
+def _nginx_lines(n: int) -> bytes:
+    return b"".join(b'1.2.3.4 - - [01/May/2026:00:00:00 +0000] "GET /p%d HTTP/1.1" 200 5 "-" "-"\n' % i
+                    for i in range(n))
+
+
+def test_a_truncated_upload_keeps_what_was_read_and_the_other_files(tmp_path: Path) -> None:
+    import gzip
+
+    good = tmp_path / "good.log"
+    write_events(sample_events(), good, "nginx")  # 4 events
+    full = gzip.compress(_nginx_lines(20_000))
+    cut = tmp_path / "cut.log.gz"
+    cut.write_bytes(full[: len(full) // 2])  # an upload broken off halfway
+    unknown = tmp_path / "unknown.log"
+    unknown.write_bytes(b"\x00\x01 not a log\n")
+    out = tmp_path / "events.parquet"
+    result = runner.invoke(app, ["ingest", str(good), str(cut), str(unknown), "--out", str(out),
+                                 "--quarantine", str(tmp_path / "q.jsonl")])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert "cannot read 'cut.log.gz' after" in said and "corrupt or truncated compressed data" in said
+    assert "cannot recognise 'unknown.log'" in said
+    assert "2 of 3 file(s) not read to the end" in said
+    frame = pl.read_parquet(out)  # written: every event read before each error
+    paths = frame.get_column("url.path").to_list()
+    from_cut = [p for p in paths if p.startswith("/p")]
+    assert len(paths) == 4 + len(from_cut)
+    assert 5_000 < len(from_cut) < 20_000
+    assert from_cut == [f"/p{i}" for i in range(len(from_cut))]  # the file's first lines, in order
+
+
+def test_nothing_read_means_no_output_and_exit_2(tmp_path: Path) -> None:
+    import gzip
+    import os
+
+    cut = tmp_path / "cut.log.gz"
+    long_path = os.urandom(20_000).hex().encode()  # compresses poorly: the cut lands inside line 1
+    first = b'1.2.3.4 - - [01/May/2026:00:00:00 +0000] "GET /' + long_path + b' HTTP/1.1" 200 5\n'
+    cut.write_bytes(gzip.compress(first + _nginx_lines(100))[:8_000])  # broken off inside the first line
+    out = tmp_path / "events.parquet"
+    result = runner.invoke(app, ["ingest", str(cut), "--format", "nginx", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "cut.log.gz" in result.output
+    assert not out.exists() and not out.with_name(out.name + ".partial").exists()

@@ -6,6 +6,7 @@ import base64
 import json
 from pathlib import Path
 
+from mamori.errors import TruncatedInputError
 from mamori.events import REASONS, Quarantine
 from mamori.events._source import iter_line_batches
 
@@ -84,8 +85,32 @@ def test_truncated_gzip_is_a_clear_error(tmp_path: Path) -> None:
     )
     path = tmp_path / "cut.log.gz"
     path.write_bytes(full[: len(full) // 2])
-    with pytest.raises(SchemaError, match="cannot read 'cut.log.gz' after .* corrupt or truncated"):
+    with pytest.raises(SchemaError, match="cannot read 'cut.log.gz' after .* corrupt or truncated") as caught:
         read_events(path, "nginx")
+    assert isinstance(caught.value, TruncatedInputError) and caught.value.offset > 500_000
+
+
+def test_a_truncated_gzip_hands_over_the_lines_before_the_damage_then_raises(tmp_path: Path) -> None:
+    # a buffered 16 MiB read that met the cut dropped everything it had decompressed: a cut file gave no line
+    import gzip
+
+    import pytest
+
+    from mamori.events import iter_event_batches
+
+    lines = 20_000
+    full = gzip.compress(b"".join(b'1.2.3.4 - - [01/May/2026:00:00:00 +0000] "GET /%d HTTP/1.1" 200 5 "-" "-"\n' % i
+                                  for i in range(lines)))
+    path = tmp_path / "cut.log.gz"
+    path.write_bytes(full[: len(full) // 2])
+    seen: list[str] = []
+    with pytest.raises(TruncatedInputError) as caught:
+        for batch in iter_event_batches(path, "nginx", batch_lines=1_000):
+            seen += batch.get_column("url.path").to_list()
+    assert 5_000 < len(seen) < lines
+    assert seen == [f"/{i}" for i in range(len(seen))]
+    line_bytes = len(b'1.2.3.4 - - [01/May/2026:00:00:00 +0000] "GET /1 HTTP/1.1" 200 5 "-" "-"\n')
+    assert caught.value.offset >= len(seen) * line_bytes  # the offset is where reading stopped, not 0
 
 
 def test_plain_file_starting_with_gzip_magic_is_read_as_text(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from mamori.cli.app import app, print_error
 from mamori.errors import MamoriError, SchemaError
@@ -53,6 +54,7 @@ def ingest_command(
         raise typer.Exit(2)
     schema = empty_events().to_arrow(compat_level=pl.CompatLevel.oldest()).schema
     summaries: list[ReadSummary] = []
+    failed: dict[int, MamoriError] = {}  # by the file's position among FILES (names may repeat)
     total_events = 0
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
@@ -75,7 +77,7 @@ def ingest_command(
                     def advance(n: int, task: int = task) -> None:
                         progress.advance(task, n)
 
-                    for batch in iter_event_batches(
+                    batches = iter_event_batches(
                         path,
                         fmt,
                         quarantine=quarantine,
@@ -83,7 +85,21 @@ def ingest_command(
                         organization_id=organization,
                         summary=summary,
                         progress=advance,
-                    ):
+                    )
+                    while True:
+                        # an error reading this file stops this file only (a truncated upload, a format that
+                        # cannot be recognised): the events it gave before and every other file's are kept;
+                        # errors writing the output stop the run (outer handlers)
+                        try:
+                            batch = next(batches)
+                        except StopIteration:
+                            break
+                        except MamoriError as exc:
+                            failed[len(summaries)] = exc
+                            break
+                        except OSError as exc:
+                            failed[len(summaries)] = SchemaError(f"ingest: cannot read '{path}': {exc}")
+                            break
                         table = batch.to_arrow(compat_level=pl.CompatLevel.oldest())
                         writer.write_table(table.cast(schema) if table.schema != schema else table)
                         total_events += batch.height
@@ -91,6 +107,11 @@ def ingest_command(
                     if size is None:
                         progress.update(task, total=progress.tasks[task].completed)
                     summaries.append(summary)
+        if failed and total_events == 0:  # nothing read: no output to keep, as for a usage error
+            tmp.unlink(missing_ok=True)
+            for exc in failed.values():
+                print_error(exc, console)
+            raise typer.Exit(2)
         tmp.replace(out)
     except MamoriError as exc:
         tmp.unlink(missing_ok=True)
@@ -101,15 +122,23 @@ def ingest_command(
         err = SchemaError(f"ingest: cannot write '{out}': {exc}")
         print_error(err, console)
         raise typer.Exit(2) from exc
-    _print_summary(summaries, out, quarantine_path, total_events)
+    _print_summary(summaries, out, quarantine_path, total_events, failed)
+    if failed:
+        for exc in failed.values():
+            print_error(exc, console)
+        console.print(f"{len(failed)} of {len(files)} file(s) not read to the end; {out} holds every event read "
+                      "before each error (exit status 1).")
+        raise typer.Exit(1)
 
 
-def _print_summary(summaries: list[ReadSummary], out: Path, quarantine_path: Path, total: int) -> None:
+def _print_summary(summaries: list[ReadSummary], out: Path, quarantine_path: Path, total: int,
+                   failed: dict[int, MamoriError]) -> None:
     console = Console()
-    table = Table("file", "format", "lines", "parsed", "quarantined", "blank", title="ingest")
+    table = Table("file", "format", "lines", "parsed", "quarantined", "blank", "read", title="ingest")
     reasons: dict[str, int] = {}
-    for s in summaries:
-        table.add_row(s.source, s.format, f"{s.lines:,}", f"{s.parsed:,}", f"{s.quarantined:,}", f"{s.blank:,}")
+    for i, s in enumerate(summaries):
+        table.add_row(Text(s.source), s.format, f"{s.lines:,}", f"{s.parsed:,}", f"{s.quarantined:,}",
+                      f"{s.blank:,}", "stopped: error below" if i in failed else "to the end")
         for reason, n in s.by_reason.items():
             reasons[reason] = reasons.get(reason, 0) + n
     if len(summaries) > 1:
@@ -120,6 +149,7 @@ def _print_summary(summaries: list[ReadSummary], out: Path, quarantine_path: Pat
             f"{sum(s.parsed for s in summaries):,}",
             f"{sum(s.quarantined for s in summaries):,}",
             f"{sum(s.blank for s in summaries):,}",
+            "",
         )
     console.print(table)
     if reasons:

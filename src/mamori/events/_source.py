@@ -13,7 +13,7 @@ from typing import IO
 
 import polars as pl
 
-from mamori.errors import SchemaError
+from mamori.errors import SchemaError, TruncatedInputError
 
 #: Bytes read per chunk.
 CHUNK_BYTES = 16 * 1024 * 1024
@@ -65,29 +65,59 @@ def display_name(path: Path) -> str:
 
 
 class _SafeStream:
-    """A binary stream whose decompression errors become SchemaError naming the file."""
+    """A binary stream whose decompression errors become :class:`TruncatedInputError` naming the file and offset.
+
+    Reads go to the decompressor a bounded piece at a time: a buffered ``read(16 MiB)`` that meets the end of a
+    truncated gzip raises and drops everything it had decompressed in that call, so a cut file under 16 MiB gave
+    no line at all. Here the pieces decompressed before the damage are returned first, and the error is raised
+    on the next read, with the exact number of bytes that could be read.
+    """
+
+    piece_bytes = 1024 * 1024
 
     def __init__(self, raw: IO[bytes], name: str) -> None:
         self._raw = raw
         self._name = name
         self._done = 0
+        self._failed: BaseException | None = None
 
-    def _guard(self, call: Callable[[int], bytes], size: int) -> bytes:
-        try:
-            data = call(size)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise SchemaError(
-                f"cannot read '{self._name}' after {self._done:,} bytes: corrupt or truncated compressed data "
-                f"({exc}). Lines before that point were read."
-            ) from exc
-        self._done += len(data)
-        return data
+    def _error(self, exc: BaseException) -> TruncatedInputError:
+        return TruncatedInputError(
+            f"cannot read '{self._name}' after {self._done:,} decompressed bytes: corrupt or truncated compressed "
+            f"data ({exc}). The lines before that point were read.",
+            source=self._name, offset=self._done,
+        )
+
+    def _pieces(self, size: int, line: bool) -> bytes:
+        if self._failed is not None:
+            raise self._error(self._failed) from self._failed
+        reader = getattr(self._raw, "read1", self._raw.read)
+        parts: list[bytes] = []
+        wanted = size if size >= 0 else -1
+        got = 0
+        while wanted < 0 or got < wanted:
+            step = self.piece_bytes if wanted < 0 else min(self.piece_bytes, wanted - got)
+            try:
+                data = self._raw.readline(step) if line else reader(step)
+            except (OSError, EOFError, zlib.error) as exc:
+                if not parts:
+                    raise self._error(exc) from exc
+                self._failed = exc  # hand over what was decompressed; raise on the next read
+                break
+            if not data:
+                break
+            parts.append(data)
+            got += len(data)
+            self._done += len(data)
+            if line and data.endswith(b"\n"):
+                break
+        return b"".join(parts)
 
     def read(self, size: int = -1) -> bytes:
-        return self._guard(self._raw.read, size)
+        return self._pieces(size, line=False)
 
     def readline(self, size: int = -1) -> bytes:
-        return self._guard(self._raw.readline, size)
+        return self._pieces(size, line=True)
 
 
 def _is_gzip(path: Path) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from mamori.errors import SchemaError
+from mamori.errors import SchemaError, TruncatedInputError
 from mamori.events._parsers import (
     FORMAT_DESCRIPTIONS,
     LINE_PARSERS,
@@ -380,7 +380,16 @@ def _iter_lines(
     # the next chunk is read; results are handed out strictly in file order.
     with ThreadPoolExecutor(max_workers=PARSE_THREADS, thread_name_prefix="mamori-parse") as pool:
         pending: deque[tuple[LineBatch, Future[tuple[pl.DataFrame, pl.DataFrame, int]]]] = deque()
-        for batch in iter_path_batches(src, batch_lines=batch_lines, progress=progress, max_line_bytes=max_line_bytes):
+        batches = iter_path_batches(src, batch_lines=batch_lines, progress=progress, max_line_bytes=max_line_bytes)
+        stopped: TruncatedInputError | None = None
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            except TruncatedInputError as exc:  # hand out the batches read before the damage first, then say so
+                stopped = exc
+                break
             future = pool.submit(_parse_batch, fmt, batch)
             pending.append((batch, future))
             while len(pending) > PARSE_THREADS:
@@ -393,6 +402,8 @@ def _iter_lines(
             good = finish(done_batch, done.result())
             if good.height:
                 yield good
+        if stopped is not None:
+            raise stopped
 
 
 def read_events(
