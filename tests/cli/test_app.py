@@ -117,3 +117,13 @@ def test_option_errors_names_each_refused_field_as_its_option() -> None:
     said = option_errors(caught.value)
     assert said.startswith("--max-body-bytes 5: Input should be greater than or equal to 1024; --banks 0: ")
     assert option_errors(ValueError("plain reason")) == "plain reason"
+
+
+def test_a_path_that_cannot_be_created_is_an_error_line_not_a_traceback(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = _mamori("pki", "init", "--dir", str(blocker / "pki"))
+    assert done.returncode == 2
+    said = " ".join(done.stderr.split())
+    assert "error: Not a directory" in said and str(blocker) in said
+    assert "Traceback" not in done.stderr

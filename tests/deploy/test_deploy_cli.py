@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from mamori.cli import app
 from mamori.deploy import load_members
+from mamori.errors import ConfigError
 
 runner = CliRunner()
 
@@ -42,3 +43,13 @@ def test_errors_exit_with_a_message(tmp_path: Path) -> None:
     assert r.exit_code != 0
     r = runner.invoke(app, ["coordinator", "run-round", "--config", str(tmp_path / "missing.toml")])
     assert r.exit_code != 0
+
+
+def test_pki_list_refuses_a_folder_without_a_pki(tmp_path: Path) -> None:
+    # a mistyped --dir listed an empty consortium
+    r = runner.invoke(app, ["pki", "list", "--dir", str(tmp_path / "typo")])
+    assert r.exit_code != 0
+    assert isinstance(r.exception, ConfigError) and "no consortium PKI in" in str(r.exception)
+    assert runner.invoke(app, ["pki", "init", "--dir", str(tmp_path / "pki")]).exit_code == 0
+    listed = runner.invoke(app, ["pki", "list", "--dir", str(tmp_path / "pki")])  # initialised, no member yet
+    assert listed.exit_code == 0 and "name" in listed.output

@@ -132,3 +132,7 @@ def main() -> None:
     except MamoriError as exc:
         print_error(exc)
         raise SystemExit(2) from exc
+    except OSError as exc:  # a path the command was given cannot be read or written, a port is taken, ...
+        where = f": '{exc.filename}'" if exc.filename else ""
+        print_error(f"{exc.strerror or exc}{where}")
+        raise SystemExit(2) from exc

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from mamori.cli.app import app
 from mamori.deploy import (
+    PKIPaths,
     init_ca,
     issue_node_key,
     issue_server_cert,
@@ -17,6 +18,7 @@ from mamori.deploy import (
     register_node_key,
     revoke_node,
 )
+from mamori.errors import ConfigError
 
 pki_app = typer.Typer(help="Consortium PKI: CA, coordinator TLS certificate, node keys.", no_args_is_help=True)
 app.add_typer(pki_app, name="pki")
@@ -78,6 +80,10 @@ def revoke_command(
 @pki_app.command("list")
 def list_command(directory: Path = DIR_OPTION) -> None:
     """List the registered members."""
+    paths = PKIPaths(directory)
+    if not (paths.ca_key.exists() or paths.members.exists()):  # a mistyped --dir is not an empty consortium
+        raise ConfigError(f"pki list: no consortium PKI in {directory} (no ca.key, no members.json); check --dir "
+                          f"or run `mamori pki init --dir {directory}` first.")
     table = Table("name", "status", "fingerprint", "registered", "revoked")
     for m in list_members(directory):
         table.add_row(m.name, m.status, m.fingerprint[:23] + "...", m.registered_at[:19], (m.revoked_at or "")[:19])
