@@ -128,7 +128,8 @@ def test_nothing_read_means_no_output_and_exit_2(tmp_path: Path) -> None:
     first = b'1.2.3.4 - - [01/May/2026:00:00:00 +0000] "GET /' + long_path + b' HTTP/1.1" 200 5\n'
     cut.write_bytes(gzip.compress(first + _nginx_lines(100))[:8_000])  # broken off inside the first line
     out = tmp_path / "events.parquet"
-    result = runner.invoke(app, ["ingest", str(cut), "--format", "nginx", "--out", str(out)])
+    result = runner.invoke(app, ["ingest", str(cut), "--format", "nginx", "--out", str(out),
+                                 "--quarantine", str(tmp_path / "q.jsonl")])
     assert result.exit_code == 2, result.output
     assert "cut.log.gz" in result.output
     assert not out.exists() and not out.with_name(out.name + ".partial").exists()
