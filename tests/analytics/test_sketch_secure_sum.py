@@ -17,6 +17,16 @@ def test_key_rejects_short_secret_and_hides_itself() -> None:
     assert ConsortiumKey.from_hex(KEY.hex()).digest("ip", "1.2.3.4") == KEY.digest("ip", "1.2.3.4")
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("abcd", "has 2 bytes .4 hex digits.; it needs at least 16 bytes"),  # was reported as "not a hex string"
+    ("zz" * 20, "is not a hex string"),
+])
+def test_a_bad_hex_key_says_what_is_wrong_without_repeating_it(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        ConsortiumKey.from_hex(text)
+    assert text[:4] not in str(caught.value)  # the key is a secret: not even its first digits in a log
+
+
 def test_keyed_cells_depend_on_key_and_kind() -> None:
     other = ConsortiumKey(b"x" * 32)
     a = KEY.cells("ip", ["203.0.113.7"], 2**16, 4)

@@ -96,12 +96,17 @@ def test_a_bad_seeds_option_is_an_error_line_not_a_traceback(tmp_path: Path) -> 
     assert "Traceback" not in done.stderr
 
 
-def test_refused_options_are_named_with_the_value_given_in_one_line() -> None:
+@pytest.mark.parametrize(("args", "said_first"), [
+    (["simulate", "--banks", "0", "--out", "unused"], "mamori simulate: invalid option: --banks 0: "),
+    # analytics run simulated first and then died on a raw ValidationError traceback
+    (["analytics", "run", "--banks", "0"], "analytics run: invalid option: --banks 0: "),
+], ids=["simulate", "analytics"])
+def test_refused_options_are_named_with_the_value_given_in_one_line(args: list[str], said_first: str) -> None:
     # the CLI printed pydantic's multi-line report ("1 validation error for SimulationConfig ... errors.pydantic.dev")
-    done = _mamori("simulate", "--banks", "0", "--out", "unused")
+    done = _mamori(*args)
     assert done.returncode == 2
     said = " ".join(done.stderr.split())
-    assert "mamori simulate: invalid option: --banks 0: Input should be greater than or equal to 1" in said
+    assert said_first + "Input should be greater than or equal to 1" in said
     assert "pydantic.dev" not in said and "Traceback" not in said
 
 

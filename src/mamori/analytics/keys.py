@@ -63,12 +63,18 @@ class ConsortiumKey:
         Raises
         ------
         ConfigError
-            When ``text`` is not hex.
+            When ``text`` is not hex, or shorter than 32 hex digits. The message never repeats the text: it is a
+            secret.
         """
         try:
-            return cls(bytes.fromhex(text.strip()))
+            secret = bytes.fromhex(text.strip())
         except ValueError as exc:
-            raise ConfigError(f"ConsortiumKey.from_hex: {text[:8]!r}... is not a hex string") from exc
+            raise ConfigError(f"ConsortiumKey.from_hex: the key ({len(text.strip())} characters) is not a hex string "
+                              "(digits 0-9 and a-f, two per byte)") from exc
+        if len(secret) < 16:
+            raise ConfigError(f"ConsortiumKey.from_hex: the key has {len(secret)} bytes ({2 * len(secret)} hex "
+                              "digits); it needs at least 16 bytes (32 hex digits)")
+        return cls(secret)
 
     def hex(self) -> str:
         """Return the key as hex (to write into a member's configuration).

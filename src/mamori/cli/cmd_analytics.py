@@ -68,20 +68,17 @@ def run_command(
 
     from mamori.analytics import AnalyticsConfig, ConsortiumKey, campaign_objects, publish_campaign, run_analytics
     from mamori.intel import TaxiiClient, serialize
+    from mamori.simulate import SimulationConfig, simulate_consortium
 
     console = Console(stderr=True)
-    if sim is not None:
-        frames = _load_sim(sim)
-    else:
-        from mamori.simulate import SimulationConfig, simulate_consortium
-
-        frames = simulate_consortium(SimulationConfig(banks=banks, days=days, scale=scale, seed=seed)).events
-    try:
+    try:  # every option is checked before minutes of simulation or loading
         config = AnalyticsConfig(min_banks=min_banks, horizon_hours=horizon_hours, window_minutes=window_minutes,
                                  dp_epsilon=dp_epsilon, seed=seed)
+        simulation = None if sim is not None else SimulationConfig(banks=banks, days=days, scale=scale, seed=seed)
     except ValueError as exc:
         raise ConfigError(f"analytics run: invalid option: {option_errors(exc)}") from exc
     key = ConsortiumKey.from_hex(key_hex) if key_hex else ConsortiumKey(np.random.default_rng(seed).bytes(32))
+    frames = _load_sim(sim) if sim is not None else simulate_consortium(simulation).events  # type: ignore[arg-type]
     with console.status("secure-summing sketches window by window"):
         result = run_analytics(frames, key, config)
     table = Table(title=f"Cross-bank findings ({len(frames)} banks, {len(result.rounds)} windows, k={min_banks})")
