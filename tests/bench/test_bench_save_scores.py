@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from mamori.bench import load_generic, load_test_scores, save_test_scores
 from mamori.bench.metrics import score_metrics
 from mamori.cli import app
-from mamori.errors import ConfigError
+from mamori.errors import ConfigError, SchemaError
 from mamori_testing import FLOW_MAPPING, write_flow_table
 
 
@@ -53,3 +53,18 @@ def test_save_refuses_scores_that_do_not_match_the_test_rows(tmp_path: Path) -> 
         save_test_scores(tmp_path / "s.npz", ds, {"y_test": np.zeros(n)})
     path = save_test_scores(tmp_path / "s.scores", ds, {"classifier/federated": np.arange(n)})
     assert path.name == "s.scores" and load_test_scores(path)["classifier/federated"][-1] == n - 1
+
+
+def test_load_refuses_a_file_that_is_not_a_whole_scores_file(tmp_path: Path) -> None:
+    whole = tmp_path / "scores.npz"
+    with whole.open("wb") as fh:
+        np.savez_compressed(fh, y_test=np.zeros(1000), **{"hybrid/federated": np.arange(1000.0)})
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(whole.read_bytes()[:300])  # a copy broken off: raised zipfile.BadZipFile before
+    text = tmp_path / "notes.npz"
+    text.write_text("not scores")
+    other = tmp_path / "other.npz"
+    np.savez(other, weights=np.ones(3))
+    for path, why in ((cut, "is not a scores file"), (text, "is not a scores file"), (other, "holds no y_test")):
+        with pytest.raises(SchemaError, match=why):
+            load_test_scores(path)

@@ -25,11 +25,16 @@ def test_roundtrip_file_is_identical(tiny_model: ScoringModel, tmp_path) -> None
     np.testing.assert_array_equal(loaded.detector().decision_function(X), tiny_model.detector().decision_function(X))
 
 
-def test_not_a_bundle_is_a_schema_error(tmp_path) -> None:
+def test_not_a_bundle_is_a_schema_error(tmp_path, tiny_model: ScoringModel) -> None:
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(SchemaError, match="not a scoring-model bundle"):
+    with pytest.raises(SchemaError, match="not a scoring-model bundle .not an .npz archive") as caught:
         ScoringModel.load(bad)
+    assert "allow_pickle" not in str(caught.value)  # numpy's advice to unpickle an unknown file is not passed on
+    truncated = tmp_path / "cut.npz"  # an upload broken off: a zip's start without its directory
+    truncated.write_bytes(tiny_model.to_bytes()[:200])
+    with pytest.raises(SchemaError, match="cut.npz.* is not a scoring-model bundle"):
+        ScoringModel.load(truncated)
     with pytest.raises(SchemaError, match="cannot read"):
         ScoringModel.load(tmp_path / "missing.npz")
 

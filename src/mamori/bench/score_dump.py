@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from mamori.bench.dataset import BenchDataset
-from mamori.errors import ConfigError
+from mamori.errors import ConfigError, SchemaError
 
 __all__ = ["save_test_scores", "load_test_scores"]
 
@@ -68,6 +69,19 @@ def load_test_scores(path: Path) -> dict[str, np.ndarray]:
     -------
     dict of str to numpy.ndarray
         ``y_test``, ``category_test`` and one score array per result key.
+
+    Raises
+    ------
+    SchemaError
+        If the file is not such an ``.npz`` (another file, a truncated copy, pickled objects).
     """
-    with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            scores = {key: data[key] for key in data.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        raise SchemaError(f"load_test_scores: {path} is not a scores file of `mamori bench --save-scores` "
+                          f"({type(exc).__name__}: {exc}).") from exc
+    if "y_test" not in scores:
+        raise SchemaError(f"load_test_scores: {path} holds no y_test array; not a file of "
+                          "`mamori bench --save-scores`.")
+    return scores

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import logging
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -289,11 +290,19 @@ class ScoringModel:
         SchemaError
             If the blob is not a mamori scoring-model bundle.
         """
+        if not data.startswith(b"PK\x03\x04"):
+            # numpy reads anything that is not a zip as a pickle and, refused, suggests loading it unsafely:
+            # not advice to pass on for a file of unknown origin
+            raise SchemaError(
+                f"ScoringModel: {source} is not a scoring-model bundle (not an .npz archive: its {len(data):,} bytes "
+                "do not start as a zip file); create one with `mamori score --train-demo` or ScoringModel.save()."
+            )
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
             header = json.loads(arrays["header"].tobytes().decode())
-        except (OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
+        except (OSError, EOFError, ValueError, KeyError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
+            # BadZipFile: a zip's start without its directory, e.g. an upload broken off
             raise SchemaError(
                 f"ScoringModel: {source} is not a scoring-model bundle ({type(exc).__name__}: {exc}); "
                 "create one with `mamori score --train-demo` or ScoringModel.save()."
