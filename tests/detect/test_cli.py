@@ -60,3 +60,35 @@ def test_train_demo(monkeypatch: pytest.MonkeyPatch, nginx_model: ScoringModel, 
     result = CliRunner().invoke(app, ["score", "--train-demo", str(tmp_path / "m.npz"), "--format", "nginx"])
     assert result.exit_code == 0, result.output
     assert ScoringModel.load(tmp_path / "m.npz").sha256 == nginx_model.sha256
+
+
+def test_a_truncated_log_among_others_is_scored_up_to_the_break(log_and_model: tuple[Path, Path],
+                                                                 tmp_path: Path) -> None:
+    # one cut .gz in the folder lost every file's alerts: the reader's error ended the run before the gathered
+    # events of the good file were scored
+    import gzip
+
+    log, model = log_and_model
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "a.log").write_bytes(log.read_bytes())
+    packed = gzip.compress(log.read_bytes())
+    (folder / "b.log.gz").write_bytes(packed[: len(packed) // 2])
+    alerts = tmp_path / "alerts.jsonl"
+    result = CliRunner().invoke(app, ["score", str(folder), "--model", str(model), "--format", "nginx", "--alerts",
+                                      str(alerts), "--no-explain"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert "cannot read 'b.log.gz' after" in said and "1 of 2 file(s) not read to the end" in said
+    alone = tmp_path / "alone.jsonl"
+    assert CliRunner().invoke(app, ["score", str(log), "--model", str(model), "--format", "nginx", "--alerts",
+                                    str(alone), "--no-explain"]).exit_code == 0
+    assert len(alerts.read_text().splitlines()) >= len(alone.read_text().splitlines()) > 0
+
+
+def test_score_path_raises_when_no_file_could_be_read(nginx_model: ScoringModel, tmp_path: Path) -> None:
+    from mamori.detect import Scorer, ScoringConfig, score_path
+
+    (tmp_path / "junk.log").write_bytes(b"\x00\x01 not a log\n")
+    with pytest.raises(SchemaError, match="cannot recognise 'junk.log'"):
+        score_path(tmp_path, Scorer(nginx_model, ScoringConfig()))

@@ -14,7 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mamori.cli.allocators import batch_allocators, batch_blas_threads
-from mamori.cli.app import app, option_errors
+from mamori.cli.app import app, option_errors, print_error
 from mamori.detect import (
     CAMPAIGN_FEATURE,
     JsonlAlertSink,
@@ -122,6 +122,8 @@ def score_command(
             table.add_row(str(len(summary.files)), f"{summary.events:,}", f"{summary.hits:,}", f"{summary.alerts:,}",
                           f"{summary.quarantined:,}", f"{summary.events_per_second:,.0f}")
             console.print(table)
+            for message in summary.errors:
+                print_error(message, console)
     finally:
         for s in sinks:
             s.close()
@@ -135,6 +137,10 @@ def score_command(
         console.print(f"wrote {len(objects)} STIX objects to {emit_stix}")
     if alerts != "-":
         console.print(f"alerts: {alerts}")
+    if not follow and summary.errors:
+        console.print(f"{len(summary.errors)} of {len(summary.files)} file(s) not read to the end; the events read "
+                      "before each error were scored (exit status 1).")
+        raise typer.Exit(1)
 
 
 def _follow(console: Console, path: Path, scorer: Scorer, fmt: str, state_dir: Path | None,

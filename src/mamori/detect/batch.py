@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from mamori.detect.scorer import Scorer
-from mamori.errors import SchemaError
+from mamori.errors import MamoriError, SchemaError
 from mamori.events import Quarantine, ReadSummary, iter_event_batches
 
 __all__ = ["BatchSummary", "score_path"]
@@ -42,6 +42,9 @@ class BatchSummary:
         Lines that did not parse.
     seconds : float
         Wall time.
+    errors : list of str
+        One message per file that could not be read to its end (a truncated upload, a format that cannot be
+        recognised); its events before the error and every other file's were scored.
     """
 
     files: list[str] = field(default_factory=list)
@@ -50,6 +53,7 @@ class BatchSummary:
     alerts: int = 0
     quarantined: int = 0
     seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
 
     @property
     def events_per_second(self) -> float:
@@ -75,7 +79,13 @@ def _read_all(path: Path, fmt: str, quarantine: Quarantine | None, batch_lines: 
     for file in _files(path):
         read = ReadSummary(source=file.name, format=fmt)
         summary.files.append(str(file))
-        yield from iter_event_batches(file, fmt, quarantine=quarantine, batch_lines=batch_lines, summary=read)
+        try:
+            yield from iter_event_batches(file, fmt, quarantine=quarantine, batch_lines=batch_lines, summary=read)
+        except (MamoriError, OSError) as exc:
+            # this file only: what it gave before the error is scored, and so is every other file
+            message = str(exc) if isinstance(exc, MamoriError) else f"cannot read '{file}': {exc}"
+            summary.errors.append(message)
+            logger.error("score_path: %s", message)
         summary.quarantined += read.quarantined
 
 
@@ -172,7 +182,8 @@ def score_path(
     Raises
     ------
     SchemaError
-        If the path does not exist or a file's format is not recognised.
+        If the path does not exist, or no file could be read at all. A file that breaks off or cannot be read
+        when others can is named in :attr:`BatchSummary.errors` instead, after its readable events are scored.
     """
     started = time.perf_counter()
     summary = BatchSummary()
@@ -201,6 +212,8 @@ def score_path(
         if progress is not None:
             progress(summary.events, summary.alerts)
     summary.seconds = time.perf_counter() - started
+    if summary.errors and summary.events == 0:  # nothing could be read: an error, not an empty result
+        raise SchemaError("; ".join(summary.errors))
     logger.info("score_path: %d events, %d alerts in %.1f s (%.0f events/s)", summary.events, summary.alerts,
                 summary.seconds, summary.events_per_second)
     return summary
