@@ -50,6 +50,7 @@ PUBLIC_API = {
         'read_csic',
         'read_csic_files',
         'read_csv_mapped',
+        'read_event_parquet',
         'read_events',
         'read_verdict_labels',
         'render_lines',

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import mamori.cli.cmd_assess  # noqa: F401  (registers the command)
 from mamori.cli.app import app
 from mamori.detect import train_simulated_model
-from mamori.errors import ConfigError
+from mamori.errors import ConfigError, SchemaError
 from mamori.simulate import SimulationConfig, iter_bank_events
 
 
@@ -49,6 +49,12 @@ def test_assess_cli_rejects_bad_data(tmp_path: Path) -> None:
                                       "--out", str(tmp_path / "o")])
     assert isinstance(result.exception, ConfigError)
     assert "sim:BANKS,DAYS,SCALE" in str(result.exception)
+    cut = tmp_path / "events.parquet"  # a Parquet file broken off in a copy: polars' ComputeError escaped
+    cut.write_bytes(b"PAR1" + b"\x00" * 100)
+    result = CliRunner().invoke(app, ["assess", "--model", str(model_path), "--data", str(cut),
+                                      "--out", str(tmp_path / "o")])
+    assert isinstance(result.exception, SchemaError)
+    assert "--data: cannot read" in str(result.exception) and "events.parquet" in str(result.exception)
 
 
 # ---- the one command on the demo consortium's federated model ------------------------------------------------

@@ -126,3 +126,14 @@ def test_secure_aggregation_replies_hold_no_identifier(tmp_path: Path) -> None:
         assert b"bank-secret" not in wire and b".parquet" not in wire
         assert all(isinstance(v, (int, float, bytes, str, list)) for r in reply.content.config_records.values()
                    for v in r.values())
+
+
+def test_a_member_data_file_that_is_not_parquet_is_named(tmp_path: Path) -> None:
+    # a node whose ingested events were cut in a copy raised polars' ComputeError, naming no file
+    from mamori.errors import SchemaError
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "events.parquet").write_bytes(b"PAR1 truncated")
+    with pytest.raises(SchemaError, match=r"load_member_matrices: cannot read '.*events\.parquet'"):
+        load_member_matrices(folder)

@@ -16,6 +16,7 @@ from mamori.assess import AssessConfig, find_chromium, load_demo, run_assessment
 from mamori.cli.app import app
 from mamori.detect.loading import resolve_model
 from mamori.errors import ConfigError
+from mamori.events import read_event_parquet
 
 SIM_PREFIX = "sim:"
 
@@ -38,9 +39,9 @@ def _load_events(data: str) -> pl.DataFrame:
         files = sorted(path.glob("*.parquet"))
         if not files:
             raise ConfigError(f"--data {path}: the directory holds no .parquet files of labelled events.")
-        return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
+        return read_event_parquet(files, where="--data")
     if path.is_file() and path.suffix == ".parquet":
-        return pl.read_parquet(path)
+        return read_event_parquet([path], where="--data")
     raise ConfigError(
         f"--data {data}: expected a Parquet file or directory of labelled canonical events, or "
         "sim:BANKS,DAYS,SCALE[,SEED] to simulate them."

@@ -167,10 +167,10 @@ def load_member_matrices(
     ------
     ConfigError
         If the path holds no Parquet or no events.
+    SchemaError
+        If a Parquet file cannot be read (named).
     """
-    import polars as pl
-
-    from mamori.events import VERDICT_LABELS_FILE, apply_verdict_labels, read_verdict_labels
+    from mamori.events import VERDICT_LABELS_FILE, apply_verdict_labels, read_event_parquet, read_verdict_labels
     from mamori.features import FeatureConfig, extract_features, labels_from_events
 
     path = Path(data_path)
@@ -180,7 +180,7 @@ def load_member_matrices(
             f"load_member_matrices: no Parquet at data-path {str(path)!r}; run `mamori ingest` there first "
             "or fix data_path in node.toml."
         )
-    events = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed").sort("@timestamp")
+    events = read_event_parquet(files, where="load_member_matrices").sort("@timestamp")
     if events.height < 2:
         raise ConfigError(f"load_member_matrices: {path} holds {events.height} event(s); at least 2 are needed.")
     feedback = (path if path.is_dir() else path.parent) / VERDICT_LABELS_FILE

@@ -26,6 +26,7 @@ from mamori.events.readers import (
     ReadSummary,
     iter_event_batches,
     parse_lines,
+    read_event_parquet,
     read_events,
 )
 from mamori.events.schema import (
@@ -69,6 +70,7 @@ __all__ = [
     "read_csic",
     "read_csic_files",
     "read_csv_mapped",
+    "read_event_parquet",
     "read_events",
     "read_verdict_labels",
     "render_lines",

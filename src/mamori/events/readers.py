@@ -29,7 +29,15 @@ from mamori.events.formats import READ_FORMATS
 from mamori.events.quarantine import Quarantine
 from mamori.events.schema import EVENT_SCHEMA, conform, empty_events
 
-__all__ = ["DEFAULT_BATCH_LINES", "ReadResult", "ReadSummary", "iter_event_batches", "parse_lines", "read_events"]
+__all__ = [
+    "DEFAULT_BATCH_LINES",
+    "ReadResult",
+    "ReadSummary",
+    "iter_event_batches",
+    "parse_lines",
+    "read_events",
+    "read_event_parquet",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -457,3 +465,34 @@ def read_events(
     )
     frame = pl.concat(frames, how="vertical") if frames else empty_events()
     return ReadResult(frame=frame, summary=summary)
+
+
+def read_event_parquet(paths: Sequence[str | Path], *, where: str) -> pl.DataFrame:
+    """Read event tables that ``mamori ingest`` (or ``write_events``) wrote as Parquet, as one frame.
+
+    Parameters
+    ----------
+    paths : sequence of str or pathlib.Path
+        The Parquet files, concatenated in this order (columns missing from some files are filled with nulls).
+    where : str
+        Names the caller in error messages (``"--data"``, ``"load_member_matrices"``).
+
+    Returns
+    -------
+    polars.DataFrame
+
+    Raises
+    ------
+    SchemaError
+        Naming the file, if one is not a readable Parquet file (another format, truncated in a copy or an upload).
+    """
+    frames = []
+    for path in paths:
+        try:
+            frames.append(pl.read_parquet(path))
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise SchemaError(f"{where}: cannot read '{path}' as a Parquet table of events ({exc}); write it "
+                              "again with `mamori ingest`.") from exc
+    if not frames:
+        raise SchemaError(f"{where}: no Parquet file given.")
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
