@@ -123,5 +123,6 @@ def main() -> None:
             both = [r for r in found if r[1] >= TPR_BAR and r[2] >= PR_AUC_BAR]
             print(f"  weightings meeting both bars: {len(both)} of {len(found):,}")
 
+
 if __name__ == "__main__":
     main()
