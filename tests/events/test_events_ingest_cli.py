@@ -80,6 +80,13 @@ def test_ingest_errors_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "unknown --format" in result.output
     result = runner.invoke(app, ["ingest", str(tmp_path / "missing.log")])
     assert result.exit_code == 2 and "no such file" in result.output
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = runner.invoke(app, ["ingest", str(unknown), "--format", "nginx", "--out", str(out),
+                                 "--quarantine", str(blocker / "q.jsonl")])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"cannot write '{blocker}'" in said  # the quarantine's folder, not --out
+    assert not out.exists()
 
 
 def test_ingest_help() -> None:

@@ -119,7 +119,9 @@ def ingest_command(
         raise typer.Exit(2) from exc
     except (pa.ArrowException, OSError) as exc:
         tmp.unlink(missing_ok=True)
-        err = SchemaError(f"ingest: cannot write '{out}': {exc}")
+        # the quarantine file or the output: an OSError names which
+        target = getattr(exc, "filename", None) or out
+        err = SchemaError(f"ingest: cannot write '{target}': {exc}")
         print_error(err, console)
         raise typer.Exit(2) from exc
     _print_summary(summaries, out, quarantine_path, total_events, failed)
