@@ -77,7 +77,11 @@ def ingest_command(
                     def advance(n: int, task: int = task) -> None:
                         progress.advance(task, n)
 
-                    batches = iter_event_batches(
+                    # an error reading this file stops this file only (a truncated upload, a format that cannot
+                    # be recognised): the events it gave before and every other file's are kept; errors writing
+                    # the output stop the run (outer handlers)
+                    errors: list[MamoriError] = []
+                    for batch in iter_event_batches(
                         path,
                         fmt,
                         quarantine=quarantine,
@@ -85,25 +89,14 @@ def ingest_command(
                         organization_id=organization,
                         summary=summary,
                         progress=advance,
-                    )
-                    while True:
-                        # an error reading this file stops this file only (a truncated upload, a format that
-                        # cannot be recognised): the events it gave before and every other file's are kept;
-                        # errors writing the output stop the run (outer handlers)
-                        try:
-                            batch = next(batches)
-                        except StopIteration:
-                            break
-                        except MamoriError as exc:
-                            failed[len(summaries)] = exc
-                            break
-                        except OSError as exc:
-                            failed[len(summaries)] = SchemaError(f"ingest: cannot read '{path}': {exc}")
-                            break
+                        errors=errors,
+                    ):
                         table = batch.to_arrow(compat_level=pl.CompatLevel.oldest())
                         writer.write_table(table.cast(schema) if table.schema != schema else table)
                         total_events += batch.height
                         progress.update(task, events=summary.parsed)
+                    if errors:
+                        failed[len(summaries)] = errors[0]
                     if size is None:
                         progress.update(task, total=progress.tasks[task].completed)
                     summaries.append(summary)

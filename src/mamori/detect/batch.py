@@ -79,13 +79,13 @@ def _read_all(path: Path, fmt: str, quarantine: Quarantine | None, batch_lines: 
     for file in _files(path):
         read = ReadSummary(source=file.name, format=fmt)
         summary.files.append(str(file))
-        try:
-            yield from iter_event_batches(file, fmt, quarantine=quarantine, batch_lines=batch_lines, summary=read)
-        except (MamoriError, OSError) as exc:
-            # this file only: what it gave before the error is scored, and so is every other file
-            message = str(exc) if isinstance(exc, MamoriError) else f"cannot read '{file}': {exc}"
-            summary.errors.append(message)
-            logger.error("score_path: %s", message)
+        # a read error stops this file only: what it gave before is scored, and so is every other file
+        errors: list[MamoriError] = []
+        yield from iter_event_batches(file, fmt, quarantine=quarantine, batch_lines=batch_lines, summary=read,
+                                      errors=errors)
+        for exc in errors:
+            summary.errors.append(str(exc))
+            logger.error("score_path: %s", exc)
         summary.quarantined += read.quarantined
 
 

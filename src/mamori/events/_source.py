@@ -93,10 +93,9 @@ class _SafeStream:
             raise self._error(self._failed) from self._failed
         reader = getattr(self._raw, "read1", self._raw.read)
         parts: list[bytes] = []
-        wanted = size if size >= 0 else -1
         got = 0
-        while wanted < 0 or got < wanted:
-            step = self.piece_bytes if wanted < 0 else min(self.piece_bytes, wanted - got)
+        while size < 0 or got < size:
+            step = self.piece_bytes if size < 0 else min(self.piece_bytes, size - got)
             try:
                 data = self._raw.readline(step) if line else reader(step)
             except (OSError, EOFError, zlib.error) as exc:

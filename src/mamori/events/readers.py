@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from mamori.errors import SchemaError, TruncatedInputError
+from mamori.errors import MamoriError, SchemaError, TruncatedInputError
 from mamori.events._parsers import (
     FORMAT_DESCRIPTIONS,
     LINE_PARSERS,
@@ -260,6 +260,7 @@ def iter_event_batches(
     summary: ReadSummary | None = None,
     progress: ProgressCallback | None = None,
     max_line_bytes: int = MAX_LINE_BYTES,
+    errors: list[MamoriError] | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Read a log file batch by batch into canonical event frames.
 
@@ -286,6 +287,10 @@ def iter_event_batches(
         Called with the number of (compressed-side) bytes read after each chunk, for progress bars.
     max_line_bytes : int, default=1048576
         Longer lines are quarantined as ``line_too_long`` without being held in memory whole.
+    errors : list or None, default=None
+        For callers that go on with other files (``mamori ingest``, batch scoring): an error reading this file
+        (it breaks off, cannot be recognised, cannot be read) ends its batches after those read before it and is
+        appended here instead of raised. None: it is raised.
 
     Yields
     ------
@@ -296,8 +301,34 @@ def iter_event_batches(
     ------
     SchemaError
         If the file does not exist, ``fmt`` is unknown, ``auto`` cannot recognise the file, or ``csv`` is
-        asked for without a valid mapping.
+        asked for without a valid mapping (unless ``errors`` is given).
     """
+    batches = _iter_event_batches(path, fmt, quarantine=quarantine, batch_lines=batch_lines, mapping=mapping,
+                                  organization_id=organization_id, summary=summary, progress=progress,
+                                  max_line_bytes=max_line_bytes)
+    if errors is None:
+        yield from batches
+        return
+    try:
+        yield from batches
+    except MamoriError as exc:
+        errors.append(exc)
+    except OSError as exc:
+        errors.append(SchemaError(f"cannot read '{path}': {exc}"))
+
+
+def _iter_event_batches(
+    path: str | Path,
+    fmt: str,
+    *,
+    quarantine: Quarantine | None,
+    batch_lines: int,
+    mapping: str | Path | None,
+    organization_id: str | None,
+    summary: ReadSummary | None,
+    progress: ProgressCallback | None,
+    max_line_bytes: int,
+) -> Iterator[pl.DataFrame]:
     src = Path(path)
     fmt = _resolve_format(src, fmt)
     if summary is None:
